@@ -1,0 +1,517 @@
+//! The event schema: one [`Event`] per crossing of the service/extension boundary.
+//!
+//! Every call is two events, the call and its return, in both directions: the service
+//! calling into an extension (`FaxExtInitializeConfig`, a ConfigChange callback, the
+//! lifecycle entry points) and an extension calling one of the five service callbacks.
+//! A few events record what the service or the host observed without a call (a device
+//! arriving, a damaged guard zone, a crash).
+//!
+//! Pointers never appear as addresses. Buffers, registration handles, callback pointers
+//! and module handles are symbolic ids, numbered in the order the service issued them,
+//! so a trace recorded on one machine compares equal to one recorded on another.
+//! Payload bytes and GUID strings are shared (`Arc`), so building an event for a
+//! notification copies no bytes.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// Index of an extension in the run's extension table (the order extensions were added).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ExtId(pub u16);
+
+impl ExtId {
+    /// The table index.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// A buffer handed out by a successful `FaxExtGetData`, numbered from 1 per service instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BufferId(pub u32);
+
+/// A registration handle returned by `FaxExtRegisterForEvents`, numbered from 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HandleId(pub u32);
+
+/// A ConfigChange function pointer of one extension, numbered from 1 per extension in the
+/// order the extension first passed it to Register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallbackId(pub u32);
+
+/// A pointer or handle value the service never issued, numbered from 1 in first-seen order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ForeignId(pub u32);
+
+/// The three kinds of extension the fax service loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExtensionKind {
+    /// A TAPI-based fax service provider (`FaxDevInitialize`).
+    Fsp,
+    /// A provider that creates its own devices (`FaxDevVirtualDeviceCreation`).
+    VirtualFsp,
+    /// An inbound routing extension (`FaxRouteInitialize`).
+    Routing,
+}
+
+impl ExtensionKind {
+    /// The kebab-case name used on the command line and in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExtensionKind::Fsp => "fsp",
+            ExtensionKind::VirtualFsp => "virtual-fsp",
+            ExtensionKind::Routing => "routing",
+        }
+    }
+
+    /// Providers (FSPs and virtual FSPs) as opposed to routing extensions.
+    pub fn is_provider(self) -> bool {
+        !matches!(self, ExtensionKind::Routing)
+    }
+
+    /// The device-id source this kind is expected to use for non-zero devices.
+    pub fn expected_source(self) -> i32 {
+        match self {
+            ExtensionKind::Fsp => SOURCE_TAPI,
+            ExtensionKind::VirtualFsp | ExtensionKind::Routing => SOURCE_FAX,
+        }
+    }
+}
+
+impl fmt::Display for ExtensionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `DEV_ID_SRC_FAX`: a logical device id (the schema keeps the raw `int` the caller passed).
+pub const SOURCE_FAX: i32 = 0;
+/// `DEV_ID_SRC_TAPI`: a TAPI permanent line id.
+pub const SOURCE_TAPI: i32 = 1;
+
+/// Which of the optional entry points an extension library exports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Exports {
+    /// `FaxExtInitializeConfig`: without it the extension takes no part in the protocol.
+    pub initialize_config: bool,
+    /// `FaxDevShutdown` (providers only).
+    pub dev_shutdown: bool,
+    /// `FaxRouteDeviceChangeNotification` (routing extensions only).
+    pub route_device_change: bool,
+}
+
+/// The module handle an extension passed to SetData or Register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HInstArg {
+    /// `NULL`.
+    Null,
+    /// The module handle of this extension (its own, or another loaded extension's).
+    Ext(ExtId),
+    /// A value that is no loaded extension's module handle.
+    Foreign(ForeignId),
+}
+
+/// The pointer an extension passed to `FaxExtFreeBuffer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BufferArg {
+    /// `NULL`.
+    Null,
+    /// A buffer that GetData handed out (live or already freed).
+    Buffer(BufferId),
+    /// The `lpData` of the ConfigChange call at this event index.
+    ChangeData {
+        /// `seq` of the [`EventKind::ConfigChangeCall`].
+        delivery: u64,
+    },
+    /// Any other pointer (the extension's own memory, garbage).
+    Foreign(ForeignId),
+}
+
+/// The handle an extension passed to `FaxExtUnregisterForEvents`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HandleArg {
+    /// `NULL`.
+    Null,
+    /// `INVALID_HANDLE_VALUE` (all bits set).
+    InvalidValue,
+    /// A handle Register returned (live or already unregistered).
+    Handle(HandleId),
+    /// Any other value.
+    Foreign(ForeignId),
+}
+
+/// What a guard check found wrong with a GetData buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Damage {
+    /// Bytes past the end were written; `offset` is the first damaged byte past the start.
+    Overrun {
+        /// Offset from the buffer's start of the first damaged guard byte.
+        offset: u32,
+    },
+    /// The buffer was written after it was freed; `offset` is the first changed byte.
+    WriteAfterFree {
+        /// Offset from the buffer's start of the first changed poison byte.
+        offset: u32,
+    },
+}
+
+/// A GUID string as the caller passed it: `None` is a NULL pointer. Text that was not
+/// valid UTF-16 is stored with U+FFFD in place of the bad units (it is invalid as a GUID
+/// either way).
+pub type GuidArg = Option<Arc<str>>;
+
+/// Payload bytes as the caller passed them: `None` is a NULL pointer.
+pub type PayloadArg = Option<Arc<[u8]>>;
+
+/// One crossing of the boundary, or one observation of the service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Index of this event in the run, from 0: findings name events by it.
+    pub seq: u64,
+    /// Virtual time in ticks: advanced by the service's scheduler, never read from a clock.
+    pub time: u64,
+    /// A small thread id: 0 is the service's own thread; others number extension threads
+    /// in first-seen order.
+    pub thread: u16,
+    /// The extension on the other side of the boundary (`None` for service-wide events and
+    /// external writers).
+    pub ext: Option<ExtId>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What an [`Event`] records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "type")]
+pub enum EventKind {
+    // ---- the service as a whole -------------------------------------------------------
+    /// The service starts (run 1 is the first start, each restart adds one).
+    ServiceStart {
+        /// 1-based run number.
+        run: u32,
+    },
+    /// The service begins stopping: from here the callbacks return `ERROR_SHUTDOWN_IN_PROGRESS`.
+    ServiceStopping,
+    /// Every extension has been unloaded.
+    ServiceStopped,
+    /// A device exists from here on.
+    DeviceAdded {
+        /// Logical (`DEV_ID_SRC_FAX`) id.
+        device: u32,
+        /// TAPI permanent line id, for TAPI devices.
+        tapi: Option<u32>,
+        /// The virtual FSP that created it.
+        owner: Option<ExtId>,
+    },
+    /// A device was removed.
+    DeviceRemoved {
+        /// Logical id.
+        device: u32,
+    },
+    /// A stored value was marked corrupt: GetData on it returns `ERROR_BADDB`.
+    ValueCorrupted {
+        /// Logical id.
+        device: u32,
+        /// GUID string as the scenario spelled it.
+        guid: Arc<str>,
+    },
+
+    // ---- service -> extension: lifecycle --------------------------------------------
+    /// The library was loaded.
+    Load {
+        /// Its kind.
+        kind: ExtensionKind,
+        /// Its optional exports.
+        exports: Exports,
+    },
+    /// The library was unloaded; any call through a retained pointer is now a violation.
+    Unload,
+    /// `FaxDevVirtualDeviceCreation` was called.
+    VirtualDeviceCreationCall,
+    /// `FaxDevVirtualDeviceCreation` returned.
+    VirtualDeviceCreationReturn {
+        /// The BOOL result.
+        ok: bool,
+        /// `*DeviceCount`.
+        count: u32,
+        /// `*DeviceIdPrefix`.
+        id_prefix: u32,
+        /// `DeviceNamePrefix`.
+        name_prefix: Arc<str>,
+    },
+    /// `FaxExtInitializeConfig` was called (with the five callbacks).
+    InitializeConfigCall,
+    /// `FaxExtInitializeConfig` returned.
+    InitializeConfigReturn {
+        /// The HRESULT.
+        hr: i32,
+    },
+    /// `FaxDevInitialize` was called.
+    DevInitializeCall,
+    /// `FaxDevInitialize` returned.
+    DevInitializeReturn {
+        /// The BOOL result.
+        ok: bool,
+    },
+    /// `FaxRouteInitialize` was called.
+    RouteInitializeCall,
+    /// `FaxRouteInitialize` returned.
+    RouteInitializeReturn {
+        /// The BOOL result.
+        ok: bool,
+    },
+    /// `FaxRouteDeviceChangeNotification` was called.
+    RouteDeviceChangeCall {
+        /// Logical id.
+        device: u32,
+        /// TRUE for an arrival, FALSE for a removal.
+        new_device: bool,
+    },
+    /// `FaxRouteDeviceChangeNotification` returned.
+    RouteDeviceChangeReturn {
+        /// The BOOL result.
+        ok: bool,
+    },
+    /// `FaxDevShutdown` was called.
+    DevShutdownCall,
+    /// `FaxDevShutdown` returned.
+    DevShutdownReturn {
+        /// The HRESULT.
+        hr: i32,
+    },
+    /// A registration's ConfigChange callback was called.
+    ConfigChangeCall {
+        /// The registration being notified.
+        handle: HandleId,
+        /// Which of the extension's callback pointers was called.
+        callback: CallbackId,
+        /// `dwDeviceId`, in the id space the registrant used.
+        device: u32,
+        /// `lpcwstrDataGUID`, in the exact form the registrant used.
+        guid: Arc<str>,
+        /// `lpData` (`dwDataSize` is its length).
+        data: Arc<[u8]>,
+        /// `seq` of the write that caused it, when known (a recorder on a real service
+        /// does not see other writers).
+        cause: Option<u64>,
+    },
+    /// The ConfigChange callback returned.
+    ConfigChangeReturn {
+        /// The registration that was notified.
+        handle: HandleId,
+        /// The HRESULT.
+        hr: i32,
+    },
+
+    // ---- extension -> service: the five callbacks -------------------------------------
+    /// `FaxExtGetData` was called.
+    GetDataCall {
+        /// `dwDeviceId`.
+        device: u32,
+        /// `DevIdSrc` as passed.
+        source: i32,
+        /// `lpcwstrDataGUID`.
+        guid: GuidArg,
+        /// `ppData` or `lpdwDataSize` was NULL.
+        null_out: bool,
+    },
+    /// `FaxExtGetData` returned.
+    GetDataReturn {
+        /// The Win32 code.
+        code: u32,
+        /// The buffer handed out (on success).
+        buffer: Option<BufferId>,
+        /// Its bytes (on success).
+        data: PayloadArg,
+        /// The failure was injected by a fault plan.
+        injected: bool,
+    },
+    /// `FaxExtSetData` was called.
+    SetDataCall {
+        /// `hInst`.
+        hinst: HInstArg,
+        /// `dwDeviceId`.
+        device: u32,
+        /// `DevIdSrc` as passed.
+        source: i32,
+        /// `lpcwstrDataGUID`.
+        guid: GuidArg,
+        /// `pData` (its first `size` bytes).
+        data: PayloadArg,
+        /// `dwDataSize`.
+        size: u32,
+    },
+    /// `FaxExtSetData` returned (after synchronous notifications were delivered).
+    SetDataReturn {
+        /// The Win32 code.
+        code: u32,
+        /// The failure was injected by a fault plan.
+        injected: bool,
+    },
+    /// `FaxExtRegisterForEvents` was called.
+    RegisterCall {
+        /// `hInst`.
+        hinst: HInstArg,
+        /// `dwDeviceId`.
+        device: u32,
+        /// `DevIdSrc` as passed.
+        source: i32,
+        /// `lpcwstrDataGUID`.
+        guid: GuidArg,
+        /// `lpConfigChangeCallback` (`None` for NULL).
+        callback: Option<CallbackId>,
+    },
+    /// `FaxExtRegisterForEvents` returned.
+    RegisterReturn {
+        /// The new handle, or `None` for a NULL return.
+        handle: Option<HandleId>,
+        /// The thread's last error after the call (`ERROR_SUCCESS` on success).
+        last_error: u32,
+        /// The failure was injected by a fault plan.
+        injected: bool,
+    },
+    /// `FaxExtUnregisterForEvents` was called.
+    UnregisterCall {
+        /// `hNotification`.
+        handle: HandleArg,
+    },
+    /// `FaxExtUnregisterForEvents` returned.
+    UnregisterReturn {
+        /// The Win32 code.
+        code: u32,
+        /// The failure was injected by a fault plan.
+        injected: bool,
+    },
+    /// `FaxExtFreeBuffer` was called.
+    FreeBufferCall {
+        /// `lpvBuffer`.
+        buffer: BufferArg,
+    },
+    /// `FaxExtFreeBuffer` returned.
+    FreeBufferReturn,
+
+    // ---- an administration client outside the service --------------------------------
+    /// An external writer (COM `SetExtensionProperty`, RPC `FAX_SetExtensionData`) wrote data.
+    ExternalWriteCall {
+        /// Logical id (external writers have no TAPI ids).
+        device: u32,
+        /// The GUID string.
+        guid: GuidArg,
+        /// The bytes.
+        data: PayloadArg,
+        /// The size.
+        size: u32,
+    },
+    /// The external write returned.
+    ExternalWriteReturn {
+        /// The Win32 code.
+        code: u32,
+    },
+
+    // ---- observations ---------------------------------------------------------------
+    /// A guard check found a GetData buffer damaged (at FreeBuffer, or at unload).
+    BufferDamaged {
+        /// The buffer.
+        buffer: BufferId,
+        /// What was found.
+        damage: Damage,
+    },
+    /// The extension wrote into a ConfigChange `lpData` (found when the call returned).
+    ChangeDataWritten {
+        /// `seq` of the ConfigChangeCall.
+        delivery: u64,
+        /// First changed byte.
+        offset: u32,
+    },
+    /// A notification was not delivered because nesting reached the service's depth limit.
+    DeliveryCut {
+        /// The nesting depth it would have been delivered at.
+        depth: u32,
+        /// The registration that would have been notified.
+        handle: HandleId,
+        /// `seq` of the write that caused it.
+        cause: u64,
+    },
+    /// The extension crashed or aborted (isolated hosting).
+    ExtensionCrashed {
+        /// Signal or exception, as text.
+        detail: Arc<str>,
+    },
+    /// A call into the extension did not return within the time limit (isolated hosting).
+    ExtensionHung {
+        /// The limit, in milliseconds of real time.
+        limit_ms: u64,
+    },
+}
+
+impl EventKind {
+    /// The kebab-case name of the event kind (the `type` field of its JSON form).
+    pub fn name(&self) -> &'static str {
+        use EventKind::*;
+        match self {
+            ServiceStart { .. } => "service-start",
+            ServiceStopping => "service-stopping",
+            ServiceStopped => "service-stopped",
+            DeviceAdded { .. } => "device-added",
+            DeviceRemoved { .. } => "device-removed",
+            ValueCorrupted { .. } => "value-corrupted",
+            Load { .. } => "load",
+            Unload => "unload",
+            VirtualDeviceCreationCall => "virtual-device-creation-call",
+            VirtualDeviceCreationReturn { .. } => "virtual-device-creation-return",
+            InitializeConfigCall => "initialize-config-call",
+            InitializeConfigReturn { .. } => "initialize-config-return",
+            DevInitializeCall => "dev-initialize-call",
+            DevInitializeReturn { .. } => "dev-initialize-return",
+            RouteInitializeCall => "route-initialize-call",
+            RouteInitializeReturn { .. } => "route-initialize-return",
+            RouteDeviceChangeCall { .. } => "route-device-change-call",
+            RouteDeviceChangeReturn { .. } => "route-device-change-return",
+            DevShutdownCall => "dev-shutdown-call",
+            DevShutdownReturn { .. } => "dev-shutdown-return",
+            ConfigChangeCall { .. } => "config-change-call",
+            ConfigChangeReturn { .. } => "config-change-return",
+            GetDataCall { .. } => "get-data-call",
+            GetDataReturn { .. } => "get-data-return",
+            SetDataCall { .. } => "set-data-call",
+            SetDataReturn { .. } => "set-data-return",
+            RegisterCall { .. } => "register-call",
+            RegisterReturn { .. } => "register-return",
+            UnregisterCall { .. } => "unregister-call",
+            UnregisterReturn { .. } => "unregister-return",
+            FreeBufferCall { .. } => "free-buffer-call",
+            FreeBufferReturn => "free-buffer-return",
+            ExternalWriteCall { .. } => "external-write-call",
+            ExternalWriteReturn { .. } => "external-write-return",
+            BufferDamaged { .. } => "buffer-damaged",
+            ChangeDataWritten { .. } => "change-data-written",
+            DeliveryCut { .. } => "delivery-cut",
+            ExtensionCrashed { .. } => "extension-crashed",
+            ExtensionHung { .. } => "extension-hung",
+        }
+    }
+
+    /// An extension calling one of the five service callbacks (the call half).
+    pub fn is_callback_call(&self) -> bool {
+        matches!(
+            self,
+            EventKind::GetDataCall { .. }
+                | EventKind::SetDataCall { .. }
+                | EventKind::RegisterCall { .. }
+                | EventKind::UnregisterCall { .. }
+                | EventKind::FreeBufferCall { .. }
+        )
+    }
+}

@@ -1,0 +1,331 @@
+//! The canonical one-line-per-event text form.
+//!
+//! Columns: `seq`, virtual time, thread, the extension (or `-`), then the event kind and
+//! its arguments as `key=value`. Payloads print as hex up to 16 bytes, then `…(N bytes)`.
+//! Error codes print by name where the name is known.
+
+use std::fmt::{self, Write as _};
+
+use crate::event::*;
+
+/// Renders an event with extension names from `names` (indexed by [`ExtId`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TextLine<'a> {
+    /// The event.
+    pub event: &'a Event,
+    /// Extension names, indexed by `ExtId`; missing entries print as `ext#N`.
+    pub names: &'a [String],
+}
+
+fn ext_name(names: &[String], ext: ExtId) -> String {
+    names
+        .get(ext.index())
+        .cloned()
+        .unwrap_or_else(|| format!("ext#{}", ext.0))
+}
+
+/// Hex of up to 16 bytes, then the total length.
+pub fn payload(data: &[u8]) -> String {
+    let mut s = String::new();
+    for b in data.iter().take(16) {
+        let _ = write!(s, "{b:02x}");
+    }
+    if data.len() > 16 {
+        let _ = write!(s, "…({} bytes)", data.len());
+    } else if data.is_empty() {
+        s.push_str("(empty)");
+    }
+    s
+}
+
+fn opt_payload(data: &PayloadArg) -> String {
+    match data {
+        None => "NULL".into(),
+        Some(d) => payload(d),
+    }
+}
+
+fn guid(g: &GuidArg) -> String {
+    match g {
+        None => "NULL".into(),
+        Some(g) => g.to_string(),
+    }
+}
+
+/// The Win32 error names the text form knows (the codes of the protocol).
+pub fn win32_name(code: u32) -> String {
+    let name = match code {
+        0 => "ERROR_SUCCESS",
+        2 => "ERROR_FILE_NOT_FOUND",
+        8 => "ERROR_NOT_ENOUGH_MEMORY",
+        31 => "ERROR_GEN_FAILURE",
+        85 => "ERROR_ALREADY_ASSIGNED",
+        87 => "ERROR_INVALID_PARAMETER",
+        170 => "ERROR_BUSY",
+        1009 => "ERROR_BADDB",
+        1115 => "ERROR_SHUTDOWN_IN_PROGRESS",
+        1168 => "ERROR_NOT_FOUND",
+        other => return other.to_string(),
+    };
+    name.to_string()
+}
+
+/// HRESULT names the text form knows.
+pub fn hresult_name(hr: i32) -> String {
+    match hr {
+        0 => "S_OK".into(),
+        hr if hr as u32 == 0x8000_4005 => "E_FAIL".into(),
+        hr => format!("0x{:08x}", hr as u32),
+    }
+}
+
+/// `DEV_ID_SRC_*` by name, or the raw value.
+pub fn source_name(source: i32) -> String {
+    match source {
+        SOURCE_FAX => "FAX".into(),
+        SOURCE_TAPI => "TAPI".into(),
+        other => format!("src({other})"),
+    }
+}
+
+impl fmt::Display for HInstArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HInstArg::Null => f.write_str("NULL"),
+            HInstArg::Ext(e) => write!(f, "hinst(ext#{})", e.0),
+            HInstArg::Foreign(n) => write!(f, "foreign#{}", n.0),
+        }
+    }
+}
+
+impl fmt::Display for BufferArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BufferArg::Null => f.write_str("NULL"),
+            BufferArg::Buffer(b) => write!(f, "buffer#{}", b.0),
+            BufferArg::ChangeData { delivery } => write!(f, "change-data@{delivery}"),
+            BufferArg::Foreign(n) => write!(f, "foreign#{}", n.0),
+        }
+    }
+}
+
+impl fmt::Display for HandleArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandleArg::Null => f.write_str("NULL"),
+            HandleArg::InvalidValue => f.write_str("INVALID_HANDLE_VALUE"),
+            HandleArg::Handle(h) => write!(f, "handle#{}", h.0),
+            HandleArg::Foreign(n) => write!(f, "foreign#{}", n.0),
+        }
+    }
+}
+
+impl fmt::Display for TextLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use EventKind::*;
+        let e = self.event;
+        let who = match e.ext {
+            Some(x) => ext_name(self.names, x),
+            None => "-".into(),
+        };
+        write!(
+            f,
+            "{:>6} t={:<6} th{:<2} {:<12} {}",
+            e.seq,
+            e.time,
+            e.thread,
+            who,
+            e.kind.name()
+        )?;
+        match &e.kind {
+            ServiceStart { run } => write!(f, " run={run}"),
+            DeviceAdded {
+                device,
+                tapi,
+                owner,
+            } => {
+                write!(f, " device={device}")?;
+                if let Some(t) = tapi {
+                    write!(f, " tapi={t}")?;
+                }
+                if let Some(o) = owner {
+                    write!(f, " owner={}", ext_name(self.names, *o))?;
+                }
+                Ok(())
+            }
+            DeviceRemoved { device } => write!(f, " device={device}"),
+            ValueCorrupted { device, guid } => write!(f, " device={device} guid={guid}"),
+            Load { kind, exports } => write!(
+                f,
+                " kind={kind} config={} shutdown={}",
+                exports.initialize_config, exports.dev_shutdown
+            ),
+            VirtualDeviceCreationReturn {
+                ok,
+                count,
+                id_prefix,
+                name_prefix,
+            } => write!(
+                f,
+                " ok={ok} count={count} id_prefix={id_prefix} name_prefix={name_prefix:?}"
+            ),
+            InitializeConfigReturn { hr } | DevShutdownReturn { hr } => {
+                write!(f, " hr={}", hresult_name(*hr))
+            }
+            DevInitializeReturn { ok }
+            | RouteInitializeReturn { ok }
+            | RouteDeviceChangeReturn { ok } => write!(f, " ok={ok}"),
+            RouteDeviceChangeCall { device, new_device } => {
+                write!(f, " device={device} new={new_device}")
+            }
+            ConfigChangeCall {
+                handle,
+                callback,
+                device,
+                guid,
+                data,
+                cause,
+            } => {
+                write!(
+                    f,
+                    " handle#{} callback#{} device={device} guid={guid} data={}",
+                    handle.0,
+                    callback.0,
+                    payload(data)
+                )?;
+                if let Some(c) = cause {
+                    write!(f, " cause={c}")?;
+                }
+                Ok(())
+            }
+            ConfigChangeReturn { handle, hr } => {
+                write!(f, " handle#{} hr={}", handle.0, hresult_name(*hr))
+            }
+            GetDataCall {
+                device,
+                source,
+                guid: g,
+                null_out,
+            } => {
+                write!(
+                    f,
+                    " device={device} src={} guid={}",
+                    source_name(*source),
+                    guid(g)
+                )?;
+                if *null_out {
+                    f.write_str(" out=NULL")?;
+                }
+                Ok(())
+            }
+            GetDataReturn {
+                code,
+                buffer,
+                data,
+                injected,
+            } => {
+                write!(f, " {}", win32_name(*code))?;
+                if let Some(b) = buffer {
+                    write!(f, " buffer#{} data={}", b.0, opt_payload(data))?;
+                }
+                if *injected {
+                    f.write_str(" (injected)")?;
+                }
+                Ok(())
+            }
+            SetDataCall {
+                hinst,
+                device,
+                source,
+                guid: g,
+                data,
+                size,
+            } => write!(
+                f,
+                " hinst={hinst} device={device} src={} guid={} size={size} data={}",
+                source_name(*source),
+                guid(g),
+                opt_payload(data)
+            ),
+            SetDataReturn { code, injected }
+            | UnregisterReturn { code, injected } => {
+                write!(f, " {}", win32_name(*code))?;
+                if *injected {
+                    f.write_str(" (injected)")?;
+                }
+                Ok(())
+            }
+            RegisterCall {
+                hinst,
+                device,
+                source,
+                guid: g,
+                callback,
+            } => {
+                write!(
+                    f,
+                    " hinst={hinst} device={device} src={} guid={}",
+                    source_name(*source),
+                    guid(g)
+                )?;
+                match callback {
+                    Some(c) => write!(f, " callback#{}", c.0),
+                    None => f.write_str(" callback=NULL"),
+                }
+            }
+            RegisterReturn {
+                handle,
+                last_error,
+                injected,
+            } => {
+                match handle {
+                    Some(h) => write!(f, " handle#{}", h.0)?,
+                    None => write!(f, " NULL last_error={}", win32_name(*last_error))?,
+                }
+                if *injected {
+                    f.write_str(" (injected)")?;
+                }
+                Ok(())
+            }
+            UnregisterCall { handle } => write!(f, " {handle}"),
+            FreeBufferCall { buffer } => write!(f, " {buffer}"),
+            ExternalWriteCall {
+                device,
+                guid: g,
+                data,
+                size,
+            } => write!(
+                f,
+                " device={device} guid={} size={size} data={}",
+                guid(g),
+                opt_payload(data)
+            ),
+            ExternalWriteReturn { code } => write!(f, " {}", win32_name(*code)),
+            BufferDamaged { buffer, damage } => match damage {
+                Damage::Overrun { offset } => write!(f, " buffer#{} overrun at +{offset}", buffer.0),
+                Damage::WriteAfterFree { offset } => {
+                    write!(f, " buffer#{} written after free at +{offset}", buffer.0)
+                }
+            },
+            ChangeDataWritten { delivery, offset } => {
+                write!(f, " delivery={delivery} at +{offset}")
+            }
+            DeliveryCut {
+                depth,
+                handle,
+                cause,
+            } => write!(f, " depth={depth} handle#{} cause={cause}", handle.0),
+            ExtensionCrashed { detail } => write!(f, " {detail}"),
+            ExtensionHung { limit_ms } => write!(f, " limit={limit_ms}ms"),
+            ServiceStopping
+            | ServiceStopped
+            | Unload
+            | VirtualDeviceCreationCall
+            | InitializeConfigCall
+            | DevInitializeCall
+            | RouteInitializeCall
+            | DevShutdownCall
+            | FreeBufferReturn => Ok(()),
+        }
+    }
+}
