@@ -1,14 +1,28 @@
 //! faxsim-sim: a deterministic model of the fax service's side of the extension
 //! configuration protocol (`faxext.h`), and the rule checker that judges event streams.
 //!
-//! See `README.md` beside this crate for the determinism contract.
+//! See `README.md` beside this crate for the determinism contract, and `docs/choices.md`
+//! at the root of the repository for every modelling choice.
 #![forbid(unsafe_code)]
 
 pub mod checker;
+pub mod devices;
+pub mod extension;
+pub mod faults;
+pub mod guid;
+pub mod ledger;
 pub mod options;
+pub mod registry;
 pub mod rules;
+pub mod seed;
+pub mod service;
+pub mod store;
 
 pub use checker::{Checker, CheckerConfig, check_events};
-pub use options::*;
-pub use rules::{Finding, Rule, Severity, Side};
+pub use extension::{ConfigChange, Extension, ExtensionSpec, VirtualDevices};
+pub use faults::{Fault, Trigger};
 pub use faxsim_trace as trace;
+pub use options::*;
+pub use registry::HInst;
+pub use rules::{Finding, Rule, Severity, Side};
+pub use service::{Callbacks, FreeArg, LimitKind, SimError, Service, UnregisterArg};

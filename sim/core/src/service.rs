@@ -1,0 +1,1526 @@
+//! The simulated fax service: lifecycle, the five callbacks, notification dispatch.
+//!
+//! A [`Service`] owns the machine (devices, the configuration store) and one service
+//! instance at a time (extensions' lifecycle state, registrations, buffers, pending
+//! notifications). Drivers (tests, scenarios, the validate battery, the FFI host) call
+//! its public operations; extensions call back through [`Callbacks`]. Every crossing of
+//! the boundary becomes an [`Event`]; the live [`Checker`] judges each one.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use faxsim_abi::{
+    Callback, ERROR_ALREADY_ASSIGNED, ERROR_BADDB, ERROR_BUSY, ERROR_FILE_NOT_FOUND,
+    ERROR_GEN_FAILURE, ERROR_INVALID_PARAMETER, ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_FOUND,
+    ERROR_SHUTDOWN_IN_PROGRESS, ERROR_SUCCESS, MAX_EXTERNAL_WRITE_BYTES,
+};
+use faxsim_trace::{
+    BufferArg, BufferId, CallbackId, Event, EventKind, Exports, ExtId, ExtensionKind, ForeignId,
+    HInstArg, HandleArg, HandleId,
+};
+
+use crate::checker::{Checker, CheckerConfig};
+use crate::devices::{Device, DeviceTable, Resolved};
+use crate::extension::{ConfigChange, Extension, ExtensionSpec, VirtualDevices};
+use crate::faults::{Fault, Trigger};
+use crate::guid::parse_braced_guid;
+use crate::ledger::{FreeOutcome, OwnershipLedger};
+use crate::options::{DeliveryPolicy, LoadOrder, ServiceOptions, VirtualFspInitOrder};
+use crate::registry::{HInst, Registration, RegistrationTable};
+use crate::rules::Finding;
+use crate::seed::{Component, DetRng};
+use crate::store::{ConfigStore, Key};
+
+/// The most extensions one service hosts (the host's trampoline pool is sized to match).
+pub const MAX_EXTENSIONS: usize = 256;
+
+/// Which limit a run hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    /// `limits.events`.
+    Events,
+    /// `limits.steps`.
+    Steps,
+}
+
+/// Errors of the service's driver API (extension misbehaviour is never an error: it is
+/// a finding).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// `start` while running.
+    #[error("the service is already running")]
+    AlreadyRunning,
+    /// An operation that needs a running service.
+    #[error("the service is not running")]
+    NotRunning,
+    /// Extensions can only be added while the service is stopped.
+    #[error("extensions can only be added while the service is stopped")]
+    AddWhileRunning,
+    /// More than [`MAX_EXTENSIONS`].
+    #[error("too many extensions (at most {MAX_EXTENSIONS})")]
+    TooManyExtensions,
+    /// Two extensions with one name.
+    #[error("an extension named {0:?} already exists")]
+    DuplicateName(String),
+    /// A device id already in use, or 0.
+    #[error("device {0} cannot be added: its logical or TAPI id is 0 or already in use")]
+    DeviceIdTaken(u32),
+    /// No such device.
+    #[error("there is no device {0}")]
+    UnknownDevice(u32),
+    /// A GUID given to the driver API is not in braced form.
+    #[error("{0:?} is not a braced GUID string")]
+    InvalidGuid(String),
+    /// A fault whose code the callback does not document.
+    #[error("{code} is not a documented error code of {callback}")]
+    UndocumentedFaultCode {
+        /// The callback.
+        callback: &'static str,
+        /// The code.
+        code: u32,
+    },
+    /// A limit of the run was exceeded; the events so far are kept.
+    #[error("the run exceeded its {kind:?} limit of {limit}")]
+    LimitExceeded {
+        /// Which limit.
+        kind: LimitKind,
+        /// Its value.
+        limit: u64,
+    },
+}
+
+/// The argument of FreeBuffer, from the extension's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeArg {
+    /// NULL.
+    Null,
+    /// A buffer GetData returned.
+    Buffer(BufferId),
+    /// The `lpData` of the ConfigChange call whose event index this is.
+    ChangeData(u64),
+    /// Any other pointer value.
+    Foreign(u64),
+}
+
+/// The argument of Unregister, from the extension's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnregisterArg {
+    /// NULL.
+    Null,
+    /// `INVALID_HANDLE_VALUE`.
+    InvalidValue,
+    /// A handle Register returned.
+    Handle(HandleId),
+    /// Any other value.
+    Foreign(u64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Life {
+    /// Not loaded in this service instance, or unloaded.
+    Unloaded,
+    /// Loaded, `FaxExtInitializeConfig` not called yet (or not exported).
+    Loaded,
+    /// Inside `FaxExtInitializeConfig`.
+    InConfigInit,
+    /// Config init succeeded: the callbacks are usable.
+    Ready,
+    /// Config init failed: the service does not recognise it.
+    ConfigFailed,
+    /// Virtual device creation failed: the provider is not used.
+    ProviderFailed,
+}
+
+struct ExtSlot {
+    name: String,
+    kind: ExtensionKind,
+    exports: Exports,
+    imp: Rc<dyn Extension>,
+    hinst: HInst,
+    life: Life,
+    shutting_down: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    handle: HandleId,
+    cause: Option<u64>,
+    data: Arc<[u8]>,
+    depth: u32,
+    due: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+}
+
+/// The simulated fax service and the machine it runs on.
+pub struct Service {
+    opts: ServiceOptions,
+    exts: Vec<ExtSlot>,
+    devices: DeviceTable,
+    store: ConfigStore,
+    regs: RegistrationTable,
+    ledger: OwnershipLedger,
+    faults: Vec<Fault>,
+    shutdown_at_event: Option<u64>,
+    delivery_rng: DetRng,
+    defer_rng: DetRng,
+    fault_rng: DetRng,
+    pending: VecDeque<Pending>,
+    last_due: HashMap<HandleId, u64>,
+    scratch: Vec<Vec<u32>>,
+    guids: HashSet<Arc<str>>,
+    foreign: BTreeMap<u64, ForeignId>,
+    callback_ids: Vec<u32>,
+    events: Vec<Event>,
+    checker: Option<Checker>,
+    seq: u64,
+    step: u64,
+    thread: u16,
+    run: u32,
+    state: State,
+    delivering: u32,
+    depth: u32,
+    last_error: u32,
+    abort: Option<SimError>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("run", &self.run)
+            .field("state", &self.state)
+            .field("extensions", &self.exts.len())
+            .field("events", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// A stopped service on a machine with no devices.
+    pub fn new(opts: ServiceOptions) -> Service {
+        let seed = opts.seed;
+        Service {
+            exts: Vec::new(),
+            devices: DeviceTable::default(),
+            store: ConfigStore::default(),
+            regs: RegistrationTable::default(),
+            ledger: OwnershipLedger::default(),
+            faults: Vec::new(),
+            shutdown_at_event: None,
+            delivery_rng: DetRng::new(seed, Component::Delivery),
+            defer_rng: DetRng::new(seed, Component::Defer),
+            fault_rng: DetRng::new(seed, Component::Faults),
+            pending: VecDeque::new(),
+            last_due: HashMap::new(),
+            scratch: Vec::new(),
+            guids: HashSet::new(),
+            foreign: BTreeMap::new(),
+            callback_ids: Vec::new(),
+            events: Vec::new(),
+            checker: None,
+            seq: 0,
+            step: 0,
+            thread: 0,
+            run: 0,
+            state: State::Stopped,
+            delivering: 0,
+            depth: 0,
+            last_error: 0,
+            abort: None,
+            opts,
+        }
+    }
+
+    /// The options the service was made with.
+    pub fn options(&self) -> &ServiceOptions {
+        &self.opts
+    }
+
+    // ---- setting up the machine -------------------------------------------------------
+
+    /// Adds an extension (while stopped). Its hInst is a made-up module address unless
+    /// the host sets the real one with [`Service::set_hinst`].
+    pub fn add_extension(
+        &mut self,
+        spec: ExtensionSpec,
+        imp: Rc<dyn Extension>,
+    ) -> Result<ExtId, SimError> {
+        if self.state != State::Stopped {
+            return Err(SimError::AddWhileRunning);
+        }
+        if self.exts.len() >= MAX_EXTENSIONS {
+            return Err(SimError::TooManyExtensions);
+        }
+        if self.exts.iter().any(|e| e.name == spec.name) {
+            return Err(SimError::DuplicateName(spec.name));
+        }
+        let id = ExtId(self.exts.len() as u16);
+        let mut exports = imp.exports();
+        if spec.kind == ExtensionKind::Routing {
+            exports.dev_shutdown = false;
+        } else {
+            exports.route_device_change = false;
+        }
+        self.exts.push(ExtSlot {
+            name: spec.name,
+            kind: spec.kind,
+            exports,
+            imp,
+            hinst: HInst(0x1000_0000 + (u64::from(id.0) + 1) * 0x0100_0000),
+            life: Life::Unloaded,
+            shutting_down: false,
+        });
+        self.callback_ids.push(0);
+        Ok(id)
+    }
+
+    /// Sets the module handle the service knows `ext` by (the host's real base address).
+    pub fn set_hinst(&mut self, ext: ExtId, hinst: HInst) {
+        self.exts[ext.index()].hinst = hinst;
+    }
+
+    /// The module handle of `ext`.
+    pub fn hinst(&self, ext: ExtId) -> HInst {
+        self.exts[ext.index()].hinst
+    }
+
+    /// Extension names, indexed by `ExtId`.
+    pub fn extension_names(&self) -> Vec<String> {
+        self.exts.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// The extension named `name`.
+    pub fn extension_id(&self, name: &str) -> Option<ExtId> {
+        self.exts
+            .iter()
+            .position(|e| e.name == name)
+            .map(|i| ExtId(i as u16))
+    }
+
+    /// Adds a device with a logical id and, for TAPI devices, a permanent line id. While
+    /// the service runs, routing extensions are told with
+    /// `FaxRouteDeviceChangeNotification(TRUE)`.
+    pub fn add_device(&mut self, logical: u32, tapi: Option<u32>) -> Result<(), SimError> {
+        let dev = Device {
+            logical,
+            tapi,
+            owner: None,
+        };
+        if !self.devices.add(dev) {
+            return Err(SimError::DeviceIdTaken(logical));
+        }
+        if self.state != State::Stopped {
+            self.emit(
+                None,
+                EventKind::DeviceAdded {
+                    device: logical,
+                    tapi,
+                    owner: None,
+                },
+            );
+            if self.state == State::Running {
+                self.announce_device(logical, true);
+            }
+            self.tick()?;
+        }
+        Ok(())
+    }
+
+    /// Removes a device; routing extensions are told while the service runs.
+    pub fn remove_device(&mut self, logical: u32) -> Result<(), SimError> {
+        if self.devices.remove(logical).is_none() {
+            return Err(SimError::UnknownDevice(logical));
+        }
+        if self.state != State::Stopped {
+            if self.state == State::Running {
+                self.announce_device(logical, false);
+            }
+            self.emit(None, EventKind::DeviceRemoved { device: logical });
+            self.tick()?;
+        }
+        Ok(())
+    }
+
+    /// Plans a fault. The code must be one the callback documents.
+    pub fn add_fault(&mut self, fault: Fault) -> Result<(), SimError> {
+        if !fault.callback.documented_errors().contains(&fault.code) {
+            return Err(SimError::UndocumentedFaultCode {
+                callback: fault.callback.name(),
+                code: fault.code,
+            });
+        }
+        self.faults.push(fault);
+        Ok(())
+    }
+
+    /// The planned faults, with how often each fired.
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    /// Begins shutdown as soon as the run reaches event `seq` (at the next callback).
+    pub fn shutdown_at_event(&mut self, seq: u64) {
+        self.shutdown_at_event = Some(seq);
+    }
+
+    /// Marks the stored value of (`device`, `guid`) corrupt: GetData gives `ERROR_BADDB`.
+    pub fn corrupt_value(&mut self, device: u32, guid: &str) -> Result<(), SimError> {
+        let value = parse_braced_guid(guid).ok_or_else(|| SimError::InvalidGuid(guid.into()))?;
+        self.store.corrupt((device, value));
+        let guid = self.intern(guid);
+        self.emit(None, EventKind::ValueCorrupted { device, guid });
+        Ok(())
+    }
+
+    /// The configuration store (persistent across restarts).
+    pub fn store(&self) -> &ConfigStore {
+        &self.store
+    }
+
+    /// The stored bytes of (`device`, `guid`), if any.
+    pub fn stored(&self, device: u32, guid: &str) -> Option<&[u8]> {
+        let value = parse_braced_guid(guid)?;
+        self.store.get((device, value)).map(|v| &*v.data)
+    }
+
+    /// The buffer ledger.
+    pub fn ledger(&self) -> &OwnershipLedger {
+        &self.ledger
+    }
+
+    // ---- running ------------------------------------------------------------------------
+
+    /// Starts the service: loads every extension and initialises it in the documented
+    /// order (virtual device creation, then `FaxExtInitializeConfig`, then general init).
+    pub fn start(&mut self) -> Result<(), SimError> {
+        if self.state != State::Stopped {
+            return Err(SimError::AlreadyRunning);
+        }
+        if self.checker.is_none() && self.opts.live_check {
+            self.checker = Some(Checker::new(self.checker_config()));
+        }
+        self.run += 1;
+        self.state = State::Starting;
+        self.regs.reset();
+        self.emit(None, EventKind::ServiceStart { run: self.run });
+        let devices: Vec<Device> = self.devices.iter().copied().collect();
+        for d in devices {
+            self.emit(
+                None,
+                EventKind::DeviceAdded {
+                    device: d.logical,
+                    tapi: d.tapi,
+                    owner: d.owner,
+                },
+            );
+        }
+        for ext in self.load_order() {
+            self.load_and_initialise(ext);
+        }
+        if self.state == State::Starting {
+            self.state = State::Running;
+        }
+        if self.opts.announce_devices_at_start && self.state == State::Running {
+            let ids: Vec<u32> = self.devices.iter().map(|d| d.logical).collect();
+            for id in ids {
+                self.announce_device(id, true);
+            }
+        }
+        self.tick()
+    }
+
+    /// Stops the service: shutdown begins (callbacks return `ERROR_SHUTDOWN_IN_PROGRESS`),
+    /// providers get `FaxDevShutdown`, every extension is unloaded.
+    pub fn stop(&mut self) -> Result<(), SimError> {
+        if self.state == State::Stopped {
+            return Err(SimError::NotRunning);
+        }
+        if self.state != State::Stopping {
+            self.begin_stopping();
+        }
+        let mut order = self.load_order();
+        order.reverse();
+        for ext in &order {
+            let slot = &self.exts[ext.index()];
+            if slot.life == Life::Unloaded {
+                continue;
+            }
+            if slot.kind.is_provider() && slot.exports.dev_shutdown {
+                self.exts[ext.index()].shutting_down = true;
+                self.emit(Some(*ext), EventKind::DevShutdownCall);
+                let imp = self.exts[ext.index()].imp.clone();
+                let hr = imp.dev_shutdown(&mut self.callbacks_for(*ext));
+                self.emit(Some(*ext), EventKind::DevShutdownReturn { hr });
+            }
+        }
+        for ext in order {
+            if self.exts[ext.index()].life == Life::Unloaded {
+                continue;
+            }
+            self.unload(ext);
+        }
+        self.pending.clear();
+        self.last_due.clear();
+        self.regs.reset();
+        self.emit(None, EventKind::ServiceStopped);
+        self.state = State::Stopped;
+        self.delivering = 0;
+        self.depth = 0;
+        match self.abort.clone() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops and starts again: registrations and buffers are gone, stored data stays.
+    pub fn restart(&mut self) -> Result<(), SimError> {
+        self.stop()?;
+        self.start()
+    }
+
+    /// Begins shutdown now without unloading anything: from here every callback returns
+    /// `ERROR_SHUTDOWN_IN_PROGRESS` (a fault that stops the service mid-run).
+    pub fn begin_shutdown(&mut self) -> Result<(), SimError> {
+        match self.state {
+            State::Stopped => Err(SimError::NotRunning),
+            State::Stopping => Ok(()),
+            _ => {
+                self.begin_stopping();
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the service runs (started, not stopping).
+    pub fn is_running(&self) -> bool {
+        self.state == State::Running
+    }
+
+    /// An administration client writes data (COM `SetExtensionProperty`, RPC
+    /// `FAX_SetExtensionData`): at most 1 MiB, logical ids only, every matching
+    /// registration is notified. While the service is stopped the value is only stored.
+    pub fn external_write(&mut self, device: u32, guid: &str, data: &[u8]) -> Result<u32, SimError> {
+        let guid_arc = self.intern(guid);
+        let payload: Arc<[u8]> = Arc::from(data);
+        self.thread = 0;
+        let call = self.emit(
+            None,
+            EventKind::ExternalWriteCall {
+                device,
+                guid: Some(guid_arc),
+                data: Some(payload.clone()),
+                size: data.len() as u32,
+            },
+        );
+        let key = parse_braced_guid(guid).map(|g| (device, g));
+        let code = match key {
+            _ if self.state == State::Stopping => ERROR_SHUTDOWN_IN_PROGRESS,
+            None => ERROR_INVALID_PARAMETER,
+            Some(_) if data.is_empty() || data.len() > MAX_EXTERNAL_WRITE_BYTES as usize => {
+                ERROR_INVALID_PARAMETER
+            }
+            Some(key) => {
+                self.store.put(key, payload.clone());
+                if self.state != State::Stopped {
+                    self.dispatch(call, None, key, &payload);
+                }
+                ERROR_SUCCESS
+            }
+        };
+        self.emit(None, EventKind::ExternalWriteReturn { code });
+        if self.state != State::Stopped {
+            self.tick()?;
+        }
+        self.status()?;
+        Ok(code)
+    }
+
+    /// A scheduling point: virtual time advances and due deferred notifications are
+    /// delivered.
+    pub fn tick(&mut self) -> Result<(), SimError> {
+        self.step += 1;
+        if self.step > self.opts.limits.steps {
+            self.fail(SimError::LimitExceeded {
+                kind: LimitKind::Steps,
+                limit: self.opts.limits.steps,
+            });
+        }
+        while self.abort.is_none()
+            && let Some(pos) = self.pending.iter().position(|p| p.due <= self.step)
+        {
+            let p = self.pending.remove(pos).expect("position is in range");
+            self.deliver_pending(p);
+        }
+        self.status()
+    }
+
+    /// Runs scheduling points until no notification is pending.
+    pub fn settle(&mut self) -> Result<(), SimError> {
+        while !self.pending.is_empty() && self.abort.is_none() {
+            self.tick()?;
+        }
+        self.status()
+    }
+
+    /// The callbacks of `ext`, called from one of its own threads (`thread` > 0) or from
+    /// a driver acting for it outside any call from the service. Call [`Service::tick`]
+    /// afterwards to give deferred notifications their scheduling point.
+    pub fn callbacks(&mut self, ext: ExtId, thread: u16) -> Callbacks<'_> {
+        Callbacks {
+            svc: self,
+            ext,
+            thread,
+        }
+    }
+
+    // ---- results ---------------------------------------------------------------------
+
+    /// The events so far (empty when `record_events` is off).
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Takes the events recorded so far, leaving none.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// How many events the run produced.
+    pub fn event_count(&self) -> u64 {
+        self.seq
+    }
+
+    /// The live checker's findings so far.
+    pub fn findings(&self) -> &[Finding] {
+        self.checker.as_ref().map(Checker::findings).unwrap_or(&[])
+    }
+
+    /// Ends the stream for the live checker (reports what only the end can show) and
+    /// returns every finding.
+    pub fn finish(&mut self) -> Vec<Finding> {
+        match self.checker.as_mut() {
+            Some(c) => {
+                c.finish();
+                c.findings().to_vec()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// The checker configuration matching this service's options.
+    pub fn checker_config(&self) -> CheckerConfig {
+        CheckerConfig {
+            names: self.extension_names(),
+            nesting_limit: self.opts.limits.nesting,
+            delivery: self.opts.delivery,
+            virtual_fsp_init: self.opts.virtual_fsp_init,
+        }
+    }
+
+    /// The error that aborted the run, if a limit was hit.
+    pub fn aborted(&self) -> Option<&SimError> {
+        self.abort.as_ref()
+    }
+
+    // ---- internals: events ----------------------------------------------------------
+
+    fn emit(&mut self, ext: Option<ExtId>, kind: EventKind) -> u64 {
+        let seq = self.seq;
+        self.seq += 1;
+        if seq >= self.opts.limits.events {
+            if self.abort.is_none() {
+                self.abort = Some(SimError::LimitExceeded {
+                    kind: LimitKind::Events,
+                    limit: self.opts.limits.events,
+                });
+            }
+            return seq;
+        }
+        if !self.opts.record_events && self.checker.is_none() {
+            return seq;
+        }
+        let event = Event {
+            seq,
+            time: self.step,
+            thread: self.thread,
+            ext,
+            kind,
+        };
+        if let Some(c) = self.checker.as_mut() {
+            c.observe(&event);
+        }
+        if self.opts.record_events {
+            self.events.push(event);
+        }
+        seq
+    }
+
+    fn observing(&self) -> bool {
+        self.opts.record_events || self.checker.is_some()
+    }
+
+    fn fail(&mut self, e: SimError) {
+        if self.abort.is_none() {
+            self.abort = Some(e);
+        }
+    }
+
+    fn status(&self) -> Result<(), SimError> {
+        match &self.abort {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.guids.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.guids.insert(a.clone());
+        a
+    }
+
+    fn foreign_id(&mut self, raw: u64) -> ForeignId {
+        let next = ForeignId(self.foreign.len() as u32 + 1);
+        *self.foreign.entry(raw).or_insert(next)
+    }
+
+    fn hinst_arg(&mut self, hinst: HInst) -> HInstArg {
+        if hinst == HInst::NULL {
+            return HInstArg::Null;
+        }
+        match self.exts.iter().position(|e| e.hinst == hinst) {
+            Some(i) => HInstArg::Ext(ExtId(i as u16)),
+            None => HInstArg::Foreign(self.foreign_id(hinst.0)),
+        }
+    }
+
+    fn callbacks_for(&mut self, ext: ExtId) -> Callbacks<'_> {
+        let thread = self.thread;
+        Callbacks {
+            svc: self,
+            ext,
+            thread,
+        }
+    }
+
+    // ---- internals: lifecycle -------------------------------------------------------
+
+    fn load_order(&self) -> Vec<ExtId> {
+        let ids = (0..self.exts.len()).map(|i| ExtId(i as u16));
+        match self.opts.load_order {
+            LoadOrder::AsAdded => ids.collect(),
+            LoadOrder::ProvidersFirst => {
+                let (mut providers, routing): (Vec<ExtId>, Vec<ExtId>) =
+                    ids.partition(|e| self.exts[e.index()].kind.is_provider());
+                providers.extend(routing);
+                providers
+            }
+        }
+    }
+
+    fn load_and_initialise(&mut self, ext: ExtId) {
+        let (kind, exports) = {
+            let s = &mut self.exts[ext.index()];
+            s.life = Life::Loaded;
+            s.shutting_down = false;
+            (s.kind, s.exports)
+        };
+        self.emit(Some(ext), EventKind::Load { kind, exports });
+        let dev = self.opts.deviations;
+        let mut general_done = false;
+        if kind == ExtensionKind::VirtualFsp {
+            if self.opts.virtual_fsp_init == VirtualFspInitOrder::BeforeDeviceCreation {
+                self.general_init(ext);
+                general_done = true;
+            }
+            if !self.create_virtual_devices(ext) {
+                self.exts[ext.index()].life = Life::ProviderFailed;
+                return;
+            }
+        }
+        if dev.general_init_first && !general_done {
+            self.general_init(ext);
+            general_done = true;
+        }
+        if exports.initialize_config {
+            self.exts[ext.index()].life = Life::InConfigInit;
+            self.emit(Some(ext), EventKind::InitializeConfigCall);
+            let imp = self.exts[ext.index()].imp.clone();
+            let hr = imp.initialize_config(&mut self.callbacks_for(ext));
+            self.emit(Some(ext), EventKind::InitializeConfigReturn { hr });
+            self.exts[ext.index()].life = if hr == 0 {
+                Life::Ready
+            } else {
+                Life::ConfigFailed
+            };
+        }
+        let failed = self.exts[ext.index()].life == Life::ConfigFailed;
+        if !general_done && (!failed || dev.init_after_config_failure) {
+            self.general_init(ext);
+        }
+    }
+
+    fn general_init(&mut self, ext: ExtId) {
+        let imp = self.exts[ext.index()].imp.clone();
+        if self.exts[ext.index()].kind.is_provider() {
+            self.emit(Some(ext), EventKind::DevInitializeCall);
+            let ok = imp.dev_initialize(&mut self.callbacks_for(ext));
+            self.emit(Some(ext), EventKind::DevInitializeReturn { ok });
+        } else {
+            self.emit(Some(ext), EventKind::RouteInitializeCall);
+            let ok = imp.route_initialize(&mut self.callbacks_for(ext));
+            self.emit(Some(ext), EventKind::RouteInitializeReturn { ok });
+        }
+    }
+
+    /// `FaxDevVirtualDeviceCreation`: false if the provider failed (FALSE, count 0,
+    /// prefix 0, or ids that collide with existing devices).
+    fn create_virtual_devices(&mut self, ext: ExtId) -> bool {
+        self.emit(Some(ext), EventKind::VirtualDeviceCreationCall);
+        let imp = self.exts[ext.index()].imp.clone();
+        let VirtualDevices {
+            ok,
+            count,
+            id_prefix,
+            name_prefix,
+        } = imp.virtual_device_creation(&mut self.callbacks_for(ext));
+        let name_prefix: Arc<str> = name_prefix.chars().take(127).collect::<String>().into();
+        self.emit(
+            Some(ext),
+            EventKind::VirtualDeviceCreationReturn {
+                ok,
+                count,
+                id_prefix,
+                name_prefix,
+            },
+        );
+        let ids = || (0..count).map(|i| id_prefix.checked_add(i));
+        let fits = ok
+            && count > 0
+            && id_prefix != 0
+            && ids().all(|id| id.is_some_and(|id| self.devices.get(id).is_none()));
+        if !fits {
+            return false;
+        }
+        for id in ids().flatten() {
+            self.devices.add(Device {
+                logical: id,
+                tapi: None,
+                owner: Some(ext),
+            });
+            self.emit(
+                None,
+                EventKind::DeviceAdded {
+                    device: id,
+                    tapi: None,
+                    owner: Some(ext),
+                },
+            );
+        }
+        true
+    }
+
+    fn announce_device(&mut self, device: u32, new_device: bool) {
+        for ext in self.load_order() {
+            let s = &self.exts[ext.index()];
+            let recognised = matches!(s.life, Life::Ready | Life::Loaded);
+            if s.kind != ExtensionKind::Routing || !s.exports.route_device_change || !recognised
+            {
+                continue;
+            }
+            let imp = s.imp.clone();
+            self.emit(
+                Some(ext),
+                EventKind::RouteDeviceChangeCall { device, new_device },
+            );
+            let ok = imp.route_device_change(&mut self.callbacks_for(ext), device, new_device);
+            self.emit(Some(ext), EventKind::RouteDeviceChangeReturn { ok });
+        }
+    }
+
+    fn begin_stopping(&mut self) {
+        self.state = State::Stopping;
+        self.emit(None, EventKind::ServiceStopping);
+        let pending = std::mem::take(&mut self.pending);
+        self.last_due.clear();
+        if self.opts.deviations.notify_after_shutdown {
+            // A racing service: what was in flight still arrives, and every live
+            // registration with a stored value hears of it once more.
+            for p in pending {
+                self.deliver_pending(p);
+            }
+            let late: Vec<(HandleId, Key)> = self
+                .exts
+                .iter()
+                .enumerate()
+                .flat_map(|(i, _)| self.regs.live_of(ExtId(i as u16)))
+                .map(|r| (r.handle, r.key))
+                .collect();
+            for (handle, key) in late {
+                if let Some(v) = self.store.get(key) {
+                    let data = v.data.clone();
+                    self.call_config_change(handle, None, &data, 1);
+                }
+            }
+        }
+    }
+
+    fn unload(&mut self, ext: ExtId) {
+        for (buffer, damage) in self.ledger.unload_checks(ext) {
+            self.emit(Some(ext), EventKind::BufferDamaged { buffer, damage });
+        }
+        self.regs.drop_ext(ext);
+        self.emit(Some(ext), EventKind::Unload);
+        let gone = self.devices.remove_owned_by(ext);
+        for d in gone {
+            self.emit(None, EventKind::DeviceRemoved { device: d.logical });
+        }
+        let slot = &mut self.exts[ext.index()];
+        slot.life = Life::Unloaded;
+        slot.shutting_down = false;
+        slot.imp.clone().unloaded();
+    }
+
+    // ---- internals: the callbacks ---------------------------------------------------
+
+    /// Whether `ext` may use its callbacks now; the code it gets if not.
+    fn gate(&mut self, ext: ExtId) -> Result<(), u32> {
+        if let Some(at) = self.shutdown_at_event
+            && self.seq >= at
+            && matches!(self.state, State::Starting | State::Running)
+        {
+            self.shutdown_at_event = None;
+            self.begin_stopping();
+        }
+        match self.exts[ext.index()].life {
+            Life::InConfigInit | Life::Ready => {}
+            Life::Unloaded | Life::Loaded | Life::ConfigFailed | Life::ProviderFailed => {
+                return Err(ERROR_GEN_FAILURE);
+            }
+        }
+        if self.abort.is_some() {
+            return Err(ERROR_GEN_FAILURE);
+        }
+        if self.state == State::Stopping {
+            return Err(ERROR_SHUTDOWN_IN_PROGRESS);
+        }
+        Ok(())
+    }
+
+    /// The planned fault for this call, if one fires. Every matching fault counts the
+    /// call, so n-th-call triggers count the same whatever else is planned.
+    fn fault(&mut self, callback: Callback, ext: ExtId, key: Option<Key>) -> Option<u32> {
+        let mut code = None;
+        for f in &mut self.faults {
+            if f.callback != callback || f.ext.is_some_and(|e| e != ext) {
+                continue;
+            }
+            f.calls += 1;
+            if f.times.is_some_and(|t| f.fired >= t) || code.is_some() {
+                continue;
+            }
+            let fire = match f.trigger {
+                Trigger::NthCall(n) => f.calls == n,
+                Trigger::Key(k) => key == Some(k),
+                Trigger::PerMillion(p) => self.fault_rng.chance_per_million(p),
+                Trigger::Always => true,
+            };
+            if fire {
+                f.fired += 1;
+                code = Some(f.code);
+            }
+        }
+        code
+    }
+
+    fn guid_key(&self, device: u32, source: i32, guid: Option<&str>) -> Option<Key> {
+        match self.devices.resolve(device, source) {
+            Resolved::Logical(l) => Some((l, parse_braced_guid(guid?)?)),
+            _ => None,
+        }
+    }
+
+    fn get_data(
+        &mut self,
+        ext: ExtId,
+        device: u32,
+        source: i32,
+        guid: Option<&str>,
+        null_out: bool,
+    ) -> Result<BufferId, u32> {
+        let guid_arc = guid.map(|g| self.intern(g));
+        let call = self.emit(
+            Some(ext),
+            EventKind::GetDataCall {
+                device,
+                source,
+                guid: guid_arc.clone(),
+                null_out,
+            },
+        );
+        let key = self.guid_key(device, source, guid);
+        let mut injected = false;
+        let outcome = (|| {
+            self.gate(ext)?;
+            if let Some(code) = self.fault(Callback::GetData, ext, key) {
+                injected = true;
+                return Err(code);
+            }
+            let Some(guid_arc) = guid_arc.filter(|g| parse_braced_guid(g).is_some()) else {
+                return Err(ERROR_INVALID_PARAMETER);
+            };
+            if null_out {
+                return Err(ERROR_INVALID_PARAMETER);
+            }
+            let key = match self.devices.resolve(device, source) {
+                Resolved::BadSource => return Err(ERROR_INVALID_PARAMETER),
+                Resolved::UnknownTapi => return Err(ERROR_FILE_NOT_FOUND),
+                Resolved::Logical(_) => key.expect("resolved with a valid GUID"),
+            };
+            let value = self.store.get(key).ok_or(ERROR_FILE_NOT_FOUND)?;
+            if value.corrupt {
+                return Err(ERROR_BADDB);
+            }
+            let data = value.data.clone();
+            let id = self.ledger.allocate(ext, device, guid_arc, call, &data);
+            Ok((id, data))
+        })();
+        let (code, buffer, data) = match outcome {
+            Ok((id, data)) => (ERROR_SUCCESS, Some(id), Some(data)),
+            Err(code) => (code, None, None),
+        };
+        self.emit(
+            Some(ext),
+            EventKind::GetDataReturn {
+                code,
+                buffer,
+                data,
+                injected,
+            },
+        );
+        buffer.ok_or(code)
+    }
+
+    fn free_buffer(&mut self, ext: ExtId, arg: FreeArg) {
+        let buffer = match arg {
+            FreeArg::Null => BufferArg::Null,
+            FreeArg::Buffer(id) if self.ledger.get(id).is_some() => BufferArg::Buffer(id),
+            FreeArg::Buffer(id) => BufferArg::Foreign(self.foreign_id(0xB0F0_0000_0000 | u64::from(id.0))),
+            FreeArg::ChangeData(delivery) => BufferArg::ChangeData { delivery },
+            FreeArg::Foreign(raw) => BufferArg::Foreign(self.foreign_id(raw)),
+        };
+        let call = self.emit(Some(ext), EventKind::FreeBufferCall { buffer });
+        if let BufferArg::Buffer(id) = buffer
+            && self.exts[ext.index()].life != Life::Unloaded
+            && let FreeOutcome::Freed(Some(damage)) = self.ledger.free(id, call)
+        {
+            self.emit(Some(ext), EventKind::BufferDamaged { buffer: id, damage });
+        }
+        self.emit(Some(ext), EventKind::FreeBufferReturn);
+    }
+
+    fn set_data(
+        &mut self,
+        ext: ExtId,
+        hinst: HInst,
+        device: u32,
+        source: i32,
+        guid: Option<&str>,
+        data: Option<&[u8]>,
+        size: u32,
+    ) -> u32 {
+        let hinst_arg = self.hinst_arg(hinst);
+        let guid_arc = guid.map(|g| self.intern(g));
+        let payload: Option<Arc<[u8]>> =
+            data.map(|d| Arc::from(&d[..d.len().min(size as usize)]));
+        let call = self.emit(
+            Some(ext),
+            EventKind::SetDataCall {
+                hinst: hinst_arg,
+                device,
+                source,
+                guid: guid_arc.clone(),
+                data: payload.clone(),
+                size,
+            },
+        );
+        let key = self.guid_key(device, source, guid);
+        let mut injected = false;
+        let outcome = (|| {
+            self.gate(ext)?;
+            if let Some(code) = self.fault(Callback::SetData, ext, key) {
+                injected = true;
+                return Err(code);
+            }
+            if guid_arc.is_none_or(|g| parse_braced_guid(&g).is_none()) {
+                return Err(ERROR_INVALID_PARAMETER);
+            }
+            let payload = payload.filter(|p| size > 0 && p.len() == size as usize);
+            let Some(payload) = payload else {
+                return Err(ERROR_INVALID_PARAMETER);
+            };
+            let key = match self.devices.resolve(device, source) {
+                Resolved::BadSource => return Err(ERROR_INVALID_PARAMETER),
+                Resolved::UnknownTapi => return Err(ERROR_FILE_NOT_FOUND),
+                Resolved::Logical(_) => key.expect("resolved with a valid GUID"),
+            };
+            if self.opts.in_process_value_cap.is_some_and(|cap| size > cap) {
+                return Err(ERROR_NOT_ENOUGH_MEMORY);
+            }
+            Ok((key, payload))
+        })();
+        let code = match outcome {
+            Ok((key, payload)) => {
+                self.store.put(key, payload.clone());
+                self.dispatch(call, Some(hinst), key, &payload);
+                ERROR_SUCCESS
+            }
+            Err(code) => code,
+        };
+        self.emit(Some(ext), EventKind::SetDataReturn { code, injected });
+        code
+    }
+
+    fn register(
+        &mut self,
+        ext: ExtId,
+        hinst: HInst,
+        device: u32,
+        source: i32,
+        guid: Option<&str>,
+        callback: Option<CallbackId>,
+    ) -> Result<HandleId, u32> {
+        let hinst_arg = self.hinst_arg(hinst);
+        let guid_arc = guid.map(|g| self.intern(g));
+        let call = self.emit(
+            Some(ext),
+            EventKind::RegisterCall {
+                hinst: hinst_arg,
+                device,
+                source,
+                guid: guid_arc.clone(),
+                callback,
+            },
+        );
+        let key = self.guid_key(device, source, guid);
+        let mut injected = false;
+        let outcome = (|| {
+            self.gate(ext)?;
+            if let Some(code) = self.fault(Callback::RegisterForEvents, ext, key) {
+                injected = true;
+                return Err(code);
+            }
+            if self.delivering > 0 {
+                return Err(ERROR_BUSY);
+            }
+            let (Some(guid_arc), Some(callback)) = (guid_arc, callback) else {
+                return Err(ERROR_INVALID_PARAMETER);
+            };
+            if parse_braced_guid(&guid_arc).is_none() {
+                return Err(ERROR_INVALID_PARAMETER);
+            }
+            let key = match self.devices.resolve(device, source) {
+                Resolved::BadSource => return Err(ERROR_INVALID_PARAMETER),
+                Resolved::UnknownTapi => return Err(ERROR_FILE_NOT_FOUND),
+                Resolved::Logical(_) => key.expect("resolved with a valid GUID"),
+            };
+            if self.regs.find(ext, key).is_some() {
+                return Err(ERROR_ALREADY_ASSIGNED);
+            }
+            Ok(self.regs.add(Registration {
+                handle: HandleId(0),
+                ext,
+                hinst,
+                key,
+                device,
+                source,
+                guid: guid_arc,
+                callback,
+                registered_at: call,
+                live: true,
+            }))
+        })();
+        let (handle, last_error) = match outcome {
+            Ok(h) => (Some(h), ERROR_SUCCESS),
+            Err(code) => (None, code),
+        };
+        self.last_error = last_error;
+        self.emit(
+            Some(ext),
+            EventKind::RegisterReturn {
+                handle,
+                last_error,
+                injected,
+            },
+        );
+        handle.ok_or(last_error)
+    }
+
+    fn unregister(&mut self, ext: ExtId, arg: UnregisterArg) -> u32 {
+        let handle = match arg {
+            UnregisterArg::Null => HandleArg::Null,
+            UnregisterArg::InvalidValue => HandleArg::InvalidValue,
+            UnregisterArg::Handle(h) => HandleArg::Handle(h),
+            UnregisterArg::Foreign(raw) => HandleArg::Foreign(self.foreign_id(raw)),
+        };
+        self.emit(Some(ext), EventKind::UnregisterCall { handle });
+        let mut injected = false;
+        let outcome = (|| {
+            self.gate(ext)?;
+            if let Some(code) = self.fault(Callback::UnregisterForEvents, ext, None) {
+                injected = true;
+                return Err(code);
+            }
+            if self.delivering > 0 {
+                return Err(ERROR_BUSY);
+            }
+            let h = match handle {
+                HandleArg::Null | HandleArg::InvalidValue => return Err(ERROR_INVALID_PARAMETER),
+                HandleArg::Foreign(_) => return Err(ERROR_NOT_FOUND),
+                HandleArg::Handle(h) => h,
+            };
+            if !self.regs.remove(h) {
+                return Err(ERROR_NOT_FOUND);
+            }
+            Ok(h)
+        })();
+        let code = match outcome {
+            Ok(h) => {
+                self.after_unregister(h);
+                ERROR_SUCCESS
+            }
+            Err(code) => code,
+        };
+        self.emit(Some(ext), EventKind::UnregisterReturn { code, injected });
+        code
+    }
+
+    /// Drops what was pending for `h`, unless the service races (deviation): then what was
+    /// in flight, or failing that the current value, still arrives at the next
+    /// scheduling point.
+    fn after_unregister(&mut self, h: HandleId) {
+        if !self.opts.deviations.notify_after_unregister {
+            self.pending.retain(|p| p.handle != h);
+            self.last_due.remove(&h);
+            return;
+        }
+        if self.pending.iter().any(|p| p.handle == h) {
+            return;
+        }
+        let Some(reg) = self.regs.get(h) else { return };
+        if let Some(v) = self.store.get(reg.key) {
+            let data = v.data.clone();
+            self.pending.push_back(Pending {
+                handle: h,
+                cause: None,
+                data,
+                depth: 1,
+                due: self.step + 1,
+            });
+        }
+    }
+
+    // ---- internals: notification dispatch -------------------------------------------
+
+    /// Notifies every registration for `key` except the writer's own (`writer` is `None`
+    /// for external writers, who exclude no one), per the delivery policy.
+    fn dispatch(&mut self, cause: u64, writer: Option<HInst>, key: Key, data: &Arc<[u8]>) {
+        let n = self.regs.for_key(key).len();
+        if n == 0 {
+            return;
+        }
+        let dev = self.opts.deviations;
+        let depth = self.depth + 1;
+        // Recipients in visiting order, in a per-depth scratch list (no allocation once warm).
+        let level = self.depth as usize;
+        if self.scratch.len() <= level {
+            self.scratch.resize_with(level + 1, Vec::new);
+        }
+        let mut order = std::mem::take(&mut self.scratch[level]);
+        order.clear();
+        for (i, h) in self.regs.for_key(key).iter().enumerate() {
+            let reg = self.regs.get(*h).expect("indexed registrations exist");
+            if dev.notify_writer || writer != Some(reg.hinst) {
+                order.push(i as u32);
+            }
+        }
+        if dev.skip_registrant {
+            order.pop();
+        }
+        if self.opts.delivery == DeliveryPolicy::Shuffled {
+            self.delivery_rng.shuffle(&mut order);
+        }
+        let deferred = self.opts.delivery == DeliveryPolicy::Deferred;
+        if !deferred {
+            self.delivering += 1;
+        }
+        for &i in &order {
+            let Some(&h) = self.regs.for_key(key).get(i as usize) else {
+                continue;
+            };
+            if depth > self.opts.limits.nesting {
+                self.emit(
+                    Some(self.regs.get(h).expect("live").ext),
+                    EventKind::DeliveryCut {
+                        depth,
+                        handle: h,
+                        cause,
+                    },
+                );
+                continue;
+            }
+            if deferred {
+                let wait = self.defer_rng.below(u64::from(self.opts.max_defer_steps) + 1);
+                let mut due = self.step + 1 + wait;
+                let last = self.last_due.entry(h).or_insert(0);
+                due = due.max(*last);
+                *last = due;
+                self.pending.push_back(Pending {
+                    handle: h,
+                    cause: Some(cause),
+                    data: data.clone(),
+                    depth,
+                    due,
+                });
+            } else {
+                self.call_config_change(h, Some(cause), data, depth);
+            }
+            if self.abort.is_some() {
+                break;
+            }
+        }
+        if !deferred {
+            self.delivering -= 1;
+        }
+        self.scratch[level] = order;
+    }
+
+    fn deliver_pending(&mut self, p: Pending) {
+        let live = self.regs.get(p.handle).is_some_and(|r| r.live);
+        if !live && !self.opts.deviations.notify_after_unregister {
+            return;
+        }
+        if self.regs.get(p.handle).is_none() {
+            return;
+        }
+        self.delivering += 1;
+        self.call_config_change(p.handle, p.cause, &p.data, p.depth);
+        self.delivering -= 1;
+    }
+
+    fn call_config_change(&mut self, h: HandleId, cause: Option<u64>, data: &Arc<[u8]>, depth: u32) {
+        let Some(reg) = self.regs.get(h) else { return };
+        let (ext, callback, source, logical, guid) =
+            (reg.ext, reg.callback, reg.source, reg.key.0, reg.guid.clone());
+        let slot = &self.exts[ext.index()];
+        if slot.life == Life::Unloaded
+            || (slot.shutting_down && !self.opts.deviations.notify_after_shutdown)
+        {
+            return;
+        }
+        let device = self.devices.id_in_space(logical, source);
+        let imp = slot.imp.clone();
+        let delivery = if self.observing() {
+            self.emit(
+                Some(ext),
+                EventKind::ConfigChangeCall {
+                    handle: h,
+                    callback,
+                    device,
+                    guid: guid.clone(),
+                    data: data.clone(),
+                    cause,
+                },
+            )
+        } else {
+            self.emit_unobserved()
+        };
+        let mut change = ConfigChange {
+            callback,
+            device,
+            guid: &guid,
+            data,
+            delivery,
+            scribble: None,
+        };
+        let outer = std::mem::replace(&mut self.depth, depth);
+        let hr = imp.config_change(&mut self.callbacks_for(ext), &mut change);
+        self.depth = outer;
+        if let Some(offset) = change.scribble {
+            self.emit(Some(ext), EventKind::ChangeDataWritten { delivery, offset });
+        }
+        if self.observing() {
+            self.emit(Some(ext), EventKind::ConfigChangeReturn { handle: h, hr });
+        } else {
+            self.emit_unobserved();
+        }
+    }
+
+    /// Counts an event that nobody observes (the bare model), keeping `seq` meaningful.
+    fn emit_unobserved(&mut self) -> u64 {
+        let seq = self.seq;
+        self.seq += 1;
+        seq
+    }
+
+    fn next_callback_id(&mut self, ext: ExtId) -> CallbackId {
+        let n = &mut self.callback_ids[ext.index()];
+        *n += 1;
+        CallbackId(*n)
+    }
+}
+
+/// The five service callbacks as one extension sees them: what `FaxExtInitializeConfig`
+/// hands out, bound to the calling extension (as the host's per-extension trampolines
+/// are). Obtained inside any hook, or from [`Service::callbacks`] for calls from an
+/// extension's own threads.
+pub struct Callbacks<'a> {
+    svc: &'a mut Service,
+    ext: ExtId,
+    thread: u16,
+}
+
+impl std::fmt::Debug for Callbacks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callbacks")
+            .field("ext", &self.ext)
+            .field("thread", &self.thread)
+            .finish()
+    }
+}
+
+impl Callbacks<'_> {
+    fn enter(&mut self) {
+        self.svc.thread = self.thread;
+    }
+
+    /// The calling extension.
+    pub fn ext(&self) -> ExtId {
+        self.ext
+    }
+
+    /// The calling extension's own module handle (what SetData and Register expect).
+    pub fn hinst(&self) -> HInst {
+        self.svc.hinst(self.ext)
+    }
+
+    /// A new ConfigChange callback id for this extension (a distinct function pointer).
+    pub fn new_callback(&mut self) -> CallbackId {
+        self.svc.next_callback_id(self.ext)
+    }
+
+    /// `FaxExtGetData`: on success a ledger-tracked buffer that must be freed with
+    /// [`Callbacks::free_buffer`].
+    pub fn get_data(&mut self, device: u32, source: i32, guid: &str) -> Result<BufferId, u32> {
+        self.get_data_raw(device, source, Some(guid), false)
+    }
+
+    /// `FaxExtGetData` with every argument as C could pass it (`guid: None` is NULL,
+    /// `null_out` passes NULL for `ppData`).
+    pub fn get_data_raw(
+        &mut self,
+        device: u32,
+        source: i32,
+        guid: Option<&str>,
+        null_out: bool,
+    ) -> Result<BufferId, u32> {
+        self.enter();
+        self.svc.get_data(self.ext, device, source, guid, null_out)
+    }
+
+    /// The bytes of a live buffer.
+    pub fn buffer(&self, id: BufferId) -> Option<&[u8]> {
+        let b = self.svc.ledger.get(id)?;
+        (b.state == crate::ledger::BufferState::Live && b.owner == self.ext).then(|| b.data())
+    }
+
+    /// Copies a live buffer's bytes.
+    pub fn buffer_copy(&self, id: BufferId) -> Option<Vec<u8>> {
+        self.buffer(id).map(<[u8]>::to_vec)
+    }
+
+    /// Writes into a buffer's memory as a C extension could: past its end (an overrun,
+    /// found by the guard check) or after it was freed (found at unload).
+    pub fn write_buffer_raw(&mut self, id: BufferId, offset: usize, bytes: &[u8]) -> bool {
+        self.svc.ledger.write_raw(id, offset, bytes)
+    }
+
+    /// `FaxExtFreeBuffer`.
+    pub fn free_buffer(&mut self, arg: FreeArg) {
+        self.enter();
+        self.svc.free_buffer(self.ext, arg);
+    }
+
+    /// `FaxExtSetData` with this extension's own hInst.
+    pub fn set_data(&mut self, device: u32, source: i32, guid: &str, data: &[u8]) -> u32 {
+        let hinst = self.hinst();
+        self.set_data_raw(hinst, device, source, Some(guid), Some(data), data.len() as u32)
+    }
+
+    /// `FaxExtSetData` with every argument as C could pass it (`data: None` is NULL).
+    pub fn set_data_raw(
+        &mut self,
+        hinst: HInst,
+        device: u32,
+        source: i32,
+        guid: Option<&str>,
+        data: Option<&[u8]>,
+        size: u32,
+    ) -> u32 {
+        self.enter();
+        self.svc
+            .set_data(self.ext, hinst, device, source, guid, data, size)
+    }
+
+    /// `FaxExtRegisterForEvents` with this extension's own hInst.
+    pub fn register(
+        &mut self,
+        device: u32,
+        source: i32,
+        guid: &str,
+        callback: CallbackId,
+    ) -> Result<HandleId, u32> {
+        let hinst = self.hinst();
+        self.register_raw(hinst, device, source, Some(guid), Some(callback))
+    }
+
+    /// `FaxExtRegisterForEvents` with every argument as C could pass it. On failure the
+    /// code is also the thread's last error ([`Callbacks::last_error`]).
+    pub fn register_raw(
+        &mut self,
+        hinst: HInst,
+        device: u32,
+        source: i32,
+        guid: Option<&str>,
+        callback: Option<CallbackId>,
+    ) -> Result<HandleId, u32> {
+        self.enter();
+        self.svc
+            .register(self.ext, hinst, device, source, guid, callback)
+    }
+
+    /// `FaxExtUnregisterForEvents`.
+    pub fn unregister(&mut self, handle: HandleId) -> u32 {
+        self.unregister_raw(UnregisterArg::Handle(handle))
+    }
+
+    /// `FaxExtUnregisterForEvents` with any handle value.
+    pub fn unregister_raw(&mut self, arg: UnregisterArg) -> u32 {
+        self.enter();
+        self.svc.unregister(self.ext, arg)
+    }
+
+    /// The last error Register set (`GetLastError` after a NULL return).
+    pub fn last_error(&self) -> u32 {
+        self.svc.last_error
+    }
+}
