@@ -7,9 +7,11 @@
 
 pub mod checker;
 pub mod devices;
+pub mod example_extensions;
 pub mod extension;
 pub mod faults;
 pub mod guid;
+pub mod hooks;
 pub mod ledger;
 pub mod options;
 pub mod registry;
@@ -22,7 +24,8 @@ pub use checker::{Checker, CheckerConfig, check_events};
 pub use extension::{ConfigChange, Extension, ExtensionSpec, VirtualDevices};
 pub use faults::{Fault, Trigger};
 pub use faxsim_trace as trace;
+pub use hooks::HookExtension;
 pub use options::*;
 pub use registry::HInst;
 pub use rules::{Finding, Rule, Severity, Side};
-pub use service::{Callbacks, FreeArg, LimitKind, SimError, Service, UnregisterArg};
+pub use service::{Callbacks, FreeArg, LimitKind, Service, SimError, UnregisterArg};

@@ -506,7 +506,12 @@ impl Service {
     /// An administration client writes data (COM `SetExtensionProperty`, RPC
     /// `FAX_SetExtensionData`): at most 1 MiB, logical ids only, every matching
     /// registration is notified. While the service is stopped the value is only stored.
-    pub fn external_write(&mut self, device: u32, guid: &str, data: &[u8]) -> Result<u32, SimError> {
+    pub fn external_write(
+        &mut self,
+        device: u32,
+        guid: &str,
+        data: &[u8],
+    ) -> Result<u32, SimError> {
         let guid_arc = self.intern(guid);
         let payload: Arc<[u8]> = Arc::from(data);
         self.thread = 0;
@@ -833,8 +838,7 @@ impl Service {
         for ext in self.load_order() {
             let s = &self.exts[ext.index()];
             let recognised = matches!(s.life, Life::Ready | Life::Loaded);
-            if s.kind != ExtensionKind::Routing || !s.exports.route_device_change || !recognised
-            {
+            if s.kind != ExtensionKind::Routing || !s.exports.route_device_change || !recognised {
                 continue;
             }
             let imp = s.imp.clone();
@@ -1014,7 +1018,9 @@ impl Service {
         let buffer = match arg {
             FreeArg::Null => BufferArg::Null,
             FreeArg::Buffer(id) if self.ledger.get(id).is_some() => BufferArg::Buffer(id),
-            FreeArg::Buffer(id) => BufferArg::Foreign(self.foreign_id(0xB0F0_0000_0000 | u64::from(id.0))),
+            FreeArg::Buffer(id) => {
+                BufferArg::Foreign(self.foreign_id(0xB0F0_0000_0000 | u64::from(id.0)))
+            }
             FreeArg::ChangeData(delivery) => BufferArg::ChangeData { delivery },
             FreeArg::Foreign(raw) => BufferArg::Foreign(self.foreign_id(raw)),
         };
@@ -1040,8 +1046,7 @@ impl Service {
     ) -> u32 {
         let hinst_arg = self.hinst_arg(hinst);
         let guid_arc = guid.map(|g| self.intern(g));
-        let payload: Option<Arc<[u8]>> =
-            data.map(|d| Arc::from(&d[..d.len().min(size as usize)]));
+        let payload: Option<Arc<[u8]>> = data.map(|d| Arc::from(&d[..d.len().min(size as usize)]));
         let call = self.emit(
             Some(ext),
             EventKind::SetDataCall {
@@ -1198,7 +1203,19 @@ impl Service {
                 self.after_unregister(h);
                 ERROR_SUCCESS
             }
-            Err(code) => code,
+            Err(code) => {
+                // Choice: an FSP that unregisters from its FaxDevShutdown is told the
+                // service is stopping, but its registration is released all the same, so
+                // a careful FSP can end with no registration held.
+                if code == ERROR_SHUTDOWN_IN_PROGRESS
+                    && self.exts[ext.index()].shutting_down
+                    && let HandleArg::Handle(h) = handle
+                    && self.regs.get(h).is_some_and(|r| r.ext == ext)
+                {
+                    self.regs.remove(h);
+                }
+                code
+            }
         };
         self.emit(Some(ext), EventKind::UnregisterReturn { code, injected });
         code
@@ -1279,7 +1296,9 @@ impl Service {
                 continue;
             }
             if deferred {
-                let wait = self.defer_rng.below(u64::from(self.opts.max_defer_steps) + 1);
+                let wait = self
+                    .defer_rng
+                    .below(u64::from(self.opts.max_defer_steps) + 1);
                 let mut due = self.step + 1 + wait;
                 let last = self.last_due.entry(h).or_insert(0);
                 due = due.max(*last);
@@ -1317,10 +1336,21 @@ impl Service {
         self.delivering -= 1;
     }
 
-    fn call_config_change(&mut self, h: HandleId, cause: Option<u64>, data: &Arc<[u8]>, depth: u32) {
+    fn call_config_change(
+        &mut self,
+        h: HandleId,
+        cause: Option<u64>,
+        data: &Arc<[u8]>,
+        depth: u32,
+    ) {
         let Some(reg) = self.regs.get(h) else { return };
-        let (ext, callback, source, logical, guid) =
-            (reg.ext, reg.callback, reg.source, reg.key.0, reg.guid.clone());
+        let (ext, callback, source, logical, guid) = (
+            reg.ext,
+            reg.callback,
+            reg.source,
+            reg.key.0,
+            reg.guid.clone(),
+        );
         let slot = &self.exts[ext.index()];
         if slot.life == Life::Unloaded
             || (slot.shutting_down && !self.opts.deviations.notify_after_shutdown)
@@ -1463,7 +1493,14 @@ impl Callbacks<'_> {
     /// `FaxExtSetData` with this extension's own hInst.
     pub fn set_data(&mut self, device: u32, source: i32, guid: &str, data: &[u8]) -> u32 {
         let hinst = self.hinst();
-        self.set_data_raw(hinst, device, source, Some(guid), Some(data), data.len() as u32)
+        self.set_data_raw(
+            hinst,
+            device,
+            source,
+            Some(guid),
+            Some(data),
+            data.len() as u32,
+        )
     }
 
     /// `FaxExtSetData` with every argument as C could pass it (`data: None` is NULL).
