@@ -1,0 +1,81 @@
+//! Argument parsing and the mapping from outcomes to exit codes.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::cmd;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success: no finding of severity error (with --deny-warnings: none at all)
+  1  the run completed and found something (findings, a divergence, an unmet expectation)
+  2  bad input or usage: the message names the file (and line and column for text)
+  3  an extension crashed, hung or aborted (isolated hosting); the trace so far is kept";
+
+/// Test Windows fax extensions (FSPs, virtual FSPs, routing extensions) against a
+/// deterministic model of the fax service's configuration protocol.
+#[derive(Debug, Parser)]
+#[command(name = "faxsim", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// When to colour output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// When to colour output (`NO_COLOR` is respected under `auto`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the rule catalog: every finding faxsim can report, with its severity.
+    #[command(
+        after_help = "Examples:\n  faxsim rules\n  faxsim rules --format json | jq '.rules[].id'"
+    )]
+    Rules(cmd::rules::RulesArgs),
+}
+
+/// Output formats shared by the commands that print reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// Stable, versioned JSON.
+    Json,
+}
+
+/// Why a command could not complete (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Writing the report failed.
+    #[error("cannot write output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = crate::report::Color::resolve(cli.color);
+    let result = match cli.command {
+        Command::Rules(args) => cmd::rules::run(&args, color),
+    };
+    match result {
+        Ok(code) => code,
+        // A closed pipe (`faxsim rules | head`) is the reader's choice, not a failure.
+        Err(CliError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("faxsim: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

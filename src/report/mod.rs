@@ -1,0 +1,47 @@
+//! Shared pieces of human-readable reports.
+
+use std::io::IsTerminal as _;
+
+use faxsim_sim::Severity;
+
+use crate::cli::ColorChoice;
+
+/// Whether to emit ANSI colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Color(bool);
+
+impl Color {
+    /// Decides from the flag, `NO_COLOR` and whether stdout is a terminal.
+    pub fn resolve(choice: ColorChoice) -> Color {
+        Color(match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        })
+    }
+
+    fn paint(self, code: &str, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// Bold text.
+    pub fn bold(self, s: &str) -> String {
+        self.paint("1", s)
+    }
+
+    /// A severity, padded, red for errors and yellow for warnings.
+    pub fn severity(self, s: Severity) -> String {
+        let text = format!("{:<7}", s.name());
+        match s {
+            Severity::Error => self.paint("31", &text),
+            Severity::Warning => self.paint("33", &text),
+        }
+    }
+}
