@@ -16,8 +16,8 @@ use faxsim_abi::{
     ERROR_SHUTDOWN_IN_PROGRESS, ERROR_SUCCESS, MAX_EXTERNAL_WRITE_BYTES,
 };
 use faxsim_trace::{
-    BufferArg, BufferId, CallbackId, Event, EventKind, Exports, ExtId, ExtensionKind, ForeignId,
-    HInstArg, HandleArg, HandleId,
+    BufferArg, BufferId, CallbackId, Damage, Event, EventKind, Exports, ExtId, ExtensionKind,
+    ForeignId, HInstArg, HandleArg, HandleId,
 };
 
 use crate::checker::{Checker, CheckerConfig};
@@ -583,6 +583,17 @@ impl Service {
             ext,
             thread,
         }
+    }
+
+    /// Records that `ext` crashed or aborted (isolated hosting).
+    pub fn report_crash(&mut self, ext: ExtId, detail: &str) {
+        let detail: Arc<str> = Arc::from(detail);
+        self.emit(Some(ext), EventKind::ExtensionCrashed { detail });
+    }
+
+    /// Records that a call into `ext` did not return within `limit_ms` (isolated hosting).
+    pub fn report_hang(&mut self, ext: ExtId, limit_ms: u64) {
+        self.emit(Some(ext), EventKind::ExtensionHung { limit_ms });
     }
 
     // ---- results ---------------------------------------------------------------------
@@ -1559,5 +1570,13 @@ impl Callbacks<'_> {
     /// The last error Register set (`GetLastError` after a NULL return).
     pub fn last_error(&self) -> u32 {
         self.svc.last_error
+    }
+
+    /// Reports damage a host found in the real memory behind a buffer (its own guard
+    /// zones), which the model's copy cannot see.
+    pub fn report_buffer_damage(&mut self, buffer: BufferId, damage: Damage) {
+        self.enter();
+        self.svc
+            .emit(Some(self.ext), EventKind::BufferDamaged { buffer, damage });
     }
 }
