@@ -10,6 +10,6 @@ pub mod options;
 pub mod rules;
 
 pub use checker::{Checker, CheckerConfig, check_events};
-pub use faxsim_trace as trace;
 pub use options::*;
 pub use rules::{Finding, Rule, Severity, Side};
+pub use faxsim_trace as trace;
