@@ -8,6 +8,34 @@
 //! Steady state is allocation-free per event: state lives in maps keyed by small ids whose
 //! capacity is reused, GUID strings are shared `Arc`s, and message text is only formatted
 //! when a finding is made.
+//!
+//! Where the rule catalog leaves room, the checker chooses:
+//! - A write owes a delivery to every registration live at its *call* that matches its
+//!   (logical device, GUID value), whose hInst argument differs from the writer's (external
+//!   writes exclude no one), and whose extension is neither shut down nor failed its config
+//!   init. Nothing is owed for a write with an invalid GUID, a failed write, or a write made
+//!   while the service is stopping. Owed deliveries are settled by a ConfigChange with that
+//!   cause (a ConfigChange without a cause settles the oldest delivery owed to its handle)
+//!   or a `DeliveryCut`, and cancelled (under every policy) by the registration's
+//!   Unregister, `ServiceStopping`, the registrant's `FaxDevShutdown` call, unload or config
+//!   failure. Sync/shuffled: what is still owed at the write's return is missed; deferred:
+//!   what is still owed at [`Checker::finish`].
+//! - Registrations are dropped at `ServiceStopped`, at a new `ServiceStart`, and at their
+//!   extension's `Unload`; a ConfigChange to a dropped handle is `notify-after-shutdown`.
+//! - A ConfigChange to another extension than the registrant is `notify-mismatch`; the
+//!   device it passes must be the id the registrant registered with.
+//! - After an `Unload`, a callback call is only `call-after-unload` (argument rules still
+//!   apply); an extension with no `Load` in the current run gets no lifecycle finding.
+//! - Under `BeforeDeviceCreation`, a virtual FSP's `FaxDevInitialize` may come first of
+//!   all or after `FaxExtInitializeConfig` returned; in between is `init-order`. General
+//!   init after a failed config init is `init-failure-ignored`, not `init-order`.
+//! - `notification-storm` is reported once per outermost write chain (the chain follows
+//!   ConfigChange causes; without causes, the outermost open write on the thread) and once
+//!   per thread until its nesting depth returns to 0. The finding names the extension that
+//!   would have been notified. A nesting limit of 0 means the service default.
+//! - Freeing a buffer already reported as leaked is silent. Details are kept for the last
+//!   4096 finished writes and 65536 dead buffers; freeing an older buffer again is still a
+//!   `double-free` (buffer ids are never reused).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -31,6 +59,11 @@ const ERROR_NOT_FOUND: u32 = 1168;
 /// Finished writes whose details are kept for late ConfigChange calls (a service that
 /// delivers after the write completed) before they are forgotten.
 const RETAINED_WRITES: usize = 4096;
+
+/// Freed buffers whose details are kept for `double-free` and `write-after-free` messages.
+/// An older one freed again is still a `double-free` (ids are never reused), with fewer
+/// details.
+const RETAINED_DEAD_BUFFERS: usize = 1 << 16;
 
 /// What the checker needs to know about the service that produced the events.
 #[derive(Clone, Debug, Default)]
@@ -343,6 +376,12 @@ pub struct Checker {
     threads: HashMap<u16, ThreadState>,
     /// Outermost writes whose storm was reported.
     storm_roots: HashSet<u64>,
+    /// Reused buffer for writes settled by a bulk cancel.
+    scratch: Vec<u64>,
+    /// Freed (or leaked) buffers, oldest first, forgotten beyond [`RETAINED_DEAD_BUFFERS`].
+    dead_order: VecDeque<BufferId>,
+    /// The highest buffer id a GetData returned (ids are never reused).
+    max_buffer: Option<BufferId>,
 }
 
 impl Checker {
@@ -514,6 +553,7 @@ impl Checker {
                         _ => (seq, 0, SOURCE_FAX, None),
                     };
                     self.dead_buffers.remove(b);
+                    self.max_buffer = self.max_buffer.max(Some(*b));
                     self.live_buffers.insert(
                         *b,
                         BufferInfo {
@@ -788,68 +828,43 @@ impl Checker {
 
     /// Cancels owed deliveries whose write matches `pred`.
     fn cancel_pending(&mut self, pred: impl Fn(u64) -> bool) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let writes = &mut self.writes;
-        let mut settled = 0usize;
-        self.pending.retain(|&(w, _)| {
-            if !pred(w) {
-                return true;
-            }
-            if let Some(wr) = writes.get_mut(&w) {
-                wr.outstanding = wr.outstanding.saturating_sub(1);
-                if wr.outstanding == 0 && wr.state != WriteState::Open {
-                    settled += 1;
-                }
-            }
-            false
-        });
-        if settled > 0 {
-            self.retire_settled();
-        }
+        self.cancel(|w, _, _| pred(w));
     }
 
     /// Cancels owed deliveries to registrations matching `pred`.
     fn cancel_pending_where(&mut self, pred: impl Fn(HandleId, Option<&Registration>) -> bool) {
+        self.cancel(|_, h, r| pred(h, r));
+    }
+
+    /// Cancels the owed deliveries `pred` selects, retiring writes that then owe nothing.
+    fn cancel(&mut self, pred: impl Fn(u64, HandleId, Option<&Registration>) -> bool) {
         if self.pending.is_empty() {
             return;
         }
         let regs = &self.registrations;
         let writes = &mut self.writes;
-        let mut settled = 0usize;
+        let settled = &mut self.scratch;
+        settled.clear();
         self.pending.retain(|&(w, h)| {
-            if !pred(h, regs.get(&h)) {
+            if !pred(w, h, regs.get(&h)) {
                 return true;
             }
             if let Some(wr) = writes.get_mut(&w) {
                 wr.outstanding = wr.outstanding.saturating_sub(1);
                 if wr.outstanding == 0 && wr.state != WriteState::Open {
-                    settled += 1;
+                    settled.push(w);
                 }
             }
             false
         });
-        if settled > 0 {
-            self.retire_settled();
-        }
-    }
-
-    /// Retires finished writes that owe nothing (after a bulk cancel; rare).
-    fn retire_settled(&mut self) {
-        let mut done: Vec<u64> = self
-            .writes
-            .iter()
-            .filter(|(w, wr)| {
-                wr.outstanding == 0
-                    && wr.state != WriteState::Open
-                    && !self.finished_writes.contains(w)
-            })
-            .map(|(w, _)| *w)
-            .collect();
-        done.sort_unstable();
-        for w in done {
-            self.retire(w);
+        if !self.scratch.is_empty() {
+            let mut settled = std::mem::take(&mut self.scratch);
+            settled.sort_unstable();
+            for &w in &settled {
+                self.retire(w);
+            }
+            settled.clear();
+            self.scratch = settled;
         }
     }
 
@@ -979,11 +994,25 @@ impl Checker {
             });
         }
 
-        // The delivery is made: it settles what the write owed.
-        if let Some(c) = cause
-            && self.pending.remove(&(c, handle))
-        {
-            self.settle(c);
+        // The delivery is made: it settles what the write owed. Without a cause (a
+        // recorder on a real service), it settles the oldest delivery owed to the handle.
+        let settled = match cause {
+            Some(c) => self.pending.remove(&(c, handle)).then_some(c),
+            None => {
+                let oldest = self
+                    .pending
+                    .iter()
+                    .filter(|(_, h)| *h == handle)
+                    .map(|(w, _)| *w)
+                    .min();
+                if let Some(w) = oldest {
+                    self.pending.remove(&(w, handle));
+                }
+                oldest
+            }
+        };
+        if let Some(w) = settled {
+            self.settle(w);
         }
 
         let root = match cause {
@@ -1037,7 +1066,7 @@ impl Checker {
             return;
         };
         let who = reg.ext.or(ext);
-        let cause_text = match cause {
+        let cause_text = |cause: Option<u64>| match cause {
             Some(c) => format!(" caused by the write at event {c}"),
             None => String::new(),
         };
@@ -1047,7 +1076,8 @@ impl Checker {
             RegState::Live => {}
             RegState::Unregistered(at) => {
                 let msg = format!(
-                    "ConfigChange{cause_text} delivered to {} after its Unregister returned at event {at}",
+                    "ConfigChange{} delivered to {} after its Unregister returned at event {at}",
+                    cause_text(cause),
                     self.registration_text(handle)
                 );
                 self.report(Rule::NotifyAfterUnregister, who, seq, msg);
@@ -1070,7 +1100,8 @@ impl Checker {
         }
         if let Some(when) = after_shutdown {
             let msg = format!(
-                "ConfigChange{cause_text} delivered to {} {when}",
+                "ConfigChange{} delivered to {} {when}",
+                cause_text(cause),
                 self.registration_text(handle)
             );
             self.report(Rule::NotifyAfterShutdown, who, seq, msg);
@@ -1368,7 +1399,7 @@ impl Checker {
             );
             self.report(Rule::BufferLeak, ext, seq, msg);
             if let Some(info) = self.live_buffers.remove(&b) {
-                self.dead_buffers.insert(b, (info, BufferEnd::Leaked(seq)));
+                self.bury(b, info, BufferEnd::Leaked(seq));
             }
         }
         self.drop_registrations(seq, |r| r.ext == ext);
@@ -1646,7 +1677,7 @@ impl Checker {
             }
             BufferArg::Buffer(b) => {
                 if let Some(info) = self.live_buffers.remove(&b) {
-                    self.dead_buffers.insert(b, (info, BufferEnd::Freed(seq)));
+                    self.bury(b, info, BufferEnd::Freed(seq));
                     return;
                 }
                 match self.dead_buffers.get(&b).map(|(_, end)| *end) {
@@ -1664,6 +1695,14 @@ impl Checker {
                         if let Some((_, end)) = self.dead_buffers.get_mut(&b) {
                             *end = BufferEnd::Freed(seq);
                         }
+                    }
+                    None if self.max_buffer.is_some_and(|m| b <= m) => {
+                        let msg = format!(
+                            "{} freed buffer #{} again: it was freed long before (more than {RETAINED_DEAD_BUFFERS} buffers ago, so its details are no longer kept)",
+                            self.name(ext),
+                            b.0
+                        );
+                        self.report(Rule::DoubleFree, ext, seq, msg);
                     }
                     None => {
                         let msg = format!(
@@ -1691,6 +1730,17 @@ impl Checker {
                 );
                 self.report(Rule::ForeignFree, ext, seq, msg);
             }
+        }
+    }
+
+    /// Records a buffer that is no longer live, forgetting the oldest beyond the bound.
+    fn bury(&mut self, b: BufferId, info: BufferInfo, end: BufferEnd) {
+        self.dead_buffers.insert(b, (info, end));
+        self.dead_order.push_back(b);
+        if self.dead_order.len() > RETAINED_DEAD_BUFFERS
+            && let Some(old) = self.dead_order.pop_front()
+        {
+            self.dead_buffers.remove(&old);
         }
     }
 

@@ -1694,3 +1694,57 @@ fn findings_name_extensions_and_fall_back_to_index() {
         findings[0].message
     );
 }
+
+#[test]
+fn traces_without_causes() {
+    // A recorder on a real service sees no causes: deliveries settle the oldest owed one,
+    // and storms are found by nesting depth, chained through the open writes.
+    let mut s = up();
+    let hr = s.reg(ROUTE, 0, SOURCE_FAX, G1);
+    s.set_with(FSP, 0, SOURCE_FAX, G1, |s, _| {
+        s.deliver(ROUTE, hr, 0, G1, None);
+    });
+    let (w, r) = s.set_with(FSP, 0, SOURCE_FAX, G1, |_, _| {});
+    let findings = check_events(&s.events, s.config.clone());
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(
+        (findings[0].rule, findings[0].event),
+        (Rule::MissedNotification, r)
+    );
+    assert!(findings[0].message.contains(&format!("at event {w}")));
+
+    let mut s = up();
+    s.config.nesting_limit = 2;
+    let (first, calls) = mirror(&mut s, 4);
+    for e in &mut s.events {
+        if let EventKind::ConfigChangeCall { cause, .. } = &mut e.kind {
+            *cause = None;
+        }
+    }
+    let findings = check_events(&s.events, s.config.clone());
+    let at: Vec<_> = findings.iter().map(|f| (f.rule, f.event)).collect();
+    assert_eq!(at, vec![(Rule::NotificationStorm, calls[2])]);
+    assert!(findings[0].message.contains(&format!("at event {first}")));
+}
+
+#[test]
+fn a_long_forgotten_buffer_freed_again_is_still_a_double_free() {
+    let mut s = up();
+    let (_, first) = s.get(FSP, 0, SOURCE_FAX, G1);
+    s.free(FSP, BufferArg::Buffer(first));
+    let mut c = Checker::new(s.config.clone());
+    for e in &s.events {
+        c.observe(e);
+    }
+    // Forget it as if many buffers had died since.
+    c.dead_buffers.clear();
+    c.dead_order.clear();
+    let f = s.free(FSP, BufferArg::Buffer(first));
+    let never = s.free(FSP, BufferArg::Buffer(BufferId(2)));
+    for e in &s.events[f as usize..] {
+        c.observe(e);
+    }
+    let at: Vec<_> = c.findings().iter().map(|x| (x.rule, x.event)).collect();
+    assert_eq!(at, vec![(Rule::DoubleFree, f), (Rule::ForeignFree, never)]);
+    assert!(c.findings()[0].message.contains("buffer #1"));
+}
