@@ -247,8 +247,7 @@ impl fmt::Display for TextLine<'_> {
                 guid(g),
                 opt_payload(data)
             ),
-            SetDataReturn { code, injected }
-            | UnregisterReturn { code, injected } => {
+            SetDataReturn { code, injected } | UnregisterReturn { code, injected } => {
                 write!(f, " {}", win32_name(*code))?;
                 if *injected {
                     f.write_str(" (injected)")?;
@@ -302,7 +301,9 @@ impl fmt::Display for TextLine<'_> {
             ),
             ExternalWriteReturn { code } => write!(f, " {}", win32_name(*code)),
             BufferDamaged { buffer, damage } => match damage {
-                Damage::Overrun { offset } => write!(f, " buffer#{} overrun at +{offset}", buffer.0),
+                Damage::Overrun { offset } => {
+                    write!(f, " buffer#{} overrun at +{offset}", buffer.0)
+                }
                 Damage::WriteAfterFree { offset } => {
                     write!(f, " buffer#{} written after free at +{offset}", buffer.0)
                 }

@@ -1,14 +1,77 @@
-//! The rule checker (being written).
-use crate::options::{DeliveryPolicy, VirtualFspInitOrder};
-use crate::rules::Finding;
-use faxsim_trace::Event;
+//! The rule checker: judges an event stream against the rule catalog (protocol section 7).
+//!
+//! The stream may come from the simulator (live, on the notification hot path), from a
+//! trace file, or from a recorder on a real service, so the checker rebuilds everything it
+//! needs from the events alone: extension lifecycles, devices, GetData buffers,
+//! registrations, open calls per thread, and the notifications each successful write owes.
+//!
+//! Steady state is allocation-free per event: state lives in maps keyed by small ids whose
+//! capacity is reused, GUID strings are shared `Arc`s, and message text is only formatted
+//! when a finding is made.
+//!
+//! Where the rule catalog leaves room, the checker chooses:
+//! - A write owes a delivery to every registration live at its *call* that matches its
+//!   (logical device, GUID value), whose hInst argument differs from the writer's (external
+//!   writes exclude no one), and whose extension is neither shut down nor failed its config
+//!   init. Nothing is owed for a write with an invalid GUID, a failed write, or a write made
+//!   while the service is stopping. Owed deliveries are settled by a ConfigChange with that
+//!   cause (a ConfigChange without a cause settles the oldest delivery owed to its handle)
+//!   or a `DeliveryCut`, and cancelled (under every policy) by the registration's
+//!   Unregister, `ServiceStopping`, the registrant's `FaxDevShutdown` call, unload or config
+//!   failure. Sync/shuffled: what is still owed at the write's return is missed; deferred:
+//!   what is still owed at [`Checker::finish`].
+//! - Registrations are dropped at `ServiceStopped`, at a new `ServiceStart`, and at their
+//!   extension's `Unload`; a ConfigChange to a dropped handle is `notify-after-shutdown`.
+//! - A ConfigChange to another extension than the registrant is `notify-mismatch`; the
+//!   device it passes must be the id the registrant registered with.
+//! - After an `Unload`, a callback call is only `call-after-unload` (argument rules still
+//!   apply); an extension with no `Load` in the current run gets no lifecycle finding.
+//! - Under `BeforeDeviceCreation`, a virtual FSP's `FaxDevInitialize` may come first of
+//!   all or after `FaxExtInitializeConfig` returned; in between is `init-order`. General
+//!   init after a failed config init is `init-failure-ignored`, not `init-order`.
+//! - `notification-storm` is reported once per outermost write chain (the chain follows
+//!   ConfigChange causes; without causes, the outermost open write on the thread) and once
+//!   per thread until its nesting depth returns to 0. The finding names the extension that
+//!   would have been notified. A nesting limit of 0 means the service default.
+//! - Freeing a buffer already reported as leaked is silent. Details are kept for the last
+//!   4096 finished writes and 65536 dead buffers; freeing an older buffer again is still a
+//!   `double-free` (buffer ids are never reused).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+use faxsim_trace::text::{hresult_name, win32_name};
+use faxsim_trace::{
+    BufferArg, BufferId, Damage, Event, EventKind, Exports, ExtId, ExtensionKind, GuidArg,
+    HInstArg, HandleArg, HandleId, SOURCE_FAX, SOURCE_TAPI,
+};
+
+use crate::guid::parse_braced_guid;
+use crate::options::{DeliveryPolicy, Limits, VirtualFspInitOrder};
+use crate::rules::{Finding, Rule};
+
+const ERROR_SUCCESS: u32 = 0;
+const ERROR_ALREADY_ASSIGNED: u32 = 85;
+const ERROR_BUSY: u32 = 170;
+const ERROR_NOT_FOUND: u32 = 1168;
+
+/// Finished writes whose details are kept for late ConfigChange calls (a service that
+/// delivers after the write completed) before they are forgotten.
+const RETAINED_WRITES: usize = 4096;
+
+/// Freed buffers whose details are kept for `double-free` and `write-after-free` messages.
+/// An older one freed again is still a `double-free` (ids are never reused), with fewer
+/// details.
+const RETAINED_DEAD_BUFFERS: usize = 1 << 16;
 
 /// What the checker needs to know about the service that produced the events.
 #[derive(Clone, Debug, Default)]
 pub struct CheckerConfig {
     /// Extension names, indexed by `ExtId`, for messages.
     pub names: Vec<String>,
-    /// The service's nesting limit (`notification-storm` above it).
+    /// The service's nesting limit (`notification-storm` above it). 0 means the service
+    /// default ([`Limits::default`]).
     pub nesting_limit: u32,
     /// The delivery policy, which decides when a missing notification is final.
     pub delivery: DeliveryPolicy,
@@ -16,24 +79,1706 @@ pub struct CheckerConfig {
     pub virtual_fsp_init: VirtualFspInitOrder,
 }
 
+// ---- state ----------------------------------------------------------------------------
+
+/// A device as the data store keys it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Dev {
+    /// A logical (`DEV_ID_SRC_FAX`) id; 0 is global data.
+    Logical(u32),
+    /// A TAPI id that mapped to no known device when it was used.
+    UnmappedTapi(u32),
+}
+
+/// The (device, GUID value) a registration or a write is about.
+type Key = (Dev, Option<u128>);
+
+/// Where an extension's `FaxExtInitializeConfig` stands in its current lifecycle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum ConfigInit {
+    #[default]
+    NotCalled,
+    Running,
+    Returned,
+}
+
+/// Once-per-lifecycle findings already made for an extension.
+const REPORTED_INIT_ORDER: u8 = 1;
+const REPORTED_INIT_FAILURE_IGNORED: u8 = 2;
+const REPORTED_CALL_AFTER_INIT_FAILURE: u8 = 4;
+const REPORTED_CALL_BEFORE_CONFIG_INIT: u8 = 8;
+
+/// One extension, rebuilt from its `Load` and lifecycle events.
+#[derive(Clone, Debug, Default)]
+struct ExtState {
+    /// Kind and exports from the last `Load` (`None`: never loaded in this stream).
+    kind: Option<ExtensionKind>,
+    exports: Exports,
+    /// Loaded in the current run and not unloaded since.
+    loaded: bool,
+    /// `seq` of the `Load` that began the current lifecycle.
+    loaded_at: u64,
+    /// `seq` of the `Unload` that ended the last lifecycle, until the next `Load`.
+    unloaded_at: Option<u64>,
+    config: ConfigInit,
+    /// `seq` of a failing `InitializeConfigReturn` in this lifecycle.
+    config_failed_at: Option<u64>,
+    vdc_called: bool,
+    vdc_returned: bool,
+    /// `seq` of `DevShutdownCall` in this lifecycle.
+    shutdown_at: Option<u64>,
+    reported: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RegState {
+    Live,
+    /// Unregistered by a successful Unregister that returned at this event.
+    Unregistered(u64),
+    /// Dropped by the service (stop, restart, the extension's unload) at this event.
+    Dropped(u64),
+}
+
+/// A registration handle the service issued.
+#[derive(Clone, Debug)]
+struct Registration {
+    ext: Option<ExtId>,
+    hinst: HInstArg,
+    key: Key,
+    /// The id the extension registered with (the id space ConfigChange must use).
+    device: u32,
+    source: i32,
+    guid: GuidArg,
+    /// `seq` of the RegisterCall.
+    at: u64,
+    state: RegState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteState {
+    Open,
+    Succeeded(u64),
+    Failed,
+}
+
+/// A SetData or an external write.
+#[derive(Clone, Debug)]
+struct Write {
+    ext: Option<ExtId>,
+    /// The hInst argument; `None` for an external write.
+    hinst: Option<HInstArg>,
+    device: u32,
+    source: i32,
+    guid: GuidArg,
+    key: Key,
+    /// `seq` of the outermost write of the chain this write belongs to.
+    root: u64,
+    /// Expected deliveries not yet delivered, cut or cancelled.
+    outstanding: u32,
+    state: WriteState,
+}
+
+/// A buffer a successful GetData handed out.
+#[derive(Clone, Debug)]
+struct BufferInfo {
+    owner: Option<ExtId>,
+    /// `seq` of the GetDataCall.
+    at: u64,
+    device: u32,
+    source: i32,
+    guid: GuidArg,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum BufferEnd {
+    Freed(u64),
+    /// Reported as `buffer-leak` at this Unload.
+    Leaked(u64),
+}
+
+/// A callback call waiting for its return.
+#[derive(Clone, Debug)]
+enum Frame {
+    GetData {
+        at: u64,
+        device: u32,
+        source: i32,
+        guid: GuidArg,
+    },
+    Write {
+        at: u64,
+        external: bool,
+    },
+    Register {
+        at: u64,
+        hinst: HInstArg,
+        device: u32,
+        source: i32,
+        guid: GuidArg,
+        key: Key,
+    },
+    Unregister {
+        at: u64,
+        handle: HandleArg,
+    },
+    FreeBuffer,
+}
+
+/// An open ConfigChange call.
+#[derive(Clone, Debug)]
+struct Delivery {
+    at: u64,
+    handle: HandleId,
+    device: u32,
+    guid: Arc<str>,
+    /// The outermost write of the chain that caused it, when known.
+    root: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct ThreadState {
+    calls: Vec<Frame>,
+    deliveries: Vec<Delivery>,
+    /// The ConfigChange call that returned last (ChangeDataWritten comes after its return).
+    last_delivery: Option<Delivery>,
+    /// A storm was reported; quiet until the nesting depth returns to 0.
+    storm_reported: bool,
+}
+
+// ---- message helpers ----------------------------------------------------------------
+
+/// An extension's name from the config, or `ext#N`.
+struct Name<'a>(&'a [String], Option<ExtId>);
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            None => f.write_str("an unknown extension"),
+            Some(e) => match self.0.get(e.index()) {
+                Some(n) => f.write_str(n),
+                None => write!(f, "ext#{}", e.0),
+            },
+        }
+    }
+}
+
+/// `device D`, with the id space when it is not the logical one.
+struct DevArg(u32, i32);
+
+impl fmt::Display for DevArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "device {}", self.0)?;
+        match self.1 {
+            _ if self.0 == 0 => Ok(()),
+            SOURCE_FAX => Ok(()),
+            SOURCE_TAPI => f.write_str(" (TAPI)"),
+            other => write!(f, " (source {other})"),
+        }
+    }
+}
+
+/// A GUID argument as passed: `NULL`, or the string (quoted when not a braced GUID).
+struct GuidText<'a>(Option<&'a str>);
+
+impl fmt::Display for GuidText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("NULL"),
+            Some(g) if parse_braced_guid(g).is_some() => f.write_str(g),
+            Some(g) => write!(f, "{g:?}"),
+        }
+    }
+}
+
+fn guid_text(g: &GuidArg) -> GuidText<'_> {
+    GuidText(g.as_deref())
+}
+
+/// An hInst argument, naming the extension whose module handle it is.
+struct HInstText<'a>(&'a [String], HInstArg);
+
+impl fmt::Display for HInstText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            HInstArg::Null => f.write_str("NULL"),
+            HInstArg::Ext(e) => write!(f, "the module handle of {}", Name(self.0, Some(e))),
+            HInstArg::Foreign(n) => write!(f, "foreign value #{}", n.0),
+        }
+    }
+}
+
+/// A callback call and its arguments, for lifecycle findings.
+fn describe_call(kind: &EventKind) -> String {
+    match kind {
+        EventKind::GetDataCall {
+            device,
+            source,
+            guid,
+            ..
+        } => format!("GetData({}, {})", DevArg(*device, *source), guid_text(guid)),
+        EventKind::SetDataCall {
+            device,
+            source,
+            guid,
+            ..
+        } => format!("SetData({}, {})", DevArg(*device, *source), guid_text(guid)),
+        EventKind::RegisterCall {
+            device,
+            source,
+            guid,
+            ..
+        } => format!(
+            "Register({}, {})",
+            DevArg(*device, *source),
+            guid_text(guid)
+        ),
+        EventKind::UnregisterCall { handle } => match handle {
+            HandleArg::Handle(h) => format!("Unregister(handle #{})", h.0),
+            other => format!("Unregister({other})"),
+        },
+        EventKind::FreeBufferCall { buffer } => match buffer {
+            BufferArg::Buffer(b) => format!("FreeBuffer(buffer #{})", b.0),
+            other => format!("FreeBuffer({other})"),
+        },
+        other => other.name().to_string(),
+    }
+}
+
+// ---- the checker ----------------------------------------------------------------------
+
 /// Judges an event stream, live or offline.
+///
+/// Feed events in `seq` order with [`Checker::observe`], then call [`Checker::finish`] at
+/// the end of the stream. Findings accumulate in event order (findings made at one event
+/// are ordered by buffer or handle number).
 #[derive(Debug, Default)]
 pub struct Checker {
+    config: CheckerConfig,
     findings: Vec<Finding>,
+    /// The last `seq` observed (findings made at the end of the stream use it).
+    last_seq: Option<u64>,
+    /// `ServiceStopping` of the current run.
+    stopping_at: Option<u64>,
+    exts: Vec<ExtState>,
+    /// TAPI permanent line id -> logical id, and back.
+    tapi_to_logical: HashMap<u32, u32>,
+    logical_to_tapi: HashMap<u32, u32>,
+    live_buffers: HashMap<BufferId, BufferInfo>,
+    dead_buffers: HashMap<BufferId, (BufferInfo, BufferEnd)>,
+    registrations: HashMap<HandleId, Registration>,
+    /// Live handles in the order they were issued.
+    live_handles: Vec<HandleId>,
+    writes: HashMap<u64, Write>,
+    /// Finished writes, oldest first, forgotten beyond [`RETAINED_WRITES`].
+    finished_writes: VecDeque<u64>,
+    /// Deliveries owed: (seq of the write's call, registration).
+    pending: HashSet<(u64, HandleId)>,
+    threads: HashMap<u16, ThreadState>,
+    /// Outermost writes whose storm was reported.
+    storm_roots: HashSet<u64>,
+    /// Reused buffer for writes settled by a bulk cancel.
+    scratch: Vec<u64>,
+    /// Freed (or leaked) buffers, oldest first, forgotten beyond [`RETAINED_DEAD_BUFFERS`].
+    dead_order: VecDeque<BufferId>,
+    /// The highest buffer id a GetData returned (ids are never reused).
+    max_buffer: Option<BufferId>,
 }
 
 impl Checker {
     /// A checker for a service configured as `config`.
-    pub fn new(_config: CheckerConfig) -> Checker {
-        Checker::default()
+    pub fn new(config: CheckerConfig) -> Checker {
+        Checker {
+            config,
+            ..Checker::default()
+        }
     }
-    /// Feeds one event (in `seq` order).
-    pub fn observe(&mut self, _event: &Event) {}
-    /// The end of the stream: reports what can only be judged at the end.
-    pub fn finish(&mut self) {}
+
+    /// The configuration the checker was built with.
+    pub fn config(&self) -> &CheckerConfig {
+        &self.config
+    }
+
     /// The findings so far.
     pub fn findings(&self) -> &[Finding] {
         &self.findings
+    }
+
+    /// Takes the findings made so far, leaving the checker's list empty (for live use:
+    /// report findings as they come without copying).
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+
+    /// The end of the stream: reports what can only be judged at the end (deferred
+    /// notifications that never arrived). Calling it again reports nothing new.
+    pub fn finish(&mut self) {
+        let Some(last) = self.last_seq else {
+            return;
+        };
+        let mut owed: Vec<(u64, HandleId)> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|(w, _)| {
+                matches!(
+                    self.writes.get(w).map(|w| w.state),
+                    Some(WriteState::Succeeded(_))
+                )
+            })
+            .collect();
+        owed.sort_unstable();
+        for (w, h) in owed {
+            self.pending.remove(&(w, h));
+            self.missed(w, h, last);
+            self.settle(w);
+        }
+    }
+
+    /// Feeds one event (in `seq` order).
+    pub fn observe(&mut self, event: &Event) {
+        use EventKind as K;
+        let seq = event.seq;
+        self.last_seq = Some(seq);
+        let ext = event.ext;
+        match &event.kind {
+            K::ServiceStart { .. } => self.on_service_start(seq),
+            K::ServiceStopping => {
+                self.stopping_at = Some(seq);
+                self.cancel_pending(|_| true);
+            }
+            K::ServiceStopped => self.drop_registrations(seq, |_| true),
+            K::DeviceAdded { device, tapi, .. } => {
+                if let Some(t) = tapi {
+                    if let Some(old) = self.logical_to_tapi.insert(*device, *t) {
+                        self.tapi_to_logical.remove(&old);
+                    }
+                    self.tapi_to_logical.insert(*t, *device);
+                }
+            }
+            K::DeviceRemoved { device } => {
+                if let Some(t) = self.logical_to_tapi.remove(device) {
+                    self.tapi_to_logical.remove(&t);
+                }
+            }
+            K::ValueCorrupted { .. }
+            | K::DevInitializeReturn { .. }
+            | K::RouteInitializeReturn { .. }
+            | K::RouteDeviceChangeReturn { .. } => {}
+            K::Load { kind, exports } => {
+                if let Some(e) = ext {
+                    *self.ext_mut(e) = ExtState {
+                        kind: Some(*kind),
+                        exports: *exports,
+                        loaded: true,
+                        loaded_at: seq,
+                        ..ExtState::default()
+                    };
+                }
+            }
+            K::Unload => self.on_unload(ext, seq),
+            K::VirtualDeviceCreationCall => {
+                if let Some(e) = ext {
+                    self.ext_mut(e).vdc_called = true;
+                }
+            }
+            K::VirtualDeviceCreationReturn { .. } => {
+                if let Some(e) = ext {
+                    self.ext_mut(e).vdc_returned = true;
+                }
+            }
+            K::InitializeConfigCall => self.on_config_init_call(ext, seq),
+            K::InitializeConfigReturn { hr } => self.on_config_init_return(ext, seq, *hr),
+            K::DevInitializeCall => self.on_general_init(ext, seq, true),
+            K::RouteInitializeCall => self.on_general_init(ext, seq, false),
+            K::RouteDeviceChangeCall { device, new_device } => {
+                if let Some(e) = ext {
+                    self.init_failure_ignored(e, seq, || {
+                        format!(
+                            "FaxRouteDeviceChangeNotification(device {device}, {})",
+                            if *new_device { "TRUE" } else { "FALSE" }
+                        )
+                    });
+                }
+            }
+            K::DevShutdownCall => {
+                if let Some(e) = ext {
+                    self.ext_mut(e).shutdown_at = Some(seq);
+                    self.cancel_pending_where(|_, r| r.is_some_and(|r| r.ext == ext));
+                }
+            }
+            K::DevShutdownReturn { .. } => self.on_shutdown_return(ext, seq),
+            K::ConfigChangeCall {
+                handle,
+                device,
+                guid,
+                cause,
+                ..
+            } => self.on_config_change(event, *handle, *device, guid, *cause),
+            K::ConfigChangeReturn { handle, .. } => {
+                let t = self.threads.entry(event.thread).or_default();
+                if let Some(i) = t.deliveries.iter().rposition(|d| d.handle == *handle) {
+                    t.deliveries.truncate(i + 1);
+                    t.last_delivery = t.deliveries.pop();
+                }
+                if t.deliveries.is_empty() {
+                    t.storm_reported = false;
+                }
+            }
+            K::GetDataCall {
+                device,
+                source,
+                guid,
+                ..
+            } => {
+                self.callback_lifecycle(event);
+                self.check_guid(event, "GetData", *device, *source, guid);
+                self.check_source(event, "GetData", *device, *source, guid);
+                self.thread(event.thread).calls.push(Frame::GetData {
+                    at: seq,
+                    device: *device,
+                    source: *source,
+                    guid: guid.clone(),
+                });
+            }
+            K::GetDataReturn { code, buffer, .. } => {
+                let frame = self.pop_frame(event.thread, |f| matches!(f, Frame::GetData { .. }));
+                if let (ERROR_SUCCESS, Some(b)) = (*code, buffer) {
+                    let (at, device, source, guid) = match frame {
+                        Some(Frame::GetData {
+                            at,
+                            device,
+                            source,
+                            guid,
+                        }) => (at, device, source, guid),
+                        _ => (seq, 0, SOURCE_FAX, None),
+                    };
+                    self.dead_buffers.remove(b);
+                    self.max_buffer = self.max_buffer.max(Some(*b));
+                    self.live_buffers.insert(
+                        *b,
+                        BufferInfo {
+                            owner: ext,
+                            at,
+                            device,
+                            source,
+                            guid,
+                        },
+                    );
+                }
+            }
+            K::SetDataCall {
+                hinst,
+                device,
+                source,
+                guid,
+                ..
+            } => {
+                self.callback_lifecycle(event);
+                self.check_guid(event, "SetData", *device, *source, guid);
+                self.check_hinst(event, "SetData", *hinst, *device, *source, guid);
+                self.check_source(event, "SetData", *device, *source, guid);
+                self.on_write_call(event, Some(*hinst), *device, *source, guid);
+            }
+            K::SetDataReturn { code, .. } => self.on_write_return(event, *code, false),
+            K::ExternalWriteCall { device, guid, .. } => {
+                self.on_write_call(event, None, *device, SOURCE_FAX, guid);
+            }
+            K::ExternalWriteReturn { code } => self.on_write_return(event, *code, true),
+            K::RegisterCall {
+                hinst,
+                device,
+                source,
+                guid,
+                ..
+            } => {
+                self.callback_lifecycle(event);
+                self.check_guid(event, "Register", *device, *source, guid);
+                self.check_hinst(event, "Register", *hinst, *device, *source, guid);
+                self.check_source(event, "Register", *device, *source, guid);
+                let key = (
+                    self.resolve(*device, *source),
+                    guid.as_deref().and_then(parse_braced_guid),
+                );
+                self.thread(event.thread).calls.push(Frame::Register {
+                    at: seq,
+                    hinst: *hinst,
+                    device: *device,
+                    source: *source,
+                    guid: guid.clone(),
+                    key,
+                });
+            }
+            K::RegisterReturn {
+                handle,
+                last_error,
+                injected,
+            } => self.on_register_return(event, *handle, *last_error, *injected),
+            K::UnregisterCall { handle } => {
+                self.callback_lifecycle(event);
+                self.thread(event.thread).calls.push(Frame::Unregister {
+                    at: seq,
+                    handle: *handle,
+                });
+            }
+            K::UnregisterReturn { code, injected } => {
+                self.on_unregister_return(event, *code, *injected);
+            }
+            K::FreeBufferCall { buffer } => {
+                self.callback_lifecycle(event);
+                self.on_free(event, *buffer);
+                self.thread(event.thread).calls.push(Frame::FreeBuffer);
+            }
+            K::FreeBufferReturn => {
+                self.pop_frame(event.thread, |f| matches!(f, Frame::FreeBuffer));
+            }
+            K::BufferDamaged { buffer, damage } => self.on_damage(ext, seq, *buffer, *damage),
+            K::ChangeDataWritten { delivery, offset } => {
+                let what = self.describe_delivery(event.thread, *delivery);
+                let msg = format!(
+                    "{} wrote into the lpData of {what} (first changed byte at offset {offset})",
+                    self.name(ext)
+                );
+                self.report(Rule::ChangeBufferWritten, ext, seq, msg);
+            }
+            K::DeliveryCut {
+                depth,
+                handle,
+                cause,
+            } => {
+                if self.pending.remove(&(*cause, *handle)) {
+                    self.settle(*cause);
+                }
+                let root = self.writes.get(cause).map_or(*cause, |w| w.root);
+                let who = self.registrations.get(handle).and_then(|r| r.ext).or(ext);
+                self.storm(event.thread, Some(root), seq, who, || {
+                    format!(
+                        "the delivery to handle #{} for the write at event {cause} was cut at nesting depth {depth}",
+                        handle.0
+                    )
+                });
+            }
+            K::ExtensionCrashed { detail } => {
+                let msg = format!("{} crashed: {detail}", self.name(ext));
+                self.report(Rule::ExtensionCrashed, ext, seq, msg);
+            }
+            K::ExtensionHung { limit_ms } => {
+                let msg = format!(
+                    "a call into {} did not return within {limit_ms} ms",
+                    self.name(ext)
+                );
+                self.report(Rule::ExtensionHung, ext, seq, msg);
+            }
+        }
+    }
+
+    // ---- small helpers ------------------------------------------------------------------
+
+    fn report(&mut self, rule: Rule, ext: Option<ExtId>, event: u64, message: String) {
+        self.findings.push(Finding::new(rule, ext, event, message));
+    }
+
+    fn name(&self, ext: Option<ExtId>) -> Name<'_> {
+        Name(&self.config.names, ext)
+    }
+
+    fn nesting_limit(&self) -> u32 {
+        match self.config.nesting_limit {
+            0 => Limits::default().nesting,
+            n => n,
+        }
+    }
+
+    fn ext_mut(&mut self, e: ExtId) -> &mut ExtState {
+        if self.exts.len() <= e.index() {
+            self.exts.resize_with(e.index() + 1, ExtState::default);
+        }
+        &mut self.exts[e.index()]
+    }
+
+    fn ext_state(&self, e: Option<ExtId>) -> Option<&ExtState> {
+        e.and_then(|e| self.exts.get(e.index()))
+    }
+
+    fn thread(&mut self, thread: u16) -> &mut ThreadState {
+        self.threads.entry(thread).or_default()
+    }
+
+    /// Pops the innermost open call matching `pred`, dropping calls above it (their
+    /// returns were lost, e.g. to a crash). `None` if no open call matches.
+    fn pop_frame(&mut self, thread: u16, pred: impl Fn(&Frame) -> bool) -> Option<Frame> {
+        let t = self.threads.get_mut(&thread)?;
+        let i = t.calls.iter().rposition(pred)?;
+        t.calls.truncate(i + 1);
+        t.calls.pop()
+    }
+
+    /// The logical device an id names.
+    fn resolve(&self, device: u32, source: i32) -> Dev {
+        if device != 0 && source == SOURCE_TAPI {
+            match self.tapi_to_logical.get(&device) {
+                Some(l) => Dev::Logical(*l),
+                None => Dev::UnmappedTapi(device),
+            }
+        } else {
+            Dev::Logical(device)
+        }
+    }
+
+    /// The outermost write of the chain a write or delivery on `thread` belongs to.
+    fn current_root(&self, thread: u16) -> Option<u64> {
+        let t = self.threads.get(&thread)?;
+        if let Some(r) = t.deliveries.last().and_then(|d| d.root) {
+            return Some(r);
+        }
+        t.calls.iter().find_map(|f| match f {
+            Frame::Write { at, .. } => Some(self.writes.get(at).map_or(*at, |w| w.root)),
+            _ => None,
+        })
+    }
+
+    fn write_text(&self, w: u64) -> String {
+        match self.writes.get(&w) {
+            Some(wr) => match wr.hinst {
+                Some(_) => format!(
+                    "{}'s SetData({}, {}) at event {w}",
+                    self.name(wr.ext),
+                    DevArg(wr.device, wr.source),
+                    guid_text(&wr.guid)
+                ),
+                None => format!(
+                    "an external write to {}, {} at event {w}",
+                    DevArg(wr.device, wr.source),
+                    guid_text(&wr.guid)
+                ),
+            },
+            None => format!("the write at event {w}"),
+        }
+    }
+
+    fn registration_text(&self, h: HandleId) -> String {
+        match self.registrations.get(&h) {
+            Some(r) => format!(
+                "handle #{} of {} ({}, {}, registered at event {})",
+                h.0,
+                self.name(r.ext),
+                DevArg(r.device, r.source),
+                guid_text(&r.guid),
+                r.at
+            ),
+            None => format!("handle #{}", h.0),
+        }
+    }
+
+    fn buffer_text(&self, b: BufferId) -> String {
+        let info = self
+            .live_buffers
+            .get(&b)
+            .or_else(|| self.dead_buffers.get(&b).map(|(i, _)| i));
+        match info {
+            Some(i) => format!(
+                "buffer #{} from GetData at event {} ({}, {})",
+                b.0,
+                i.at,
+                DevArg(i.device, i.source),
+                guid_text(&i.guid)
+            ),
+            None => format!("buffer #{}", b.0),
+        }
+    }
+
+    fn describe_delivery(&self, thread: u16, delivery: u64) -> String {
+        let d = self.threads.get(&thread).and_then(|t| {
+            t.deliveries
+                .iter()
+                .rev()
+                .chain(t.last_delivery.iter())
+                .find(|d| d.at == delivery)
+        });
+        match d {
+            Some(d) => format!(
+                "the ConfigChange at event {delivery} (handle #{}, device {}, {})",
+                d.handle.0, d.device, d.guid
+            ),
+            None => format!("the ConfigChange at event {delivery}"),
+        }
+    }
+
+    // ---- expected deliveries -------------------------------------------------------------
+
+    /// One delivery of write `w` was made, cut or cancelled: forget the write once it owes
+    /// nothing and has returned.
+    fn settle(&mut self, w: u64) {
+        let Some(wr) = self.writes.get_mut(&w) else {
+            return;
+        };
+        wr.outstanding = wr.outstanding.saturating_sub(1);
+        if wr.outstanding == 0 && wr.state != WriteState::Open {
+            self.retire(w);
+        }
+    }
+
+    fn retire(&mut self, w: u64) {
+        self.finished_writes.push_back(w);
+        if self.finished_writes.len() > RETAINED_WRITES
+            && let Some(old) = self.finished_writes.pop_front()
+        {
+            self.writes.remove(&old);
+        }
+    }
+
+    /// Cancels owed deliveries whose write matches `pred`.
+    fn cancel_pending(&mut self, pred: impl Fn(u64) -> bool) {
+        self.cancel(|w, _, _| pred(w));
+    }
+
+    /// Cancels owed deliveries to registrations matching `pred`.
+    fn cancel_pending_where(&mut self, pred: impl Fn(HandleId, Option<&Registration>) -> bool) {
+        self.cancel(|_, h, r| pred(h, r));
+    }
+
+    /// Cancels the owed deliveries `pred` selects, retiring writes that then owe nothing.
+    fn cancel(&mut self, pred: impl Fn(u64, HandleId, Option<&Registration>) -> bool) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let regs = &self.registrations;
+        let writes = &mut self.writes;
+        let settled = &mut self.scratch;
+        settled.clear();
+        self.pending.retain(|&(w, h)| {
+            if !pred(w, h, regs.get(&h)) {
+                return true;
+            }
+            if let Some(wr) = writes.get_mut(&w) {
+                wr.outstanding = wr.outstanding.saturating_sub(1);
+                if wr.outstanding == 0 && wr.state != WriteState::Open {
+                    settled.push(w);
+                }
+            }
+            false
+        });
+        if !self.scratch.is_empty() {
+            let mut settled = std::mem::take(&mut self.scratch);
+            settled.sort_unstable();
+            for &w in &settled {
+                self.retire(w);
+            }
+            settled.clear();
+            self.scratch = settled;
+        }
+    }
+
+    fn missed(&mut self, w: u64, h: HandleId, at: u64) {
+        let ret = match self.writes.get(&w).map(|wr| wr.state) {
+            Some(WriteState::Succeeded(r)) => format!(" (it returned at event {r})"),
+            _ => String::new(),
+        };
+        let who = self.registrations.get(&h).and_then(|r| r.ext);
+        let msg = format!(
+            "{} got no ConfigChange for {}{ret}",
+            self.registration_text(h),
+            self.write_text(w)
+        );
+        self.report(Rule::MissedNotification, who, at, msg);
+    }
+
+    fn on_write_call(
+        &mut self,
+        event: &Event,
+        hinst: Option<HInstArg>,
+        device: u32,
+        source: i32,
+        guid: &GuidArg,
+    ) {
+        let seq = event.seq;
+        let key = (
+            self.resolve(device, source),
+            guid.as_deref().and_then(parse_braced_guid),
+        );
+        let root = self.current_root(event.thread).unwrap_or(seq);
+        let mut outstanding = 0;
+        if self.stopping_at.is_none() && key.1.is_some() {
+            for h in &self.live_handles {
+                let Some(r) = self.registrations.get(h) else {
+                    continue;
+                };
+                if r.key != key || hinst == Some(r.hinst) {
+                    continue;
+                }
+                // The service owes nothing to an extension it no longer recognises or
+                // that is shutting down.
+                let gone = r
+                    .ext
+                    .and_then(|e| self.exts.get(e.index()))
+                    .is_some_and(|s| s.config_failed_at.is_some() || s.shutdown_at.is_some());
+                if !gone && self.pending.insert((seq, *h)) {
+                    outstanding += 1;
+                }
+            }
+        }
+        self.writes.insert(
+            seq,
+            Write {
+                ext: event.ext,
+                hinst,
+                device,
+                source,
+                guid: guid.clone(),
+                key,
+                root,
+                outstanding,
+                state: WriteState::Open,
+            },
+        );
+        self.thread(event.thread).calls.push(Frame::Write {
+            at: seq,
+            external: hinst.is_none(),
+        });
+    }
+
+    fn on_write_return(&mut self, event: &Event, code: u32, external: bool) {
+        let Some(Frame::Write { at: w, .. }) = self.pop_frame(
+            event.thread,
+            |f| matches!(f, Frame::Write { external: x, .. } if *x == external),
+        ) else {
+            return;
+        };
+        let Some(wr) = self.writes.get_mut(&w) else {
+            return;
+        };
+        let owed = wr.outstanding;
+        let ok = code == ERROR_SUCCESS;
+        wr.state = if ok {
+            WriteState::Succeeded(event.seq)
+        } else {
+            WriteState::Failed
+        };
+        if owed == 0 {
+            self.retire(w);
+        } else if !ok {
+            self.cancel_pending(|pw| pw == w);
+        } else if self.config.delivery != DeliveryPolicy::Deferred {
+            let mut missed: Vec<HandleId> = self
+                .pending
+                .iter()
+                .filter(|(pw, _)| *pw == w)
+                .map(|(_, h)| *h)
+                .collect();
+            missed.sort_unstable();
+            for h in missed {
+                self.pending.remove(&(w, h));
+                self.missed(w, h, event.seq);
+                self.settle(w);
+            }
+        }
+    }
+
+    // ---- notifications --------------------------------------------------------------------
+
+    fn on_config_change(
+        &mut self,
+        event: &Event,
+        handle: HandleId,
+        device: u32,
+        guid: &Arc<str>,
+        cause: Option<u64>,
+    ) {
+        let seq = event.seq;
+        let ext = event.ext;
+        if let Some(e) = ext {
+            self.init_failure_ignored(e, seq, || {
+                format!(
+                    "a ConfigChange (handle #{}, device {device}, {guid})",
+                    handle.0
+                )
+            });
+        }
+
+        // The delivery is made: it settles what the write owed. Without a cause (a
+        // recorder on a real service), it settles the oldest delivery owed to the handle.
+        let settled = match cause {
+            Some(c) => self.pending.remove(&(c, handle)).then_some(c),
+            None => {
+                let oldest = self
+                    .pending
+                    .iter()
+                    .filter(|(_, h)| *h == handle)
+                    .map(|(w, _)| *w)
+                    .min();
+                if let Some(w) = oldest {
+                    self.pending.remove(&(w, handle));
+                }
+                oldest
+            }
+        };
+        if let Some(w) = settled {
+            self.settle(w);
+        }
+
+        let root = match cause {
+            Some(c) => Some(self.writes.get(&c).map_or(c, |w| w.root)),
+            None => self.current_root(event.thread),
+        };
+        let depth = {
+            let t = self.thread(event.thread);
+            t.deliveries.push(Delivery {
+                at: seq,
+                handle,
+                device,
+                guid: guid.clone(),
+                root,
+            });
+            t.deliveries.len()
+        };
+
+        self.judge_delivery(event, handle, device, guid, cause);
+
+        if u64::try_from(depth).unwrap_or(u64::MAX) > u64::from(self.nesting_limit()) {
+            let limit = self.nesting_limit();
+            self.storm(event.thread, root, seq, ext, || {
+                format!(
+                    "the ConfigChange to handle #{} (device {device}, {guid}) was nested {depth} deep, past the limit of {limit}",
+                    handle.0
+                )
+            });
+        }
+    }
+
+    /// The service-side rules of one ConfigChange call.
+    fn judge_delivery(
+        &mut self,
+        event: &Event,
+        handle: HandleId,
+        device: u32,
+        guid: &Arc<str>,
+        cause: Option<u64>,
+    ) {
+        let seq = event.seq;
+        let ext = event.ext;
+        let Some(reg) = self.registrations.get(&handle) else {
+            let msg = format!(
+                "{} got a ConfigChange for handle #{} (device {device}, {guid}), but handle #{} was never registered",
+                self.name(ext),
+                handle.0,
+                handle.0
+            );
+            self.report(Rule::NotifyMismatch, ext, seq, msg);
+            return;
+        };
+        let who = reg.ext.or(ext);
+        let cause_text = |cause: Option<u64>| match cause {
+            Some(c) => format!(" caused by the write at event {c}"),
+            None => String::new(),
+        };
+
+        let mut after_shutdown = None;
+        match reg.state {
+            RegState::Live => {}
+            RegState::Unregistered(at) => {
+                let msg = format!(
+                    "ConfigChange{} delivered to {} after its Unregister returned at event {at}",
+                    cause_text(cause),
+                    self.registration_text(handle)
+                );
+                self.report(Rule::NotifyAfterUnregister, who, seq, msg);
+            }
+            RegState::Dropped(at) => {
+                after_shutdown = Some(format!("after the registration was dropped at event {at}"));
+            }
+        }
+        let reg = &self.registrations[&handle];
+        if after_shutdown.is_none() {
+            let shutdown_at = self.ext_state(reg.ext).and_then(|s| s.shutdown_at);
+            if let Some(at) = self.stopping_at {
+                after_shutdown = Some(format!("after the service began stopping at event {at}"));
+            } else if let Some(at) = shutdown_at {
+                after_shutdown = Some(format!(
+                    "after {}'s FaxDevShutdown was called at event {at}",
+                    self.name(reg.ext)
+                ));
+            }
+        }
+        if let Some(when) = after_shutdown {
+            let msg = format!(
+                "ConfigChange{} delivered to {} {when}",
+                cause_text(cause),
+                self.registration_text(handle)
+            );
+            self.report(Rule::NotifyAfterShutdown, who, seq, msg);
+        }
+
+        let reg = &self.registrations[&handle];
+        let (is_self, wrong_key, writer_hinst) = match cause.and_then(|c| self.writes.get(&c)) {
+            Some(w) => (w.hinst == Some(reg.hinst), w.key != reg.key, w.hinst),
+            None => (false, false, None),
+        };
+        let wrong_device = device != reg.device;
+        let wrong_guid = parse_braced_guid(guid) != reg.key.1;
+        let wrong_ext = ext.is_some() && reg.ext.is_some() && ext != reg.ext;
+
+        if is_self && let Some(c) = cause {
+            let msg = format!(
+                "{} was notified of its own write: {} passed the same hInst ({})",
+                self.registration_text(handle),
+                self.write_text(c),
+                HInstText(&self.config.names, writer_hinst.unwrap_or(HInstArg::Null))
+            );
+            self.report(Rule::NotifySelf, who, seq, msg);
+        }
+
+        if wrong_key || wrong_device || wrong_guid || wrong_ext {
+            let reg = &self.registrations[&handle];
+            let mut reasons = Vec::new();
+            if wrong_key && let Some(c) = cause {
+                reasons.push(format!(
+                    "it was caused by {}, which is not the registration's device and GUID",
+                    self.write_text(c)
+                ));
+            }
+            if wrong_device {
+                reasons.push(format!(
+                    "it passed device {device} instead of {}",
+                    reg.device
+                ));
+            }
+            if wrong_guid {
+                reasons.push(format!(
+                    "it passed GUID {} instead of {}",
+                    GuidText(Some(guid)),
+                    guid_text(&reg.guid)
+                ));
+            }
+            if wrong_ext {
+                reasons.push(format!(
+                    "it was delivered to {}, not the registrant",
+                    self.name(ext)
+                ));
+            }
+            let msg = format!(
+                "ConfigChange to {} does not match the registration: {}",
+                self.registration_text(handle),
+                reasons.join("; ")
+            );
+            self.report(Rule::NotifyMismatch, who, seq, msg);
+        }
+    }
+
+    /// Reports a notification storm, once per outermost write chain and, on one thread,
+    /// once until the nesting depth returns to 0.
+    fn storm(
+        &mut self,
+        thread: u16,
+        root: Option<u64>,
+        seq: u64,
+        ext: Option<ExtId>,
+        what: impl FnOnce() -> String,
+    ) {
+        let t = self.threads.entry(thread).or_default();
+        if t.storm_reported {
+            return;
+        }
+        if !t.deliveries.is_empty() {
+            t.storm_reported = true;
+        }
+        if let Some(r) = root
+            && !self.storm_roots.insert(r)
+        {
+            return;
+        }
+        let chain = match root {
+            Some(r) => format!("; the chain started with {}", self.write_text(r)),
+            None => String::new(),
+        };
+        let msg = format!("notification storm: {}{chain}", what());
+        self.report(Rule::NotificationStorm, ext, seq, msg);
+    }
+
+    // ---- registrations ----------------------------------------------------------------------
+
+    fn on_register_return(
+        &mut self,
+        event: &Event,
+        handle: Option<HandleId>,
+        last_error: u32,
+        injected: bool,
+    ) {
+        let seq = event.seq;
+        let ext = event.ext;
+        let Some(Frame::Register {
+            at,
+            hinst,
+            device,
+            source,
+            guid,
+            key,
+        }) = self.pop_frame(event.thread, |f| matches!(f, Frame::Register { .. }))
+        else {
+            return;
+        };
+        if let Some(h) = handle {
+            if let Some(old) = self.registrations.get(&h)
+                && old.state == RegState::Live
+            {
+                self.live_handles.retain(|x| *x != h);
+            }
+            self.registrations.insert(
+                h,
+                Registration {
+                    ext,
+                    hinst,
+                    key,
+                    device,
+                    source,
+                    guid,
+                    at,
+                    state: RegState::Live,
+                },
+            );
+            self.live_handles.push(h);
+            return;
+        }
+        if injected {
+            return;
+        }
+        let call = format!(
+            "{}'s Register({}, {}) at event {at}",
+            self.name(ext),
+            DevArg(device, source),
+            guid_text(&guid)
+        );
+        match last_error {
+            ERROR_BUSY => {
+                let msg = format!("{call} got ERROR_BUSY{}", self.busy_context(event.thread));
+                self.report(Rule::BusyReentry, ext, seq, msg);
+            }
+            ERROR_ALREADY_ASSIGNED => {
+                let earlier = self.live_handles.iter().copied().find(|h| {
+                    self.registrations
+                        .get(h)
+                        .is_some_and(|r| r.ext == ext && r.key == key)
+                });
+                let holds = match earlier {
+                    Some(h) => format!(
+                        "it already holds handle #{} for that device and GUID (registered at event {})",
+                        h.0, self.registrations[&h].at
+                    ),
+                    None => "it already holds a registration for that device and GUID".to_string(),
+                };
+                let msg = format!("{call} got ERROR_ALREADY_ASSIGNED: {holds}");
+                self.report(Rule::DuplicateRegistration, ext, seq, msg);
+            }
+            _ => {}
+        }
+    }
+
+    /// ": called while the ConfigChange at event N (handle #h) was being delivered".
+    fn busy_context(&self, thread: u16) -> String {
+        match self.threads.get(&thread).and_then(|t| t.deliveries.last()) {
+            Some(d) => format!(
+                ": it was called while the ConfigChange at event {} (handle #{}, device {}, {}) was being delivered",
+                d.at, d.handle.0, d.device, d.guid
+            ),
+            None => ": it was called while a notification was being delivered".to_string(),
+        }
+    }
+
+    fn on_unregister_return(&mut self, event: &Event, code: u32, injected: bool) {
+        let seq = event.seq;
+        let ext = event.ext;
+        let Some(Frame::Unregister { at, handle }) =
+            self.pop_frame(event.thread, |f| matches!(f, Frame::Unregister { .. }))
+        else {
+            return;
+        };
+        if code == ERROR_SUCCESS {
+            if let HandleArg::Handle(h) = handle
+                && let Some(r) = self.registrations.get_mut(&h)
+                && r.state == RegState::Live
+            {
+                r.state = RegState::Unregistered(seq);
+                self.live_handles.retain(|x| *x != h);
+                self.cancel_pending_where(|p, _| p == h);
+            }
+            return;
+        }
+        if injected {
+            return;
+        }
+        let call = match handle {
+            HandleArg::Handle(h) => format!(
+                "{}'s Unregister(handle #{}) at event {at}",
+                self.name(ext),
+                h.0
+            ),
+            other => format!("{}'s Unregister({other}) at event {at}", self.name(ext)),
+        };
+        match code {
+            ERROR_BUSY => {
+                let msg = format!("{call} got ERROR_BUSY{}", self.busy_context(event.thread));
+                self.report(Rule::BusyReentry, ext, seq, msg);
+            }
+            ERROR_NOT_FOUND => {
+                let why = match handle {
+                    HandleArg::Handle(h) => match self.registrations.get(&h).map(|r| r.state) {
+                        Some(RegState::Unregistered(u)) => format!(
+                            "{} was already unregistered at event {u}",
+                            self.registration_text(h)
+                        ),
+                        Some(RegState::Dropped(d)) => format!(
+                            "{} was dropped by the service at event {d}",
+                            self.registration_text(h)
+                        ),
+                        Some(RegState::Live) => format!(
+                            "{} is live, yet the service answered ERROR_NOT_FOUND",
+                            self.registration_text(h)
+                        ),
+                        None => format!("handle #{} was never issued", h.0),
+                    },
+                    HandleArg::Foreign(n) => {
+                        format!("foreign value #{} was never issued by Register", n.0)
+                    }
+                    HandleArg::Null | HandleArg::InvalidValue => {
+                        format!("{handle} was never issued by Register")
+                    }
+                };
+                let msg = format!("{call} got {}: {why}", win32_name(code));
+                self.report(Rule::StaleUnregister, ext, seq, msg);
+            }
+            _ => {}
+        }
+    }
+
+    /// Drops the registrations matching `pred` (service stop, restart, unload).
+    fn drop_registrations(&mut self, seq: u64, pred: impl Fn(&Registration) -> bool) {
+        let mut dropped = false;
+        for h in &self.live_handles {
+            if let Some(r) = self.registrations.get_mut(h)
+                && pred(r)
+            {
+                r.state = RegState::Dropped(seq);
+                dropped = true;
+            }
+        }
+        if dropped {
+            let regs = &self.registrations;
+            self.live_handles
+                .retain(|h| regs.get(h).is_some_and(|r| r.state == RegState::Live));
+            self.cancel_pending_where(|_, r| r.is_none_or(|r| r.state != RegState::Live));
+        }
+    }
+
+    // ---- lifecycle ----------------------------------------------------------------------------
+
+    fn on_service_start(&mut self, seq: u64) {
+        self.drop_registrations(seq, |_| true);
+        self.cancel_pending(|_| true);
+        self.stopping_at = None;
+        self.storm_roots.clear();
+        self.threads.clear();
+        for s in &mut self.exts {
+            s.loaded = false;
+        }
+    }
+
+    fn on_unload(&mut self, ext: Option<ExtId>, seq: u64) {
+        let Some(e) = ext else {
+            return;
+        };
+        let mut leaked: Vec<BufferId> = self
+            .live_buffers
+            .iter()
+            .filter(|(_, b)| b.owner == ext)
+            .map(|(id, _)| *id)
+            .collect();
+        leaked.sort_unstable();
+        for b in leaked {
+            let msg = format!(
+                "{} was never freed before {} was unloaded",
+                self.buffer_text(b),
+                self.name(ext)
+            );
+            self.report(Rule::BufferLeak, ext, seq, msg);
+            if let Some(info) = self.live_buffers.remove(&b) {
+                self.bury(b, info, BufferEnd::Leaked(seq));
+            }
+        }
+        self.drop_registrations(seq, |r| r.ext == ext);
+        let s = self.ext_mut(e);
+        s.loaded = false;
+        s.unloaded_at = Some(seq);
+    }
+
+    fn on_config_init_call(&mut self, ext: Option<ExtId>, seq: u64) {
+        let Some(e) = ext else {
+            return;
+        };
+        let s = self.ext_mut(e);
+        s.config = ConfigInit::Running;
+        if s.kind == Some(ExtensionKind::VirtualFsp)
+            && !s.vdc_returned
+            && s.reported & REPORTED_INIT_ORDER == 0
+        {
+            s.reported |= REPORTED_INIT_ORDER;
+            let detail = if s.vdc_called {
+                "before its FaxDevVirtualDeviceCreation returned"
+            } else {
+                "before FaxDevVirtualDeviceCreation"
+            };
+            let msg = format!(
+                "FaxExtInitializeConfig was called on virtual FSP {} {detail}",
+                self.name(ext)
+            );
+            self.report(Rule::InitOrder, ext, seq, msg);
+        }
+    }
+
+    fn on_config_init_return(&mut self, ext: Option<ExtId>, seq: u64, hr: i32) {
+        let Some(e) = ext else {
+            return;
+        };
+        let s = self.ext_mut(e);
+        s.config = ConfigInit::Returned;
+        if hr == 0 {
+            return;
+        }
+        s.config_failed_at = Some(seq);
+        let msg = format!(
+            "{}'s FaxExtInitializeConfig returned {}: the service will not recognise it",
+            self.name(ext),
+            hresult_name(hr)
+        );
+        self.report(Rule::ConfigInitFailed, ext, seq, msg);
+        self.cancel_pending_where(|_, r| r.is_some_and(|r| r.ext == ext));
+    }
+
+    /// `init-failure-ignored`, once per lifecycle, if `e`'s config init failed.
+    fn init_failure_ignored(&mut self, e: ExtId, seq: u64, what: impl FnOnce() -> String) {
+        let Some(s) = self.exts.get_mut(e.index()) else {
+            return;
+        };
+        let Some(failed) = s.config_failed_at else {
+            return;
+        };
+        if s.reported & REPORTED_INIT_FAILURE_IGNORED != 0 {
+            return;
+        }
+        s.reported |= REPORTED_INIT_FAILURE_IGNORED;
+        let msg = format!(
+            "the service called {} on {} although its FaxExtInitializeConfig failed at event {failed}",
+            what(),
+            self.name(Some(e))
+        );
+        self.report(Rule::InitFailureIgnored, Some(e), seq, msg);
+    }
+
+    fn on_general_init(&mut self, ext: Option<ExtId>, seq: u64, dev: bool) {
+        let Some(e) = ext else {
+            return;
+        };
+        let entry = if dev {
+            "FaxDevInitialize"
+        } else {
+            "FaxRouteInitialize"
+        };
+        if self
+            .ext_state(ext)
+            .is_some_and(|s| s.config_failed_at.is_some())
+        {
+            self.init_failure_ignored(e, seq, || entry.to_string());
+            return;
+        }
+        let before_creation =
+            self.config.virtual_fsp_init == VirtualFspInitOrder::BeforeDeviceCreation;
+        let s = self.ext_mut(e);
+        if !s.exports.initialize_config
+            || s.config == ConfigInit::Returned
+            || s.reported & REPORTED_INIT_ORDER != 0
+        {
+            return;
+        }
+        // The option that puts a virtual FSP's FaxDevInitialize first of all.
+        let legal_first = dev
+            && before_creation
+            && s.kind == Some(ExtensionKind::VirtualFsp)
+            && !s.vdc_called
+            && s.config == ConfigInit::NotCalled;
+        if legal_first {
+            return;
+        }
+        s.reported |= REPORTED_INIT_ORDER;
+        let when = match s.config {
+            ConfigInit::NotCalled => "before FaxExtInitializeConfig",
+            _ => "before its FaxExtInitializeConfig returned",
+        };
+        let msg = format!("{entry} was called on {} {when}", self.name(ext));
+        self.report(Rule::InitOrder, ext, seq, msg);
+    }
+
+    fn on_shutdown_return(&mut self, ext: Option<ExtId>, seq: u64) {
+        let Some(s) = self.ext_state(ext) else {
+            return;
+        };
+        if !s.exports.dev_shutdown || !s.kind.is_some_and(|k| k.is_provider()) {
+            return;
+        }
+        let held: Vec<HandleId> = self
+            .live_handles
+            .iter()
+            .copied()
+            .filter(|h| self.registrations.get(h).is_some_and(|r| r.ext == ext))
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        let list: Vec<String> = held.iter().map(|h| self.registration_text(*h)).collect();
+        let msg = format!(
+            "{} still held {} registration{} when FaxDevShutdown returned: {}",
+            self.name(ext),
+            held.len(),
+            if held.len() == 1 { "" } else { "s" },
+            list.join(", ")
+        );
+        self.report(Rule::RegistrationLeak, ext, seq, msg);
+    }
+
+    /// The lifecycle rules of a callback call (`call-after-unload`,
+    /// `call-after-init-failure`, `call-before-config-init`).
+    fn callback_lifecycle(&mut self, event: &Event) {
+        let Some(e) = event.ext else {
+            return;
+        };
+        let Some(s) = self.exts.get_mut(e.index()) else {
+            return;
+        };
+        let (rule, detail) = if let Some(u) = s.unloaded_at {
+            (
+                Rule::CallAfterUnload,
+                format!("after it was unloaded at event {u}"),
+            )
+        } else if !s.loaded {
+            return;
+        } else if let Some(f) = s.config_failed_at {
+            if s.reported & REPORTED_CALL_AFTER_INIT_FAILURE != 0 {
+                return;
+            }
+            s.reported |= REPORTED_CALL_AFTER_INIT_FAILURE;
+            (
+                Rule::CallAfterInitFailure,
+                format!("after its FaxExtInitializeConfig failed at event {f}"),
+            )
+        } else if !s.exports.initialize_config || s.config == ConfigInit::NotCalled {
+            if s.reported & REPORTED_CALL_BEFORE_CONFIG_INIT != 0 {
+                return;
+            }
+            s.reported |= REPORTED_CALL_BEFORE_CONFIG_INIT;
+            let d = if s.exports.initialize_config {
+                format!(
+                    "before FaxExtInitializeConfig handed out the callbacks (loaded at event {})",
+                    s.loaded_at
+                )
+            } else {
+                "although it does not export FaxExtInitializeConfig, so the callbacks were never handed to it"
+                    .to_string()
+            };
+            (Rule::CallBeforeConfigInit, d)
+        } else {
+            return;
+        };
+        let msg = format!(
+            "{} called {} {detail}",
+            self.name(Some(e)),
+            describe_call(&event.kind)
+        );
+        self.report(rule, Some(e), event.seq, msg);
+    }
+
+    // ---- argument checks ---------------------------------------------------------------------
+
+    fn check_guid(&mut self, event: &Event, call: &str, device: u32, source: i32, guid: &GuidArg) {
+        if guid.as_deref().and_then(parse_braced_guid).is_some() {
+            return;
+        }
+        let msg = format!(
+            "{} called {call}({}) with GUID {}, which is not in braced form {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}",
+            self.name(event.ext),
+            DevArg(device, source),
+            guid_text(guid)
+        );
+        self.report(Rule::InvalidGuid, event.ext, event.seq, msg);
+    }
+
+    fn check_hinst(
+        &mut self,
+        event: &Event,
+        call: &str,
+        hinst: HInstArg,
+        device: u32,
+        source: i32,
+        guid: &GuidArg,
+    ) {
+        let Some(e) = event.ext else {
+            return;
+        };
+        if hinst == HInstArg::Ext(e) {
+            return;
+        }
+        let msg = format!(
+            "{} called {call}({}, {}) with hInst {} instead of its own module handle",
+            self.name(event.ext),
+            DevArg(device, source),
+            guid_text(guid),
+            HInstText(&self.config.names, hinst)
+        );
+        self.report(Rule::ForeignHinst, event.ext, event.seq, msg);
+    }
+
+    fn check_source(
+        &mut self,
+        event: &Event,
+        call: &str,
+        device: u32,
+        source: i32,
+        guid: &GuidArg,
+    ) {
+        if device == 0 {
+            return;
+        }
+        let Some(kind) = self.ext_state(event.ext).and_then(|s| s.kind) else {
+            return;
+        };
+        let wrong = match kind {
+            ExtensionKind::Fsp => source == SOURCE_FAX,
+            ExtensionKind::VirtualFsp | ExtensionKind::Routing => source == SOURCE_TAPI,
+        };
+        if !wrong {
+            return;
+        }
+        let (used, should) = match kind {
+            ExtensionKind::Fsp => ("DEV_ID_SRC_FAX", "DEV_ID_SRC_TAPI"),
+            _ => ("DEV_ID_SRC_TAPI", "DEV_ID_SRC_FAX"),
+        };
+        let msg = format!(
+            "{} ({kind}) called {call}(device {device}, {}) with {used}; {kind} extensions should use {should}",
+            self.name(event.ext),
+            guid_text(guid)
+        );
+        self.report(Rule::WrongIdSource, event.ext, event.seq, msg);
+    }
+
+    // ---- buffers ---------------------------------------------------------------------------
+
+    fn on_free(&mut self, event: &Event, arg: BufferArg) {
+        let seq = event.seq;
+        let ext = event.ext;
+        match arg {
+            BufferArg::Null => {
+                let msg = format!("{} called FreeBuffer(NULL)", self.name(ext));
+                self.report(Rule::FreeNull, ext, seq, msg);
+            }
+            BufferArg::Buffer(b) => {
+                if let Some(info) = self.live_buffers.remove(&b) {
+                    self.bury(b, info, BufferEnd::Freed(seq));
+                    return;
+                }
+                match self.dead_buffers.get(&b).map(|(_, end)| *end) {
+                    Some(BufferEnd::Freed(f)) => {
+                        let msg = format!(
+                            "{} freed {} again: it was already freed by FreeBuffer at event {f}",
+                            self.name(ext),
+                            self.buffer_text(b)
+                        );
+                        self.report(Rule::DoubleFree, ext, seq, msg);
+                    }
+                    Some(BufferEnd::Leaked(_)) => {
+                        // Reported as a leak when its owner was unloaded; the free comes
+                        // from a later life (call-after-unload covers the call itself).
+                        if let Some((_, end)) = self.dead_buffers.get_mut(&b) {
+                            *end = BufferEnd::Freed(seq);
+                        }
+                    }
+                    None if self.max_buffer.is_some_and(|m| b <= m) => {
+                        let msg = format!(
+                            "{} freed buffer #{} again: it was freed long before (more than {RETAINED_DEAD_BUFFERS} buffers ago, so its details are no longer kept)",
+                            self.name(ext),
+                            b.0
+                        );
+                        self.report(Rule::DoubleFree, ext, seq, msg);
+                    }
+                    None => {
+                        let msg = format!(
+                            "{} called FreeBuffer on buffer #{}, which no successful GetData returned",
+                            self.name(ext),
+                            b.0
+                        );
+                        self.report(Rule::ForeignFree, ext, seq, msg);
+                    }
+                }
+            }
+            BufferArg::ChangeData { delivery } => {
+                let msg = format!(
+                    "{} called FreeBuffer on the lpData of {}; it belongs to the service",
+                    self.name(ext),
+                    self.describe_delivery(event.thread, delivery)
+                );
+                self.report(Rule::ForeignFree, ext, seq, msg);
+            }
+            BufferArg::Foreign(n) => {
+                let msg = format!(
+                    "{} called FreeBuffer on foreign pointer #{}, which no GetData returned",
+                    self.name(ext),
+                    n.0
+                );
+                self.report(Rule::ForeignFree, ext, seq, msg);
+            }
+        }
+    }
+
+    /// Records a buffer that is no longer live, forgetting the oldest beyond the bound.
+    fn bury(&mut self, b: BufferId, info: BufferInfo, end: BufferEnd) {
+        self.dead_buffers.insert(b, (info, end));
+        self.dead_order.push_back(b);
+        if self.dead_order.len() > RETAINED_DEAD_BUFFERS
+            && let Some(old) = self.dead_order.pop_front()
+        {
+            self.dead_buffers.remove(&old);
+        }
+    }
+
+    fn on_damage(&mut self, ext: Option<ExtId>, seq: u64, b: BufferId, damage: Damage) {
+        let (owner, end) = match self.live_buffers.get(&b) {
+            Some(i) => (i.owner, None),
+            None => match self.dead_buffers.get(&b) {
+                Some((i, end)) => (i.owner, Some(*end)),
+                None => (None, None),
+            },
+        };
+        let who = ext.or(owner);
+        let (rule, msg) = match damage {
+            Damage::Overrun { offset } => (
+                Rule::BufferOverrun,
+                format!(
+                    "bytes past the end of {} were written (first damaged byte at offset {offset})",
+                    self.buffer_text(b)
+                ),
+            ),
+            Damage::WriteAfterFree { offset } => {
+                let freed = match end {
+                    Some(BufferEnd::Freed(f)) => format!(" after FreeBuffer at event {f}"),
+                    Some(BufferEnd::Leaked(u)) => {
+                        format!(" after its owner was unloaded at event {u}")
+                    }
+                    None => " after it was freed".to_string(),
+                };
+                (
+                    Rule::WriteAfterFree,
+                    format!(
+                        "{} was written{freed} (first changed byte at offset {offset})",
+                        self.buffer_text(b)
+                    ),
+                )
+            }
+        };
+        self.report(rule, who, seq, msg);
     }
 }
 
@@ -46,3 +1791,6 @@ pub fn check_events(events: &[Event], config: CheckerConfig) -> Vec<Finding> {
     c.finish();
     c.findings
 }
+
+#[cfg(test)]
+mod tests;

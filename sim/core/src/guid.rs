@@ -1,46 +1,79 @@
-//! GUID strings: the braced form `{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}`, compared by value.
+//! Braced GUID strings (`{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}`), the only form the
+//! protocol accepts (section 5). Shared by the simulator and the checker so both agree on
+//! what is valid and on when two spellings name the same GUID.
 
-/// Parses a braced GUID string (hex digits in any case) to its value; `None` for anything
-/// else (no braces, wrong length, misplaced hyphens, non-hex digits).
+/// Parses a braced GUID: exactly 38 characters, `{` and `}` around 32 hex digits (either
+/// case) in groups of 8-4-4-4-12 separated by hyphens. Returns the GUID's value as the
+/// 128-bit number its hex digits spell, read left to right, so two spellings that differ
+/// only in case give the same value. Anything else (no braces, wrong length, non-hex,
+/// non-ASCII, surrounding spaces) is `None`.
 pub fn parse_braced_guid(s: &str) -> Option<u128> {
-    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
-    if inner.len() != 36 {
+    let b = s.as_bytes();
+    if b.len() != 38 || b[0] != b'{' || b[37] != b'}' {
         return None;
     }
     let mut value: u128 = 0;
-    for (i, c) in inner.chars().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != '-' {
+    for (i, &c) in b.iter().enumerate().take(37).skip(1) {
+        if matches!(i, 9 | 14 | 19 | 24) {
+            if c != b'-' {
                 return None;
             }
             continue;
         }
-        value = (value << 4) | u128::from(c.to_digit(16)?);
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        value = (value << 4) | u128::from(digit);
     }
     Some(value)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::parse_braced_guid;
 
     #[test]
-    fn braced_guids_compare_by_value() {
-        let a = parse_braced_guid("{0A9D7B3A-A35E-4cc6-B73C-1F635136057B}");
-        let b = parse_braced_guid("{0a9d7b3a-a35e-4CC6-b73c-1f635136057b}");
-        assert!(a.is_some());
-        assert_eq!(a, b);
+    fn accepts_braced_form_in_any_case() {
+        let upper = parse_braced_guid("{6F9619FF-8B86-D011-B42D-00C04FC964FF}");
+        let lower = parse_braced_guid("{6f9619ff-8b86-d011-b42d-00c04fc964ff}");
+        let mixed = parse_braced_guid("{6f9619FF-8b86-D011-b42D-00c04FC964ff}");
+        assert_eq!(upper, Some(0x6F9619FF_8B86_D011_B42D_00C04FC964FF));
+        assert_eq!(upper, lower);
+        assert_eq!(upper, mixed);
+        assert_eq!(
+            parse_braced_guid("{00000000-0000-0000-0000-000000000000}"),
+            Some(0)
+        );
+        assert_eq!(
+            parse_braced_guid("{ffffffff-ffff-ffff-ffff-ffffffffffff}"),
+            Some(u128::MAX)
+        );
+    }
+
+    #[test]
+    fn rejects_everything_else() {
         for bad in [
             "",
-            "0a9d7b3a-a35e-4cc6-b73c-1f635136057b",
-            "{0a9d7b3a-a35e-4cc6-b73c-1f635136057}",
-            "{0a9d7b3a-a35e-4cc6-b73c-1f635136057bb}",
-            "{0a9d7b3a+a35e-4cc6-b73c-1f635136057b}",
-            "{0a9d7b3a-a35e-4cc6-b73c-1f635136057g}",
-            "{+a9d7b3a-a35e-4cc6-b73c-1f635136057b}",
-            "(0a9d7b3a-a35e-4cc6-b73c-1f635136057b)",
+            "{}",
+            "6F9619FF-8B86-D011-B42D-00C04FC964FF",
+            "(6F9619FF-8B86-D011-B42D-00C04FC964FF)",
+            "{6F9619FF-8B86-D011-B42D-00C04FC964FF",
+            "6F9619FF-8B86-D011-B42D-00C04FC964FF}",
+            "{6F9619FF8B86-D011-B42D-00C04FC964FF0}",
+            "{6F9619FF-8B86-D011-B42D-00C04FC964F}",
+            "{6F9619FF-8B86-D011-B42D-00C04FC964FFF}",
+            "{6F9619FG-8B86-D011-B42D-00C04FC964FF}",
+            "{6F9619FF-8B86_D011-B42D-00C04FC964FF}",
+            "{6F9619FF-8B86-D011-B42D-00C04FC964F\u{e9}}",
+            " {6F9619FF-8B86-D011-B42D-00C04FC964FF}",
+            "{6F9619FF-8B86-D011-B42D-00C04FC964FF} ",
+            "{+F9619FF-8B86-D011-B42D-00C04FC964FF}",
+            "{6F9619FF-8B86-D011-B42D-00C04FC964\u{FFFD}}",
         ] {
-            assert_eq!(parse_braced_guid(bad), None, "{bad}");
+            assert_eq!(parse_braced_guid(bad), None, "{bad:?} was accepted");
         }
     }
 }
