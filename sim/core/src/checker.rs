@@ -51,10 +51,9 @@ use crate::guid::parse_braced_guid;
 use crate::options::{DeliveryPolicy, Limits, VirtualFspInitOrder};
 use crate::rules::{Finding, Rule};
 
-const ERROR_SUCCESS: u32 = 0;
-const ERROR_ALREADY_ASSIGNED: u32 = 85;
-const ERROR_BUSY: u32 = 170;
-const ERROR_NOT_FOUND: u32 = 1168;
+use faxsim_abi::{
+    ERROR_ALREADY_ASSIGNED, ERROR_BUSY, ERROR_NOT_FOUND, ERROR_SHUTDOWN_IN_PROGRESS, ERROR_SUCCESS,
+};
 
 /// Finished writes whose details are kept for late ConfigChange calls (a service that
 /// delivers after the write completed) before they are forgotten.
@@ -1290,7 +1289,17 @@ impl Checker {
         else {
             return;
         };
-        if code == ERROR_SUCCESS {
+        // Choice (docs/choices.md): an FSP that unregisters its own handle from inside its
+        // FaxDevShutdown is told ERROR_SHUTDOWN_IN_PROGRESS, yet the registration is
+        // released, so a careful FSP ends with none held.
+        let released_in_shutdown = code == ERROR_SHUTDOWN_IN_PROGRESS
+            && !injected
+            && self
+                .ext_state(ext)
+                .is_some_and(|s| s.shutdown_at.is_some() && s.loaded)
+            && matches!(handle, HandleArg::Handle(h)
+                if self.registrations.get(&h).is_some_and(|r| r.ext == ext));
+        if code == ERROR_SUCCESS || released_in_shutdown {
             if let HandleArg::Handle(h) = handle
                 && let Some(r) = self.registrations.get_mut(&h)
                 && r.state == RegState::Live

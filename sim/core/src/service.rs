@@ -1045,6 +1045,10 @@ impl Service {
         self.emit(Some(ext), EventKind::FreeBufferReturn);
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the C signature's six arguments plus the caller and the pointer/size split"
+    )]
     fn set_data(
         &mut self,
         ext: ExtId,
@@ -1355,20 +1359,15 @@ impl Service {
         depth: u32,
     ) {
         let Some(reg) = self.regs.get(h) else { return };
-        let (ext, callback, source, logical, guid) = (
-            reg.ext,
-            reg.callback,
-            reg.source,
-            reg.key.0,
-            reg.guid.clone(),
-        );
+        // Each registrant hears of the change in the id space it registered with: the id
+        // it passed (a TAPI id for TAPI registrants, even if the device has since gone).
+        let (ext, callback, device, guid) = (reg.ext, reg.callback, reg.device, reg.guid.clone());
         let slot = &self.exts[ext.index()];
         if slot.life == Life::Unloaded
             || (slot.shutting_down && !self.opts.deviations.notify_after_shutdown)
         {
             return;
         }
-        let device = self.devices.id_in_space(logical, source);
         let imp = slot.imp.clone();
         let delivery = if self.observing() {
             self.emit(

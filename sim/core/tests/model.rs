@@ -539,7 +539,10 @@ fn shutdown_at_a_chosen_event() {
 // ---- notification ------------------------------------------------------------------------
 
 /// A routing extension that records what it is told.
-fn recorder(log: &Rc<RefCell<Vec<(u32, String, Vec<u8>)>>>) -> HookExtension {
+/// What a recording extension was told: (device, GUID string, data) per ConfigChange.
+type ChangeLog = Rc<RefCell<Vec<(u32, String, Vec<u8>)>>>;
+
+fn recorder(log: &ChangeLog) -> HookExtension {
     let l = log.clone();
     HookExtension::new().on_change(move |_, ch| {
         l.borrow_mut()
