@@ -93,6 +93,9 @@ pub struct Deviations {
     pub notify_after_shutdown: bool,
     /// Skip the last matching registrant of every write.
     pub skip_registrant: bool,
+    /// Tell TAPI registrants the logical id instead of the TAPI id they registered with
+    /// (the documentation never says which id space ConfigChange uses).
+    pub logical_ids_to_tapi_registrants: bool,
 }
 
 impl Deviations {

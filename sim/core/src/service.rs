@@ -1361,7 +1361,11 @@ impl Service {
         let Some(reg) = self.regs.get(h) else { return };
         // Each registrant hears of the change in the id space it registered with: the id
         // it passed (a TAPI id for TAPI registrants, even if the device has since gone).
-        let (ext, callback, device, guid) = (reg.ext, reg.callback, reg.device, reg.guid.clone());
+        let (ext, callback, mut device, guid) =
+            (reg.ext, reg.callback, reg.device, reg.guid.clone());
+        if self.opts.deviations.logical_ids_to_tapi_registrants {
+            device = reg.key.0;
+        }
         let slot = &self.exts[ext.index()];
         if slot.life == Life::Unloaded
             || (slot.shutting_down && !self.opts.deviations.notify_after_shutdown)

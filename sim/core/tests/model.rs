@@ -977,3 +977,143 @@ fn step_and_event_limits_have_their_own_errors_and_keep_the_events() {
         }
     ));
 }
+
+// ---- service deviations provoke the service-side rules --------------------------------------
+
+/// Runs two routing extensions (a writer and a listener, each registered for G1 on
+/// device 0) under `deviations`, with a write by each and an unregister, and returns the
+/// service-side rules that fired.
+fn deviation_rules(deviations: Deviations, config_fails: bool) -> Vec<Rule> {
+    let mut svc = Service::new(ServiceOptions {
+        deviations,
+        ..ServiceOptions::default()
+    });
+    let register = |cb: &mut Callbacks<'_>| {
+        let c = cb.new_callback();
+        cb.register(0, SOURCE_FAX, G1, c).is_ok()
+    };
+    let a = svc
+        .add_extension(
+            spec("a", ExtensionKind::Routing),
+            Rc::new(HookExtension::new().on_general_init(register)),
+        )
+        .unwrap();
+    let b = svc
+        .add_extension(
+            spec("b", ExtensionKind::Routing),
+            Rc::new(
+                HookExtension::new()
+                    .on_config_init(move |_| if config_fails { E_FAIL } else { NOERROR })
+                    .on_general_init(register),
+            ),
+        )
+        .unwrap();
+    svc.start().unwrap();
+    svc.callbacks(a, 1).set_data(0, SOURCE_FAX, G1, b"a");
+    svc.callbacks(b, 1).set_data(0, SOURCE_FAX, G1, b"b");
+    svc.external_write(0, G1, b"x").unwrap();
+    svc.callbacks(a, 1).unregister(HandleId(1));
+    svc.tick().unwrap();
+    svc.stop().unwrap();
+    let mut rules: Vec<Rule> = svc
+        .finish()
+        .into_iter()
+        .map(|f| f.rule)
+        .filter(|r| r.side() == Side::Service)
+        .collect();
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+#[test]
+fn each_deviation_provokes_its_service_side_rule_and_none_without() {
+    assert_eq!(deviation_rules(Deviations::default(), false), vec![]);
+    assert_eq!(deviation_rules(Deviations::default(), true), vec![]);
+    let cases: [(Deviations, bool, Rule); 6] = [
+        (
+            Deviations {
+                general_init_first: true,
+                ..Deviations::default()
+            },
+            false,
+            Rule::InitOrder,
+        ),
+        (
+            Deviations {
+                init_after_config_failure: true,
+                ..Deviations::default()
+            },
+            true,
+            Rule::InitFailureIgnored,
+        ),
+        (
+            Deviations {
+                notify_writer: true,
+                ..Deviations::default()
+            },
+            false,
+            Rule::NotifySelf,
+        ),
+        (
+            Deviations {
+                notify_after_unregister: true,
+                ..Deviations::default()
+            },
+            false,
+            Rule::NotifyAfterUnregister,
+        ),
+        (
+            Deviations {
+                notify_after_shutdown: true,
+                ..Deviations::default()
+            },
+            false,
+            Rule::NotifyAfterShutdown,
+        ),
+        (
+            Deviations {
+                skip_registrant: true,
+                ..Deviations::default()
+            },
+            false,
+            Rule::MissedNotification,
+        ),
+    ];
+    for (deviations, config_fails, rule) in cases {
+        assert_eq!(
+            deviation_rules(deviations, config_fails),
+            vec![rule],
+            "{deviations:?}"
+        );
+    }
+}
+
+#[test]
+fn logical_ids_to_tapi_registrants_is_a_notify_mismatch() {
+    for deviate in [false, true] {
+        let mut svc = Service::new(ServiceOptions {
+            deviations: Deviations {
+                logical_ids_to_tapi_registrants: deviate,
+                ..Deviations::default()
+            },
+            ..ServiceOptions::default()
+        });
+        svc.add_device(3, Some(0x30)).unwrap();
+        svc.add_extension(
+            spec("f", ExtensionKind::Fsp),
+            Rc::new(CarefulTapiFsp::new(vec![0x30])),
+        )
+        .unwrap();
+        svc.start().unwrap();
+        svc.external_write(3, FLAGS_GUID, b"1").unwrap();
+        svc.stop().unwrap();
+        let rules: Vec<Rule> = svc.finish().iter().map(|f| f.rule).collect();
+        let expected = if deviate {
+            vec![Rule::NotifyMismatch]
+        } else {
+            vec![]
+        };
+        assert_eq!(rules, expected);
+    }
+}
