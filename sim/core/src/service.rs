@@ -159,8 +159,16 @@ enum State {
     Stopping,
 }
 
+/// Receives every event as it happens (a trace writer streaming to disk, a pipe to a
+/// parent process). Sinks see events even when `record_events` is off.
+pub trait EventSink {
+    /// One event, in `seq` order.
+    fn event(&mut self, event: &Event);
+}
+
 /// The simulated fax service and the machine it runs on.
 pub struct Service {
+    sinks: Vec<Box<dyn EventSink>>,
     opts: ServiceOptions,
     exts: Vec<ExtSlot>,
     devices: DeviceTable,
@@ -207,6 +215,7 @@ impl Service {
     pub fn new(opts: ServiceOptions) -> Service {
         let seed = opts.seed;
         Service {
+            sinks: Vec::new(),
             exts: Vec::new(),
             devices: DeviceTable::default(),
             store: ConfigStore::default(),
@@ -596,6 +605,16 @@ impl Service {
         self.emit(Some(ext), EventKind::ExtensionHung { limit_ms });
     }
 
+    /// Adds a sink that sees every later event (add it before `start` to see them all).
+    pub fn add_sink(&mut self, sink: Box<dyn EventSink>) {
+        self.sinks.push(sink);
+    }
+
+    /// Removes and returns every sink (to finish a trace file, say).
+    pub fn take_sinks(&mut self) -> Vec<Box<dyn EventSink>> {
+        std::mem::take(&mut self.sinks)
+    }
+
     // ---- results ---------------------------------------------------------------------
 
     /// The events so far (empty when `record_events` is off).
@@ -659,7 +678,7 @@ impl Service {
             }
             return seq;
         }
-        if !self.opts.record_events && self.checker.is_none() {
+        if !self.observing() {
             return seq;
         }
         let event = Event {
@@ -672,6 +691,9 @@ impl Service {
         if let Some(c) = self.checker.as_mut() {
             c.observe(&event);
         }
+        for sink in &mut self.sinks {
+            sink.event(&event);
+        }
         if self.opts.record_events {
             self.events.push(event);
         }
@@ -679,7 +701,7 @@ impl Service {
     }
 
     fn observing(&self) -> bool {
-        self.opts.record_events || self.checker.is_some()
+        self.opts.record_events || self.checker.is_some() || !self.sinks.is_empty()
     }
 
     fn fail(&mut self, e: SimError) {
