@@ -151,7 +151,7 @@ fn fanout(c: &mut Criterion) {
                         );
                         debug_assert_eq!(code, 0);
                         writes += 1;
-                        if record && writes % 1024 == 0 {
+                        if record && writes.is_multiple_of(1024) {
                             drop(svc.take_events());
                         }
                     })
