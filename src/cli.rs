@@ -43,6 +43,12 @@ pub enum Command {
         after_help = "Examples:\n  faxsim rules\n  faxsim rules --format json | jq '.rules[].id'"
     )]
     Rules(cmd::rules::RulesArgs),
+    /// Host extension libraries in a simulated fax service and report every way they break
+    /// the protocol.
+    #[command(
+        after_help = "Examples:\n  faxsim validate ./libmy_routing.so\n  faxsim validate my_fsp.dll --seeds 100 --format junit --output validate.xml\n  faxsim validate ./libmy_fsp.so --isolate --record trace.jsonl"
+    )]
+    Validate(cmd::validate::ValidateArgs),
 }
 
 /// Output formats shared by the commands that print reports.
@@ -68,6 +74,7 @@ pub fn main() -> ExitCode {
     let color = crate::report::Color::resolve(cli.color);
     let result = match cli.command {
         Command::Rules(args) => cmd::rules::run(&args, color),
+        Command::Validate(args) => cmd::validate::run(&args, color),
     };
     match result {
         Ok(code) => code,

@@ -106,6 +106,32 @@ impl LibraryInfo {
 
 static EXCLUSIVE: Mutex<()> = Mutex::new(());
 
+/// A library's name in reports: its file stem, without a `lib` prefix off Windows,
+/// made unique against `taken` with a `-2`, `-3`, … suffix.
+pub fn extension_name(path: &Path, taken: &[&str]) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "extension".into());
+    let stem = match stem.strip_prefix("lib") {
+        Some(rest) if !cfg!(windows) && !rest.is_empty() => rest.to_string(),
+        _ => stem,
+    };
+    if !taken.contains(&stem.as_str()) {
+        return stem;
+    }
+    (2..)
+        .map(|i| format!("{stem}-{i}"))
+        .find(|n| !taken.contains(&n.as_str()))
+        .expect("some suffix is free")
+}
+
+/// Checks a library file without loading it: exists, is a shared library, is built for
+/// this system (what an isolating parent does before its child loads the library).
+pub fn preflight(path: &Path) -> Result<(), LoadError> {
+    load::preflight(path)
+}
+
 /// Hosts a set of libraries for one or more simulated services, one after another.
 #[derive(Debug)]
 pub struct Host {
@@ -189,22 +215,8 @@ impl Host {
     }
 
     fn unique_name(&self, path: &Path) -> String {
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "extension".into());
-        let stem = match stem.strip_prefix("lib") {
-            Some(rest) if !cfg!(windows) && !rest.is_empty() => rest.to_string(),
-            _ => stem,
-        };
-        let taken = |n: &str| self.libs.iter().any(|(i, _)| i.name == n);
-        if !taken(&stem) {
-            return stem;
-        }
-        (2..)
-            .map(|i| format!("{stem}-{i}"))
-            .find(|n| !taken(n))
-            .expect("some suffix is free")
+        let taken: Vec<&str> = self.libs.iter().map(|(i, _)| i.name.as_str()).collect();
+        extension_name(path, &taken)
     }
 
     /// The libraries opened so far, in order.

@@ -328,12 +328,23 @@ impl fmt::Display for BinaryFormat {
 
 /// Loads the library and resolves its entry points.
 pub(crate) fn open(path: &Path) -> Result<Instance, LoadError> {
+    // A bare file name would send the loader to its search path, not the current
+    // directory: always name the file itself.
+    let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     // SAFETY: loading runs the library's initialisers (DllMain, constructors). That is
     // the one unsafe step of hosting, and the reason the user asked faxsim to host it;
     // `--isolate` exists for libraries that may crash doing it.
-    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::Loader {
-        path: path.into(),
-        reason: e.to_string(),
+    let lib = unsafe { libloading::Library::new(&file) }.map_err(|e| {
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            reason = format!("{reason}: {s}");
+            source = s.source();
+        }
+        LoadError::Loader {
+            path: path.into(),
+            reason,
+        }
     })?;
     macro_rules! sym {
         ($ty:ty, $name:expr) => {{
