@@ -13,7 +13,7 @@ pub(crate) fn module_base(addr: *const c_void) -> Option<u64> {
     // SAFETY: dladdr only looks `addr` up in the loader's tables and fills `info`, which
     // lives for the call.
     let found = unsafe { libc::dladdr(addr, &mut info) };
-    (found != 0 && !info.dli_fbase.is_null()).then(|| info.dli_fbase as usize as u64)
+    (found != 0 && !info.dli_fbase.is_null()).then_some(info.dli_fbase as usize as u64)
 }
 
 /// See the Unix variant.
