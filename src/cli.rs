@@ -48,6 +48,12 @@ pub enum Command {
         after_help = "Examples:\n  faxsim run scenarios/\n  faxsim run scenarios/ownership/leak.toml --seed 7\n  faxsim run scenarios/ --format junit --output junit.xml"
     )]
     Run(cmd::run::RunArgs),
+    /// Host extension libraries in a simulated fax service and report every way they break
+    /// the protocol.
+    #[command(
+        after_help = "Examples:\n  faxsim validate ./libmy_routing.so\n  faxsim validate my_fsp.dll --seeds 100 --format junit --output validate.xml\n  faxsim validate ./libmy_fsp.so --isolate --record trace.jsonl"
+    )]
+    Validate(cmd::validate::ValidateArgs),
 }
 
 /// Output formats shared by the commands that print reports.
@@ -77,6 +83,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Rules(args) => cmd::rules::run(&args, color),
         Command::Run(args) => cmd::run::run(&args, color),
+        Command::Validate(args) => cmd::validate::run(&args, color),
     };
     match result {
         Ok(code) => code,

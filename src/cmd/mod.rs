@@ -1,3 +1,4 @@
 //! One module per subcommand.
 pub mod rules;
 pub mod run;
+pub mod validate;

@@ -921,6 +921,8 @@ impl Service {
     }
 
     fn unload(&mut self, ext: ExtId) {
+        let imp = self.exts[ext.index()].imp.clone();
+        imp.unloading(&mut self.callbacks_for(ext));
         for (buffer, damage) in self.ledger.unload_checks(ext) {
             self.emit(Some(ext), EventKind::BufferDamaged { buffer, damage });
         }
@@ -1491,6 +1493,27 @@ impl Callbacks<'_> {
     /// The calling extension.
     pub fn ext(&self) -> ExtId {
         self.ext
+    }
+
+    /// Runs `f` with the callbacks of `ext` as called from `thread`, then restores the
+    /// service's current thread. A host uses it while the service thread is inside an
+    /// extension: a call arriving from another extension's trampoline, or from a thread
+    /// an extension started, is made through whatever `Callbacks` is current.
+    pub fn with_caller<R>(
+        &mut self,
+        ext: ExtId,
+        thread: u16,
+        f: impl FnOnce(&mut Callbacks<'_>) -> R,
+    ) -> R {
+        let saved = self.svc.thread;
+        let mut other = Callbacks {
+            svc: &mut *self.svc,
+            ext,
+            thread,
+        };
+        let r = f(&mut other);
+        self.svc.thread = saved;
+        r
     }
 
     /// The calling extension's own module handle (what SetData and Register expect).
