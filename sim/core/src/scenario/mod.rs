@@ -540,7 +540,7 @@ impl Scenario {
                     let loader = libraries.ok_or_else(|| {
                         self.error_at(
                             lib,
-                            "this build of faxsim cannot host extension libraries".into(),
+                            "scenarios cannot host extension libraries yet; use `faxsim validate` for a library".into(),
                         )
                     })?;
                     loader
