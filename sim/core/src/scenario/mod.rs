@@ -324,6 +324,13 @@ impl Scenario {
                         device.is_some() || guid.is_some(),
                         per_million.is_some(),
                     ];
+                    if device.is_some() && guid.is_none() {
+                        return Err(self.error_at(
+                            callback,
+                            "a fault for a key needs both device and guid (guid alone means device 0)"
+                                .into(),
+                        ));
+                    }
                     if triggers.iter().filter(|t| **t).count() > 1 {
                         return Err(self.error_at(
                             callback,
@@ -475,6 +482,10 @@ impl Scenario {
             }
             Action::Overrun { buffer, .. } | Action::WriteAfterFree { buffer } => {
                 buffer_ref(buffer)
+            }
+            Action::WriteBuffer { buffer, hex: h, .. } => {
+                buffer_ref(buffer)?;
+                h.as_deref().map_or(Ok(()), hex)
             }
             Action::WriteChangeData => Ok(()),
         }
@@ -628,8 +639,9 @@ impl Scenario {
                 if let Some(e) = expect
                     && code_by_name(e) != Some(code)
                 {
+                    let name = faxsim_abi::win32_error_name(code).unwrap_or("?");
                     failures.push(format!(
-                        "external write to ({device}, {guid}) returned {code}, expected {e}"
+                        "external write to ({device}, {guid}) returned {name} ({code}), expected {e}"
                     ));
                 }
                 Ok(())
@@ -782,11 +794,13 @@ impl Scenario {
         }
         for n in &e.notifications {
             let Some(id) = ext_of(&n.ext) else { continue };
-            let got: Vec<(u32, &[u8])> = events
+            let got: Vec<(u32, &[u8], &str)> = events
                 .iter()
                 .filter(|ev| ev.ext == Some(id))
                 .filter_map(|ev| match &ev.kind {
-                    EventKind::ConfigChangeCall { device, data, .. } => Some((*device, &**data)),
+                    EventKind::ConfigChangeCall {
+                        device, data, guid, ..
+                    } => Some((*device, &**data, &**guid)),
                     _ => None,
                 })
                 .collect();
@@ -822,6 +836,15 @@ impl Scenario {
                     n.ext,
                     hex_of(&w),
                     last.map_or("none".into(), |l| hex_of(l.1))
+                ));
+            }
+            if let Some(g) = &n.last_guid
+                && last.map(|l| l.2) != Some(g.as_str())
+            {
+                failures.push(format!(
+                    "expected {}'s last notification to name the GUID {g}, got {}",
+                    n.ext,
+                    last.map_or("none", |l| l.2)
                 ));
             }
         }

@@ -300,6 +300,18 @@ pub enum Action {
         /// How many bytes past the end (default 1, at most 16).
         by: Option<u32>,
     },
+    /// Write bytes into a bound buffer at an offset, as C code could: inside a live
+    /// buffer this is legal (it is the extension's until freed); past its end it is an
+    /// overrun, after its free a write after free.
+    WriteBuffer {
+        /// The buffer.
+        buffer: String,
+        /// Where to write, in bytes from the start (default 0).
+        #[serde(default)]
+        offset: u32,
+        /// The bytes, as hex (default `"5a"`).
+        hex: Option<String>,
+    },
     /// Write into a bound buffer after freeing it (`write-after-free`).
     WriteAfterFree {
         /// The buffer.
@@ -466,6 +478,8 @@ pub struct NotificationsExpect {
     pub last_hex: Option<String>,
     /// The data of the last one, as text.
     pub last_text: Option<String>,
+    /// The GUID string of the last one, exactly as passed (the registrant's spelling).
+    pub last_guid: Option<String>,
 }
 
 /// `[[expect.lifecycle]]`.

@@ -338,6 +338,16 @@ impl ScriptedExtension {
                     cb.write_buffer_raw(id, size, &vec![0x5A; by]);
                 }
             }
+            Action::WriteBuffer {
+                buffer,
+                offset,
+                hex,
+            } => {
+                if let Some(id) = self.buffers.borrow().get(buffer).copied() {
+                    let bytes = hex.as_deref().map_or(Ok(vec![0x5A]), decode_hex);
+                    cb.write_buffer_raw(id, *offset as usize, &bytes.unwrap_or_default());
+                }
+            }
             Action::WriteAfterFree { buffer } => {
                 if let Some(id) = self.buffers.borrow().get(buffer).copied() {
                     cb.write_buffer_raw(id, 0, &[0x5A]);
