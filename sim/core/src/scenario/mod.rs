@@ -650,6 +650,7 @@ impl Scenario {
                 ext,
                 thread,
                 actions,
+                tick,
             } => {
                 let id = svc.extension_id(ext).expect("checked at load");
                 match scripted.get(ext) {
@@ -661,7 +662,11 @@ impl Scenario {
                         "extension {ext:?} is a library: it cannot run scripted actions"
                     )),
                 }
-                svc.tick()
+                if tick.unwrap_or(true) {
+                    svc.tick()
+                } else {
+                    Ok(())
+                }
             }
             Step::AddDevice { id, tapi } => svc.add_device(*id, *tapi),
             Step::RemoveDevice { id } => svc.remove_device(*id),

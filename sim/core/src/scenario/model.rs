@@ -362,6 +362,10 @@ pub enum Step {
         thread: Option<u16>,
         /// The actions.
         actions: Vec<Action>,
+        /// Give deferred notifications their scheduling point after the actions (default
+        /// true). `false` leaves what the actions queued in flight, so a later step can
+        /// act before it arrives (unregister, shut down).
+        tick: Option<bool>,
     },
     /// A device arrives.
     AddDevice {
