@@ -590,6 +590,15 @@ impl Scenario {
                 Err(e) => return Err(err(format!("step {} ({}): {e}", i + 1, step.name()))),
             }
         }
+        // A run whose steps leave the service up is stopped, so the checks that only
+        // unload can make (buffer-leak, registration-leak, damaged buffers) always happen.
+        match svc.stop() {
+            Ok(()) | Err(SimError::NotRunning) => {}
+            Err(e @ SimError::LimitExceeded { .. }) => {
+                aborted.get_or_insert(e);
+            }
+            Err(e) => return Err(err(format!("the final stop: {e}"))),
+        }
         if let Some(e) = aborted {
             failures.push(format!("the run stopped early: {e}"));
         }

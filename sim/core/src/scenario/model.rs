@@ -21,7 +21,8 @@ pub struct ScenarioFile {
     /// The extensions.
     #[serde(default, rename = "extension")]
     pub extensions: Vec<ExtensionDecl>,
-    /// What happens, in order. Without steps: start, settle, stop.
+    /// What happens, in order. Without steps: start, settle, stop. A run whose last step
+    /// leaves the service running (or stopping) is stopped at the end.
     #[serde(default, rename = "step")]
     pub steps: Vec<Step>,
     /// What must hold afterwards.
