@@ -119,7 +119,7 @@ fn suggest(message: &str) -> String {
     let candidates: Vec<&str> = message[list..].split('`').skip(1).step_by(2).collect();
     let best = candidates
         .iter()
-        .map(|c| (strsim::levenshtein(unknown, c), *c))
+        .map(|c| (strsim::osa_distance(unknown, c), *c))
         .min();
     match best {
         Some((d, c)) if d <= unknown.len().max(3) / 2 + 1 && !unknown.is_empty() => {
@@ -131,7 +131,7 @@ fn suggest(message: &str) -> String {
 
 fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
     known
-        .map(|k| (strsim::levenshtein(name, k), k))
+        .map(|k| (strsim::osa_distance(name, k), k))
         .min()
         .filter(|(d, _)| *d <= name.len().max(3) / 2 + 1)
         .map(|(_, k)| format!(" (did you mean {k:?}?)"))
@@ -211,7 +211,13 @@ impl Scenario {
         };
         let code = |c: &str| -> Result<(), ScenarioError> {
             code_by_name(c).map(|_| ()).ok_or_else(|| {
-                self.error_at(c, format!("{c:?} is not a known Win32 error code name"))
+                self.error_at(
+                    c,
+                    format!(
+                        "{c:?} is not a known Win32 error code name{}",
+                        closest(c, faxsim_abi::WIN32_ERROR_NAMES.iter().map(|(_, n)| *n))
+                    ),
+                )
             })
         };
         let hex = |h: &str| -> Result<(), ScenarioError> {
@@ -249,16 +255,43 @@ impl Scenario {
             for a in &actions {
                 self.check_action(a, &e.name, &buffers, &handles, &ext_ref, &code, &hex)?;
             }
-            for hook in e.hooks() {
+            for (hook_name, hook) in e.named_hooks() {
                 if let Some(g) = &hook.guid
                     && parse_braced_guid(g).is_none()
                 {
                     return Err(self.error_at(g, format!("hook guid {g:?} is not a braced GUID")));
                 }
-                if let Some(ResultDecl::Name(n)) = &hook.result
-                    && hresult(n).is_none()
-                {
-                    return Err(self.error_at(n, format!("{n:?} is not a known HRESULT name")));
+                let bool_hook = matches!(
+                    hook_name,
+                    "general_init" | "on_device_arrival" | "on_device_removal"
+                );
+                match &hook.result {
+                    Some(ResultDecl::Name(n)) if bool_hook => {
+                        return Err(self.error_at(
+                            n,
+                            format!(
+                                "{hook_name} returns a BOOL: write result = true or false, not {n:?}"
+                            ),
+                        ));
+                    }
+                    Some(ResultDecl::Name(n)) if hresult(n).is_none() => {
+                        return Err(self.error_at(
+                            n,
+                            format!(
+                                "{n:?} is not a known HRESULT name{}",
+                                closest(n, faxsim_abi::HRESULT_NAMES.iter().map(|(_, n)| *n))
+                            ),
+                        ));
+                    }
+                    Some(ResultDecl::Bool(b)) if !bool_hook => {
+                        return Err(self.error_at(
+                            &format!("{hook_name}]"),
+                            format!(
+                                "{hook_name} returns an HRESULT: write \"S_OK\", \"E_FAIL\" or a number, not {b} (a BOOL returned by mistake is result = 1)"
+                            ),
+                        ));
+                    }
+                    _ => {}
                 }
             }
             if e.kind == KindDecl::VirtualFsp && e.virtual_devices.is_none() && e.library.is_none()
@@ -934,6 +967,21 @@ impl KindDecl {
 }
 
 impl ExtensionDecl {
+    /// The hooks the file gives, with their TOML names.
+    fn named_hooks(&self) -> Vec<(&'static str, &Hook)> {
+        [
+            ("config_init", &self.config_init),
+            ("general_init", &self.general_init),
+            ("on_change", &self.on_change),
+            ("on_device_arrival", &self.on_device_arrival),
+            ("on_device_removal", &self.on_device_removal),
+            ("shutdown", &self.shutdown),
+        ]
+        .into_iter()
+        .filter_map(|(n, h)| h.as_ref().map(|h| (n, h)))
+        .collect()
+    }
+
     fn hooks(&self) -> Vec<&Hook> {
         [
             &self.config_init,
