@@ -78,8 +78,7 @@ fn every_example_of_the_format_guide_runs_and_passes() {
             Some(m) => panic!("{name:?}: unknown marker {m:?}"),
             None => {}
         }
-        let scenario =
-            Scenario::parse(&name, &ex.body).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        let scenario = Scenario::parse(&name, &ex.body).unwrap_or_else(|e| panic!("{name:?}: {e}"));
         assert!(
             scenario.description.is_some(),
             "{name:?}: every example says what it shows"
@@ -108,7 +107,28 @@ fn every_library_scenario_says_what_it_shows() {
     for f in files {
         let s = Scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
         let d = s.description.unwrap_or_default();
-        assert!(!d.trim().is_empty(), "{}: no [scenario] description", f.display());
+        assert!(
+            !d.trim().is_empty(),
+            "{}: no [scenario] description",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn the_library_index_lists_every_scenario() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let index = std::fs::read_to_string(dir.join("README.md")).expect("scenarios/README.md");
+    for f in faxsim_sim::scenario::collect_files(&dir).expect("the library is readable") {
+        let rel = f
+            .strip_prefix(&dir)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        assert!(
+            index.contains(&format!("]({rel})")),
+            "scenarios/README.md does not list {rel}"
+        );
     }
 }
 
