@@ -222,14 +222,14 @@ pub enum Action {
         /// Pass NULL for `ppData`.
         #[serde(default)]
         null_out: bool,
-        /// Name for the buffer.
+        /// Name for the buffer (a failed call leaves the name naming nothing).
         bind: Option<String>,
         /// The code it must return.
         expect: Option<String>,
     },
     /// `FaxExtFreeBuffer`.
     Free {
-        /// A bound buffer.
+        /// A bound buffer (skipped, with no call, while the name names nothing).
         buffer: Option<String>,
         /// Or: `change-data` (the current ConfigChange's lpData), `null`, `bogus`.
         target: Option<String>,
@@ -280,14 +280,14 @@ pub enum Action {
         null_callback: bool,
         /// `own` (default), `null`, `bogus`, or another extension's name.
         hinst: Option<String>,
-        /// Name for the handle.
+        /// Name for the handle (a failed call leaves the name naming nothing).
         bind: Option<String>,
         /// The last error it must set (`"ERROR_SUCCESS"` for success).
         expect: Option<String>,
     },
     /// `FaxExtUnregisterForEvents`.
     Unregister {
-        /// A bound handle.
+        /// A bound handle (skipped, with no call, while the name names nothing).
         handle: Option<String>,
         /// Or: `null`, `invalid` (INVALID_HANDLE_VALUE), `bogus`.
         target: Option<String>,
