@@ -119,7 +119,7 @@ fn suggest(message: &str) -> String {
     let candidates: Vec<&str> = message[list..].split('`').skip(1).step_by(2).collect();
     let best = candidates
         .iter()
-        .map(|c| (strsim::levenshtein(unknown, c), *c))
+        .map(|c| (strsim::osa_distance(unknown, c), *c))
         .min();
     match best {
         Some((d, c)) if d <= unknown.len().max(3) / 2 + 1 && !unknown.is_empty() => {
@@ -131,7 +131,7 @@ fn suggest(message: &str) -> String {
 
 fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
     known
-        .map(|k| (strsim::levenshtein(name, k), k))
+        .map(|k| (strsim::osa_distance(name, k), k))
         .min()
         .filter(|(d, _)| *d <= name.len().max(3) / 2 + 1)
         .map(|(_, k)| format!(" (did you mean {k:?}?)"))
@@ -211,7 +211,13 @@ impl Scenario {
         };
         let code = |c: &str| -> Result<(), ScenarioError> {
             code_by_name(c).map(|_| ()).ok_or_else(|| {
-                self.error_at(c, format!("{c:?} is not a known Win32 error code name"))
+                self.error_at(
+                    c,
+                    format!(
+                        "{c:?} is not a known Win32 error code name{}",
+                        closest(c, faxsim_abi::WIN32_ERROR_NAMES.iter().map(|(_, n)| *n))
+                    ),
+                )
             })
         };
         let hex = |h: &str| -> Result<(), ScenarioError> {
@@ -249,16 +255,43 @@ impl Scenario {
             for a in &actions {
                 self.check_action(a, &e.name, &buffers, &handles, &ext_ref, &code, &hex)?;
             }
-            for hook in e.hooks() {
+            for (hook_name, hook) in e.named_hooks() {
                 if let Some(g) = &hook.guid
                     && parse_braced_guid(g).is_none()
                 {
                     return Err(self.error_at(g, format!("hook guid {g:?} is not a braced GUID")));
                 }
-                if let Some(ResultDecl::Name(n)) = &hook.result
-                    && hresult(n).is_none()
-                {
-                    return Err(self.error_at(n, format!("{n:?} is not a known HRESULT name")));
+                let bool_hook = matches!(
+                    hook_name,
+                    "general_init" | "on_device_arrival" | "on_device_removal"
+                );
+                match &hook.result {
+                    Some(ResultDecl::Name(n)) if bool_hook => {
+                        return Err(self.error_at(
+                            n,
+                            format!(
+                                "{hook_name} returns a BOOL: write result = true or false, not {n:?}"
+                            ),
+                        ));
+                    }
+                    Some(ResultDecl::Name(n)) if hresult(n).is_none() => {
+                        return Err(self.error_at(
+                            n,
+                            format!(
+                                "{n:?} is not a known HRESULT name{}",
+                                closest(n, faxsim_abi::HRESULT_NAMES.iter().map(|(_, n)| *n))
+                            ),
+                        ));
+                    }
+                    Some(ResultDecl::Bool(b)) if !bool_hook => {
+                        return Err(self.error_at(
+                            &format!("{hook_name}]"),
+                            format!(
+                                "{hook_name} returns an HRESULT: write \"S_OK\", \"E_FAIL\" or a number, not {b} (a BOOL returned by mistake is result = 1)"
+                            ),
+                        ));
+                    }
+                    _ => {}
                 }
             }
             if e.kind == KindDecl::VirtualFsp && e.virtual_devices.is_none() && e.library.is_none()
@@ -324,6 +357,13 @@ impl Scenario {
                         device.is_some() || guid.is_some(),
                         per_million.is_some(),
                     ];
+                    if device.is_some() && guid.is_none() {
+                        return Err(self.error_at(
+                            callback,
+                            "a fault for a key needs both device and guid (guid alone means device 0)"
+                                .into(),
+                        ));
+                    }
                     if triggers.iter().filter(|t| **t).count() > 1 {
                         return Err(self.error_at(
                             callback,
@@ -476,6 +516,10 @@ impl Scenario {
             Action::Overrun { buffer, .. } | Action::WriteAfterFree { buffer } => {
                 buffer_ref(buffer)
             }
+            Action::WriteBuffer { buffer, hex: h, .. } => {
+                buffer_ref(buffer)?;
+                h.as_deref().map_or(Ok(()), hex)
+            }
             Action::WriteChangeData => Ok(()),
         }
     }
@@ -579,6 +623,15 @@ impl Scenario {
                 Err(e) => return Err(err(format!("step {} ({}): {e}", i + 1, step.name()))),
             }
         }
+        // A run whose steps leave the service up is stopped, so the checks that only
+        // unload can make (buffer-leak, registration-leak, damaged buffers) always happen.
+        match svc.stop() {
+            Ok(()) | Err(SimError::NotRunning) => {}
+            Err(e @ SimError::LimitExceeded { .. }) => {
+                aborted.get_or_insert(e);
+            }
+            Err(e) => return Err(err(format!("the final stop: {e}"))),
+        }
         if let Some(e) = aborted {
             failures.push(format!("the run stopped early: {e}"));
         }
@@ -628,8 +681,9 @@ impl Scenario {
                 if let Some(e) = expect
                     && code_by_name(e) != Some(code)
                 {
+                    let name = faxsim_abi::win32_error_name(code).unwrap_or("?");
                     failures.push(format!(
-                        "external write to ({device}, {guid}) returned {code}, expected {e}"
+                        "external write to ({device}, {guid}) returned {name} ({code}), expected {e}"
                     ));
                 }
                 Ok(())
@@ -638,6 +692,7 @@ impl Scenario {
                 ext,
                 thread,
                 actions,
+                tick,
             } => {
                 let id = svc.extension_id(ext).expect("checked at load");
                 match scripted.get(ext) {
@@ -649,7 +704,11 @@ impl Scenario {
                         "extension {ext:?} is a library: it cannot run scripted actions"
                     )),
                 }
-                svc.tick()
+                if tick.unwrap_or(true) {
+                    svc.tick()
+                } else {
+                    Ok(())
+                }
             }
             Step::AddDevice { id, tapi } => svc.add_device(*id, *tapi),
             Step::RemoveDevice { id } => svc.remove_device(*id),
@@ -782,11 +841,13 @@ impl Scenario {
         }
         for n in &e.notifications {
             let Some(id) = ext_of(&n.ext) else { continue };
-            let got: Vec<(u32, &[u8])> = events
+            let got: Vec<(u32, &[u8], &str)> = events
                 .iter()
                 .filter(|ev| ev.ext == Some(id))
                 .filter_map(|ev| match &ev.kind {
-                    EventKind::ConfigChangeCall { device, data, .. } => Some((*device, &**data)),
+                    EventKind::ConfigChangeCall {
+                        device, data, guid, ..
+                    } => Some((*device, &**data, &**guid)),
                     _ => None,
                 })
                 .collect();
@@ -822,6 +883,15 @@ impl Scenario {
                     n.ext,
                     hex_of(&w),
                     last.map_or("none".into(), |l| hex_of(l.1))
+                ));
+            }
+            if let Some(g) = &n.last_guid
+                && last.map(|l| l.2) != Some(g.as_str())
+            {
+                failures.push(format!(
+                    "expected {}'s last notification to name the GUID {g}, got {}",
+                    n.ext,
+                    last.map_or("none", |l| l.2)
                 ));
             }
         }
@@ -897,6 +967,21 @@ impl KindDecl {
 }
 
 impl ExtensionDecl {
+    /// The hooks the file gives, with their TOML names.
+    fn named_hooks(&self) -> Vec<(&'static str, &Hook)> {
+        [
+            ("config_init", &self.config_init),
+            ("general_init", &self.general_init),
+            ("on_change", &self.on_change),
+            ("on_device_arrival", &self.on_device_arrival),
+            ("on_device_removal", &self.on_device_removal),
+            ("shutdown", &self.shutdown),
+        ]
+        .into_iter()
+        .filter_map(|(n, h)| h.as_ref().map(|h| (n, h)))
+        .collect()
+    }
+
     fn hooks(&self) -> Vec<&Hook> {
         [
             &self.config_init,
