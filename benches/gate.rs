@@ -68,7 +68,8 @@ mod gate {
         }
         svc.start().expect("starts");
         // Warm up: the first write sizes the scratch lists and the checker's tables.
-        svc.callbacks(writer, 0).set_data(0, SOURCE_FAX, GUID, &[0; 16]);
+        svc.callbacks(writer, 0)
+            .set_data(0, SOURCE_FAX, GUID, &[0; 16]);
         (svc, writer)
     }
 

@@ -520,3 +520,42 @@ fn the_rust_template_is_careful() {
     assert_eq!(rules(&json(&o)), BTreeSet::new());
     assert_eq!(o.status.code(), Some(0));
 }
+
+#[test]
+fn routing_methods_are_written_even_if_never_touched() {
+    if fixtures().is_none() {
+        return;
+    }
+    const METHOD: &str = "{5797dee0-e738-11d0-83c0-00c04fb6e984}";
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("routing-method.jsonl");
+    let o = faxsim(
+        &[
+            "--record",
+            trace.to_str().unwrap(),
+            "--routing-method",
+            METHOD,
+        ],
+        &[lib("careful_routing")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let written: BTreeSet<u64> = read_trace(&trace)
+        .iter()
+        .filter(|e| e["kind"]["type"] == "external-write-call" && e["kind"]["guid"] == METHOD)
+        .map(|e| e["kind"]["device"].as_u64().unwrap())
+        .collect();
+    assert!(
+        written.contains(&0),
+        "device 0 of {METHOD} was written: {written:?}"
+    );
+    assert!(written.len() >= 2, "and the devices: {written:?}");
+    let bad = faxsim(
+        &["--routing-method", "not-a-guid"],
+        &[lib("careful_routing")],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}

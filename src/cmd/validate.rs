@@ -49,6 +49,11 @@ pub struct ValidateArgs {
     /// a -seedN suffix).
     #[arg(long, value_name = "PATH")]
     pub record: Option<PathBuf>,
+    /// A GUID the battery writes (on device 0 and every device) even if no extension
+    /// touched it during the run: data your extension reads only when it routes a fax.
+    /// Repeat for several.
+    #[arg(long = "routing-method", value_name = "GUID", value_parser = parse_guid_arg)]
+    pub routing_methods: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
     pub format: ValidateFormat,
@@ -304,7 +309,11 @@ fn run_in_process(
         if let Some(p) = record_path(args, seed) {
             sinks.push(Box::new(jsonl_sink(&p)?));
         }
-        let opts = BatteryOptions { seed, delivery };
+        let opts = BatteryOptions {
+            seed,
+            delivery,
+            extra_guids: args.routing_methods.clone(),
+        };
         let out = battery::run(&mut host, &opts, sinks).map_err(|e| Fatal::Usage(e.to_string()))?;
         let mut notes = out.notes;
         if let Some(e) = out.aborted {
@@ -353,7 +362,11 @@ fn run_child(args: &ValidateArgs) -> Result<ExitCode, CliError> {
     names.push(PEER_NAME.into());
     send(&ChildLine::Start { libs, names });
     let (seed, delivery) = seeds_of(args)[0];
-    let opts = BatteryOptions { seed, delivery };
+    let opts = BatteryOptions {
+        seed,
+        delivery,
+        extra_guids: args.routing_methods.clone(),
+    };
     match battery::run(&mut host, &opts, vec![Box::new(Out)]) {
         Ok(out) => {
             for n in out.notes {
@@ -397,6 +410,11 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
             .args(&args.libs)
             .args(["--isolate-child", "--seed", &seed.to_string()])
             .args(["--delivery", delivery_arg(delivery)])
+            .args(
+                args.routing_methods
+                    .iter()
+                    .flat_map(|g| ["--routing-method", g.as_str()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -840,4 +858,14 @@ fn junit_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool) -> String {
     report
         .to_string()
         .unwrap_or_else(|e| format!("<!-- cannot write JUnit: {e} -->\n"))
+}
+
+/// A braced GUID on the command line.
+fn parse_guid_arg(s: &str) -> Result<String, String> {
+    match faxsim_sim::guid::parse_braced_guid(s) {
+        Some(_) => Ok(s.to_string()),
+        None => Err(format!(
+            "{s:?} is not a braced GUID {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}"
+        )),
+    }
 }

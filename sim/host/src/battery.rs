@@ -50,6 +50,10 @@ pub struct BatteryOptions {
     pub seed: u64,
     /// The delivery policy.
     pub delivery: DeliveryPolicy,
+    /// GUIDs written by the battery even if no extension touched them during the run
+    /// (`--routing-method`: data an extension reads only when a fax is routed, which the
+    /// simulator never does): on device 0 and on every battery device.
+    pub extra_guids: Vec<String>,
 }
 
 /// What one battery run produced.
@@ -140,7 +144,18 @@ fn drive(
 
     let mut value = 0u32;
     let mut writes = |svc: &mut Service, host: &Host, by_peer: bool| -> Result<(), HostError> {
-        for (device, guid) in touched_keys(svc.events()) {
+        let mut keys = touched_keys(svc.events());
+        for g in &opts.extra_guids {
+            for device in std::iter::once(0).chain(BATTERY_DEVICES.iter().map(|&(l, _)| l)) {
+                if !keys
+                    .iter()
+                    .any(|(d, k)| *d == device && k.eq_ignore_ascii_case(g))
+                {
+                    keys.push((device, g.clone()));
+                }
+            }
+        }
+        for (device, guid) in keys {
             value += 1;
             let data = value.to_le_bytes();
             if by_peer {
