@@ -559,3 +559,71 @@ fn routing_methods_are_written_even_if_never_touched() {
     );
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// Scenario files load real libraries too (`library = "..."`, relative to the file).
+#[test]
+fn scenario_files_host_real_libraries() {
+    let Some(dir) = fixtures() else { return };
+    let scenario = dir.join("hosted.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"[scenario]
+description = "A careful C routing extension beside a leaky one, with a scripted admin."
+
+[[extension]]
+name = "careful"
+kind = "routing"
+library = "{careful}"
+
+[[extension]]
+name = "leaky"
+kind = "routing"
+library = "{leaky}"
+
+[[device]]
+id = 1
+tapi = 101
+
+[[step]]
+op = "start"
+
+[[step]]
+op = "write"
+guid = "{{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}}"
+hex = "01000000"
+
+[[step]]
+op = "restart"
+
+[[expect.finding]]
+rule = "buffer-leak"
+ext = "leaky"
+
+[[expect.lifecycle]]
+ext = "careful"
+order = ["load", "initialize-config", "route-initialize", "unload", "load", "initialize-config", "route-initialize", "unload"]
+"#,
+            careful = lib_file("careful_routing"),
+            leaky = lib_file("buggy_buffer_leak"),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .args(["run", "--format", "json"])
+        .arg(&scenario)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("faxsim runs");
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let findings = &report["runs"][0]["findings"];
+    assert!(
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["extension"] == "leaky"),
+        "the careful library is clean: {findings:#}"
+    );
+}

@@ -51,6 +51,7 @@ pub mod battery;
 mod load;
 mod memory;
 mod platform;
+mod scenario;
 mod shared;
 mod trampolines;
 
@@ -65,6 +66,7 @@ use faxsim_trace::{Exports, ExtId, ExtensionKind};
 pub use adapter::FfiExtension;
 pub use load::LoadError;
 pub use memory::{GUARD_BYTE, GUARD_LEN, POISON_BYTE, QUARANTINE};
+pub use scenario::ScenarioHost;
 pub use shared::{DEFAULT_CALL_WAIT, POOL_SIZE};
 
 /// Errors of the host's driver API.
@@ -212,6 +214,20 @@ impl Host {
         });
         self.libs.push((info, ext));
         Ok(&self.libs.last().expect("just pushed").0)
+    }
+
+    /// Like [`Host::open`], with the name the extension gets in reports (a scenario's
+    /// `name`) instead of the file stem.
+    pub fn open_named(
+        &mut self,
+        path: &Path,
+        kind: Option<ExtensionKind>,
+        name: &str,
+    ) -> Result<&LibraryInfo, LoadError> {
+        self.open(path, kind)?;
+        let info = &mut self.libs.last_mut().expect("just opened").0;
+        info.name = name.to_string();
+        Ok(info)
     }
 
     fn unique_name(&self, path: &Path) -> String {

@@ -22,7 +22,7 @@ use self::script::{
     HookScript, ScriptBuilder, ScriptShared, ScriptedExtension, code_by_name, decode_hex,
     default_result, pattern,
 };
-use crate::extension::{Extension, ExtensionSpec, VirtualDevices};
+use crate::extension::{ExtensionSpec, VirtualDevices};
 use crate::faults::{Fault, Trigger};
 use crate::guid::parse_braced_guid;
 use crate::options::{Limits, ServiceOptions};
@@ -50,16 +50,28 @@ impl fmt::Display for ScenarioError {
     }
 }
 
-/// Loads real extension libraries for scenarios that name one (`library = "..."`);
-/// the command-line tool supplies it when it is built with library hosting.
-pub trait LibraryLoader {
-    /// Loads `path` as an extension of `kind` named `name`.
-    fn load(
-        &self,
-        path: &Path,
-        name: &str,
-        kind: ExtensionKind,
-    ) -> Result<Rc<dyn Extension>, String>;
+/// Why a host could not do what a step asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostStepError {
+    /// The simulated service refused (or hit a limit).
+    Sim(SimError),
+    /// Anything else (a library that no longer loads), in words.
+    Other(String),
+}
+
+/// Hosts real extension libraries for scenarios that name one (`library = "..."`). The
+/// command-line tool supplies one from `faxsim-host`; the model itself loads nothing.
+pub trait LibraryHost {
+    /// Opens `path` as the extension `name` of `kind` (not yet added to a service).
+    fn open(&mut self, path: &Path, name: &str, kind: ExtensionKind) -> Result<(), String>;
+    /// Adds every opened library to `svc` (stopped), in the order opened.
+    fn attach(&mut self, svc: &mut Service) -> Result<(), String>;
+    /// Starts the service, loading again the libraries a stop unloaded.
+    fn start(&mut self, svc: &mut Service) -> Result<(), HostStepError>;
+    /// After the service stopped: closes the libraries it unloaded.
+    fn stopped(&mut self, svc: &mut Service);
+    /// A scheduling point for threads the libraries started.
+    fn pump(&mut self, svc: &mut Service);
 }
 
 /// A parsed, checked scenario.
@@ -556,7 +568,7 @@ impl Scenario {
     pub fn run(
         &self,
         seed: Option<u64>,
-        libraries: Option<&dyn LibraryLoader>,
+        mut libraries: Option<&mut dyn LibraryHost>,
     ) -> Result<ScenarioReport, ScenarioError> {
         let opts = self.options(seed);
         let seed = opts.seed;
@@ -572,38 +584,41 @@ impl Scenario {
             svc.add_device(d.id, d.tapi)
                 .map_err(|e| self.error_at(&d.id.to_string(), e.to_string()))?;
         }
-        for e in &self.file.extensions {
-            let kind = e.kind.kind();
+        // Libraries first (a host adds them together), then the scripted extensions.
+        let libs: Vec<&ExtensionDecl> = self
+            .file
+            .extensions
+            .iter()
+            .filter(|e| e.library.is_some())
+            .collect();
+        if !libs.is_empty() {
+            let Some(host) = libraries.as_deref_mut() else {
+                let lib = libs[0].library.as_deref().unwrap_or_default();
+                return Err(self.error_at(
+                    lib,
+                    "this build of faxsim cannot host extension libraries".into(),
+                ));
+            };
+            for e in &libs {
+                let lib = e.library.as_deref().unwrap_or_default();
+                let path = self.path.parent().unwrap_or(Path::new(".")).join(lib);
+                host.open(&path, &e.name, e.kind.kind())
+                    .map_err(|m| self.error_at(lib, m))?;
+            }
+            host.attach(&mut svc).map_err(err)?;
+        }
+        for e in self.file.extensions.iter().filter(|e| e.library.is_none()) {
             let spec = ExtensionSpec {
                 name: e.name.clone(),
-                kind,
+                kind: e.kind.kind(),
             };
-            let imp: Rc<dyn Extension> = match &e.library {
-                Some(lib) => {
-                    let path = self.path.parent().unwrap_or(Path::new(".")).join(lib);
-                    let loader = libraries.ok_or_else(|| {
-                        self.error_at(
-                            lib,
-                            "scenarios cannot host extension libraries yet; use `faxsim validate` for a library".into(),
-                        )
-                    })?;
-                    loader
-                        .load(&path, &e.name, kind)
-                        .map_err(|m| self.error_at(lib, m))?
-                }
-                None => {
-                    let x = Rc::new(e.script().build(shared.clone()));
-                    scripted.insert(e.name.clone(), x.clone());
-                    x
-                }
-            };
-            let id = svc
-                .add_extension(spec, imp)
-                .map_err(|e| err(e.to_string()))?;
-            shared
-                .hinsts
-                .borrow_mut()
-                .insert(e.name.clone(), svc.hinst(id));
+            let x = Rc::new(e.script().build(shared.clone()));
+            scripted.insert(e.name.clone(), x.clone());
+            svc.add_extension(spec, x).map_err(|e| err(e.to_string()))?;
+        }
+        for (i, name) in svc.extension_names().into_iter().enumerate() {
+            let hinst = svc.hinst(ExtId(i as u16));
+            shared.hinsts.borrow_mut().insert(name, hinst);
         }
         let steps: Vec<Step> = if self.file.steps.is_empty() {
             vec![Step::Start, Step::Settle, Step::Stop]
@@ -613,14 +628,22 @@ impl Scenario {
         let mut failures = Vec::new();
         let mut aborted = None;
         for (i, step) in steps.iter().enumerate() {
-            let r = self.step(&mut svc, step, &scripted, &mut failures);
+            let r = self.step(&mut svc, step, &scripted, &mut failures, &mut libraries);
+            if let Some(host) = libraries.as_deref_mut() {
+                host.pump(&mut svc);
+            }
             match r {
                 Ok(()) => {}
-                Err(SimError::LimitExceeded { .. }) => {
-                    aborted = r.err();
+                Err(HostStepError::Sim(e @ SimError::LimitExceeded { .. })) => {
+                    aborted = Some(e);
                     break;
                 }
-                Err(e) => return Err(err(format!("step {} ({}): {e}", i + 1, step.name()))),
+                Err(HostStepError::Sim(e)) => {
+                    return Err(err(format!("step {} ({}): {e}", i + 1, step.name())));
+                }
+                Err(HostStepError::Other(e)) => {
+                    return Err(err(format!("step {} ({}): {e}", i + 1, step.name())));
+                }
             }
         }
         // A run whose steps leave the service up is stopped, so the checks that only
@@ -631,6 +654,10 @@ impl Scenario {
                 aborted.get_or_insert(e);
             }
             Err(e) => return Err(err(format!("the final stop: {e}"))),
+        }
+        if let Some(host) = libraries.as_deref_mut() {
+            host.stopped(&mut svc);
+            host.pump(&mut svc);
         }
         if let Some(e) = aborted {
             failures.push(format!("the run stopped early: {e}"));
@@ -658,11 +685,44 @@ impl Scenario {
         step: &Step,
         scripted: &BTreeMap<String, Rc<ScriptedExtension>>,
         failures: &mut Vec<String>,
+        libraries: &mut Option<&mut dyn LibraryHost>,
+    ) -> Result<(), HostStepError> {
+        let start =
+            |svc: &mut Service, libraries: &mut Option<&mut dyn LibraryHost>| match libraries {
+                Some(host) => host.start(svc),
+                None => svc.start().map_err(HostStepError::Sim),
+            };
+        match step {
+            Step::Start => start(svc, libraries),
+            Step::Stop => {
+                svc.stop().map_err(HostStepError::Sim)?;
+                if let Some(host) = libraries {
+                    host.stopped(svc);
+                }
+                Ok(())
+            }
+            Step::Restart => {
+                svc.stop().map_err(HostStepError::Sim)?;
+                if let Some(host) = libraries {
+                    host.stopped(svc);
+                }
+                start(svc, libraries)
+            }
+            other => self
+                .simple_step(svc, other, scripted, failures)
+                .map_err(HostStepError::Sim),
+        }
+    }
+
+    fn simple_step(
+        &self,
+        svc: &mut Service,
+        step: &Step,
+        scripted: &BTreeMap<String, Rc<ScriptedExtension>>,
+        failures: &mut Vec<String>,
     ) -> Result<(), SimError> {
         match step {
-            Step::Start => svc.start(),
-            Step::Stop => svc.stop(),
-            Step::Restart => svc.restart(),
+            Step::Start | Step::Stop | Step::Restart => unreachable!("handled by step()"),
             Step::BeginShutdown => svc.begin_shutdown(),
             Step::ShutdownAt { event } => {
                 svc.shutdown_at_event(*event);
