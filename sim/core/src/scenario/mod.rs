@@ -655,7 +655,7 @@ impl Scenario {
             }
             Err(e) => return Err(err(format!("the final stop: {e}"))),
         }
-        if let Some(host) = libraries.as_deref_mut() {
+        if let Some(host) = libraries {
             host.stopped(&mut svc);
             host.pump(&mut svc);
         }
