@@ -375,6 +375,8 @@ pub struct Checker {
     registrations: HashMap<HandleId, Registration>,
     /// Live handles in the order they were issued.
     live_handles: Vec<HandleId>,
+    /// The live handles again, by key (what a write looks up), in registration order.
+    live_by_key: HashMap<Key, Vec<HandleId>>,
     writes: HashMap<u64, Write>,
     /// Finished writes, oldest first, forgotten beyond [`RETAINED_WRITES`].
     finished_writes: VecDeque<u64>,
@@ -903,7 +905,8 @@ impl Checker {
         let root = self.current_root(event.thread).unwrap_or(seq);
         let mut outstanding = 0;
         if self.stopping_at.is_none() && key.1.is_some() {
-            for h in &self.live_handles {
+            let matching = self.live_by_key.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+            for h in matching {
                 let Some(r) = self.registrations.get(h) else {
                     continue;
                 };
@@ -1224,7 +1227,7 @@ impl Checker {
             if let Some(old) = self.registrations.get(&h)
                 && old.state == RegState::Live
             {
-                self.live_handles.retain(|x| *x != h);
+                self.remove_live(h);
             }
             self.registrations.insert(
                 h,
@@ -1240,6 +1243,7 @@ impl Checker {
                 },
             );
             self.live_handles.push(h);
+            self.live_by_key.entry(key).or_default().push(h);
             return;
         }
         if injected {
@@ -1311,7 +1315,7 @@ impl Checker {
                 && r.state == RegState::Live
             {
                 r.state = RegState::Unregistered(seq);
-                self.live_handles.retain(|x| *x != h);
+                self.remove_live(h);
                 self.cancel_pending_where(|p, _| p == h);
             }
             return;
@@ -1363,6 +1367,16 @@ impl Checker {
         }
     }
 
+    /// Takes `h` out of the live lists (its registration is over or replaced).
+    fn remove_live(&mut self, h: HandleId) {
+        self.live_handles.retain(|x| *x != h);
+        if let Some(key) = self.registrations.get(&h).map(|r| r.key)
+            && let Some(list) = self.live_by_key.get_mut(&key)
+        {
+            list.retain(|x| *x != h);
+        }
+    }
+
     /// Drops the registrations matching `pred` (service stop, restart, unload).
     fn drop_registrations(&mut self, seq: u64, pred: impl Fn(&Registration) -> bool) {
         let mut dropped = false;
@@ -1378,6 +1392,9 @@ impl Checker {
             let regs = &self.registrations;
             self.live_handles
                 .retain(|h| regs.get(h).is_some_and(|r| r.state == RegState::Live));
+            for list in self.live_by_key.values_mut() {
+                list.retain(|h| regs.get(h).is_some_and(|r| r.state == RegState::Live));
+            }
             self.cancel_pending_where(|_, r| r.is_none_or(|r| r.state != RegState::Live));
         }
     }
