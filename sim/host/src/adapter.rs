@@ -206,10 +206,16 @@ impl Extension for FfiExtension {
             unsafe { f(device, guid.as_ptr(), ptr, len as u32) }
         });
         lock().heap.end_change(ptr as usize);
-        let written = data[..len]
-            .iter()
-            .zip(change.data)
-            .position(|(a, b)| a != b)
+        // One memcmp in the common case; the offset is searched only when something changed.
+        let unchanged = data[..len] == *change.data;
+        let written = (!unchanged)
+            .then(|| {
+                data[..len]
+                    .iter()
+                    .zip(change.data)
+                    .position(|(a, b)| a != b)
+            })
+            .flatten()
             .or_else(|| {
                 data[len..]
                     .iter()

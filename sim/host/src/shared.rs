@@ -102,6 +102,10 @@ pub(crate) struct Shared {
     busy: bool,
     stack: Vec<Ctx>,
     waiting: usize,
+    /// Threads waiting on `TURN` for something other than entering (taking the simulation
+    /// back after a call into C, a scheduling point): with `waiting`, whether a wake-up is
+    /// needed at all (a futex call on every crossing was most of the FFI cost).
+    watchers: usize,
     service_thread: Option<ThreadId>,
     threads: HashMap<ThreadId, u16>,
     pub slots: Vec<Option<SlotBinding>>,
@@ -116,6 +120,7 @@ static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(|| {
         busy: true,
         stack: Vec::new(),
         waiting: 0,
+        watchers: 0,
         service_thread: None,
         threads: HashMap::new(),
         slots: (0..POOL_SIZE).map(|_| None).collect(),
@@ -133,6 +138,10 @@ pub(crate) fn lock() -> MutexGuard<'static, Shared> {
 }
 
 impl Shared {
+    fn anyone_waits(&self) -> bool {
+        self.waiting + self.watchers > 0
+    }
+
     /// A new service instance driven by the calling thread: it holds the token, thread
     /// ids start again, handles start afresh.
     pub fn begin_service(&mut self) {
@@ -213,8 +222,13 @@ struct ReleaseOnDrop;
 
 impl Drop for ReleaseOnDrop {
     fn drop(&mut self) {
-        lock().busy = false;
-        TURN.notify_all();
+        let mut g = lock();
+        g.busy = false;
+        let wake = g.anyone_waits();
+        drop(g);
+        if wake {
+            TURN.notify_all();
+        }
     }
 }
 
@@ -229,8 +243,10 @@ pub(crate) fn call_c<R>(cb: &mut Callbacks<'_>, f: impl FnOnce() -> R) -> R {
             owner: me,
         });
         g.busy = false;
+        if g.anyone_waits() {
+            TURN.notify_all();
+        }
     }
-    TURN.notify_all();
     let _reacquire = Reacquire { me, ptr };
     f()
 }
@@ -243,13 +259,18 @@ struct Reacquire {
 impl Drop for Reacquire {
     fn drop(&mut self) {
         let mut g = lock();
-        while g.busy
-            || !g
-                .stack
-                .last()
-                .is_some_and(|c| c.owner == self.me && std::ptr::eq(c.cb.0, self.ptr))
-        {
-            g = TURN.wait(g).unwrap_or_else(PoisonError::into_inner);
+        let mine = |g: &Shared| {
+            !g.busy
+                && g.stack
+                    .last()
+                    .is_some_and(|c| c.owner == self.me && std::ptr::eq(c.cb.0, self.ptr))
+        };
+        if !mine(&g) {
+            g.watchers += 1;
+            while !mine(&g) {
+                g = TURN.wait(g).unwrap_or_else(PoisonError::into_inner);
+            }
+            g.watchers -= 1;
         }
         g.stack.pop();
         g.busy = true;
@@ -265,6 +286,7 @@ pub(crate) fn pump(cb: &mut Callbacks<'_>, limit: Duration) {
     call_c(cb, || {
         let deadline = Instant::now() + limit;
         let mut g = lock();
+        g.watchers += 1;
         while g.waiting > 0 || g.busy {
             let now = Instant::now();
             if now >= deadline {
@@ -275,5 +297,6 @@ pub(crate) fn pump(cb: &mut Callbacks<'_>, limit: Duration) {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        g.watchers -= 1;
     });
 }
