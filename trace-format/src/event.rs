@@ -302,6 +302,7 @@ pub enum EventKind {
         /// `lpcwstrDataGUID`, in the exact form the registrant used.
         guid: Arc<str>,
         /// `lpData` (`dwDataSize` is its length).
+        #[serde(with = "crate::bytes::payload")]
         data: Arc<[u8]>,
         /// `seq` of the write that caused it, when known (a recorder on a real service
         /// does not see other writers).
@@ -334,6 +335,7 @@ pub enum EventKind {
         /// The buffer handed out (on success).
         buffer: Option<BufferId>,
         /// Its bytes (on success).
+        #[serde(with = "crate::bytes::opt_payload")]
         data: PayloadArg,
         /// The failure was injected by a fault plan.
         injected: bool,
@@ -349,6 +351,7 @@ pub enum EventKind {
         /// `lpcwstrDataGUID`.
         guid: GuidArg,
         /// `pData` (its first `size` bytes).
+        #[serde(with = "crate::bytes::opt_payload")]
         data: PayloadArg,
         /// `dwDataSize`.
         size: u32,
@@ -410,6 +413,7 @@ pub enum EventKind {
         /// The GUID string.
         guid: GuidArg,
         /// The bytes.
+        #[serde(with = "crate::bytes::opt_payload")]
         data: PayloadArg,
         /// The size.
         size: u32,
