@@ -43,6 +43,11 @@ pub enum Command {
         after_help = "Examples:\n  faxsim rules\n  faxsim rules --format json | jq '.rules[].id'"
     )]
     Rules(cmd::rules::RulesArgs),
+    /// Run scenario files: a folder means every `*.toml` below it, in sorted order.
+    #[command(
+        after_help = "Examples:\n  faxsim run scenarios/\n  faxsim run scenarios/ownership/leak.toml --seed 7\n  faxsim run scenarios/ --format junit --output junit.xml"
+    )]
+    Run(cmd::run::RunArgs),
 }
 
 /// Output formats shared by the commands that print reports.
@@ -60,6 +65,9 @@ pub enum CliError {
     /// Writing the report failed.
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
+    /// A bad input file or argument; the message names it.
+    #[error("{0}")]
+    Input(String),
 }
 
 /// Parses the command line and runs the command.
@@ -68,6 +76,7 @@ pub fn main() -> ExitCode {
     let color = crate::report::Color::resolve(cli.color);
     let result = match cli.command {
         Command::Rules(args) => cmd::rules::run(&args, color),
+        Command::Run(args) => cmd::run::run(&args, color),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,6 @@
-//! Shared pieces of human-readable reports.
+//! Shared pieces of reports.
+
+pub mod json;
 
 use std::io::IsTerminal as _;
 
@@ -29,6 +31,21 @@ impl Color {
         } else {
             s.to_string()
         }
+    }
+
+    /// No colour.
+    pub fn plain() -> Color {
+        Color(false)
+    }
+
+    /// Green text.
+    pub fn green(self, s: &str) -> String {
+        self.paint("32", s)
+    }
+
+    /// Red text.
+    pub fn red(self, s: &str) -> String {
+        self.paint("31", s)
     }
 
     /// Bold text.

@@ -29,7 +29,8 @@ impl ExtId {
     }
 }
 
-/// A buffer handed out by a successful `FaxExtGetData`, numbered from 1 per service instance.
+/// A buffer handed out by a successful `FaxExtGetData`, numbered from 1 for the whole
+/// simulated machine (numbers keep counting across service restarts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct BufferId(pub u32);

@@ -93,6 +93,7 @@ pub enum FreeOutcome {
 pub struct OwnershipLedger {
     buffers: Vec<BufferRecord>,
     quarantine: VecDeque<BufferId>,
+    evicted_damage: Vec<(BufferId, ExtId, Damage)>,
 }
 
 impl OwnershipLedger {
@@ -157,13 +158,24 @@ impl OwnershipLedger {
         let damage = b.check();
         b.damage_reported |= damage.is_some();
         b.state = BufferState::Freed { at };
+        if b.memory.is_empty() {
+            // Its memory was already released (the owner was unloaded): nothing to poison.
+            return FreeOutcome::Freed(damage);
+        }
         let size = b.size;
         b.memory[..size].fill(POISON_BYTE);
         self.quarantine.push_back(id);
         if self.quarantine.len() > QUARANTINE
             && let Some(old) = self.quarantine.pop_front()
-            && let Some(o) = self.get_mut(old)
+            && let Some(o) = self.buffers.get_mut((old.0 as usize).wrapping_sub(1))
         {
+            // Check before forgetting, so a write after free is never lost to eviction.
+            if !o.damage_reported
+                && let Some(d) = o.check()
+            {
+                o.damage_reported = true;
+                self.evicted_damage.push((old, o.owner, d));
+            }
             o.memory = Vec::new();
         }
         FreeOutcome::Freed(damage)
@@ -185,6 +197,11 @@ impl OwnershipLedger {
             b.memory = Vec::new();
         }
         found
+    }
+
+    /// Damage found on buffers as they left the quarantine (buffer, owner, damage).
+    pub fn drain_evicted_damage(&mut self) -> std::vec::Drain<'_, (BufferId, ExtId, Damage)> {
+        self.evicted_damage.drain(..)
     }
 
     /// Live buffers of `owner`.
@@ -225,6 +242,30 @@ mod tests {
         assert_eq!(l.free(id, 10), FreeOutcome::AlreadyFreed(9));
         assert_eq!(l.free(BufferId(77), 11), FreeOutcome::Unknown);
         assert!(l.unload_checks(ExtId(0)).is_empty());
+    }
+
+    #[test]
+    fn freeing_a_buffer_released_at_unload_does_not_panic() {
+        let (mut l, id) = ledger_with_one();
+        assert!(l.unload_checks(ExtId(0)).is_empty());
+        assert_eq!(l.free(id, 20), FreeOutcome::Freed(None));
+        assert_eq!(l.free(id, 21), FreeOutcome::AlreadyFreed(20));
+    }
+
+    #[test]
+    fn write_after_free_is_found_when_the_buffer_leaves_quarantine() {
+        let (mut l, first) = ledger_with_one();
+        l.free(first, 1);
+        l.write_raw(first, 0, &[1]);
+        for i in 0..QUARANTINE {
+            let b = l.allocate(ExtId(1), 0, Arc::from("{g}"), 2, &[0]);
+            l.free(b, 3 + i as u64);
+        }
+        let found: Vec<_> = l.drain_evicted_damage().collect();
+        assert_eq!(
+            found,
+            vec![(first, ExtId(0), Damage::WriteAfterFree { offset: 0 })]
+        );
     }
 
     #[test]

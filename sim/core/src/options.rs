@@ -59,9 +59,9 @@ pub struct Limits {
     /// Nesting depth of notifications (SetData from inside ConfigChange); deeper deliveries
     /// are cut and reported as `notification-storm`.
     pub nesting: u32,
-    /// Events per service instance before the run aborts with `LimitExceeded(events)`.
+    /// Events (counted across restarts) before the run aborts with `LimitExceeded(events)`.
     pub events: u64,
-    /// Scheduling steps per service instance before the run aborts with `LimitExceeded(steps)`.
+    /// Scheduling steps (counted across restarts) before the run aborts with `LimitExceeded(steps)`.
     pub steps: u64,
 }
 

@@ -195,7 +195,8 @@ pub struct Service {
     state: State,
     delivering: u32,
     depth: u32,
-    last_error: u32,
+    /// Per-thread last error, as Windows keeps it.
+    last_error: BTreeMap<u16, u32>,
     abort: Option<SimError>,
 }
 
@@ -241,7 +242,7 @@ impl Service {
             state: State::Stopped,
             delivering: 0,
             depth: 0,
-            last_error: 0,
+            last_error: BTreeMap::new(),
             abort: None,
             opts,
         }
@@ -461,7 +462,10 @@ impl Service {
             if slot.life == Life::Unloaded {
                 continue;
             }
-            if slot.kind.is_provider() && slot.exports.dev_shutdown {
+            if slot.kind.is_provider()
+                && slot.exports.dev_shutdown
+                && slot.life != Life::ProviderFailed
+            {
                 self.exts[ext.index()].shutting_down = true;
                 self.emit(Some(*ext), EventKind::DevShutdownCall);
                 let imp = self.exts[ext.index()].imp.clone();
@@ -1064,6 +1068,10 @@ impl Service {
         {
             self.emit(Some(ext), EventKind::BufferDamaged { buffer: id, damage });
         }
+        let evicted: Vec<_> = self.ledger.drain_evicted_damage().collect();
+        for (buffer, owner, damage) in evicted {
+            self.emit(Some(owner), EventKind::BufferDamaged { buffer, damage });
+        }
         self.emit(Some(ext), EventKind::FreeBufferReturn);
     }
 
@@ -1195,7 +1203,7 @@ impl Service {
             Ok(h) => (Some(h), ERROR_SUCCESS),
             Err(code) => (None, code),
         };
-        self.last_error = last_error;
+        self.last_error.insert(self.thread, last_error);
         self.emit(
             Some(ext),
             EventKind::RegisterReturn {
@@ -1318,6 +1326,10 @@ impl Service {
             self.delivering += 1;
         }
         for &i in &order {
+            if self.state == State::Stopping && !dev.notify_after_shutdown {
+                // Shutdown began inside an earlier handler: nobody else hears of it.
+                break;
+            }
             let Some(&h) = self.regs.for_key(key).get(i as usize) else {
                 continue;
             };
@@ -1594,7 +1606,11 @@ impl Callbacks<'_> {
 
     /// The last error Register set (`GetLastError` after a NULL return).
     pub fn last_error(&self) -> u32 {
-        self.svc.last_error
+        self.svc
+            .last_error
+            .get(&self.thread)
+            .copied()
+            .unwrap_or(ERROR_SUCCESS)
     }
 
     /// Reports damage a host found in the real memory behind a buffer (its own guard

@@ -13,8 +13,9 @@ use faxsim_sim::trace::{
 use faxsim_sim::*;
 
 const G1: &str = "{11111111-2222-3333-4444-555555555555}";
-const G1_UPPER: &str = "{11111111-2222-3333-4444-555555555555}";
 const G2: &str = "{aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee}";
+/// G2 spelled in upper case: the same GUID by value.
+const G2_UPPER: &str = "{AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE}";
 
 fn spec(name: &str, kind: ExtensionKind) -> ExtensionSpec {
     ExtensionSpec {
@@ -365,15 +366,15 @@ fn register_error_codes() {
         cb.register(0x42, SOURCE_TAPI, G1, c),
         Err(ERROR_FILE_NOT_FOUND)
     );
-    assert!(cb.register(0, SOURCE_FAX, G1, c).is_ok());
+    assert!(cb.register(0, SOURCE_FAX, G2, c).is_ok());
     // Same key by value (another spelling) is the same registration.
     assert_eq!(
-        cb.register(0, SOURCE_FAX, G1_UPPER, c),
+        cb.register(0, SOURCE_FAX, G2_UPPER, c),
         Err(ERROR_ALREADY_ASSIGNED)
     );
     assert_eq!(cb.last_error(), ERROR_ALREADY_ASSIGNED);
     // ERROR_BUSY: from inside a notification.
-    svc.external_write(0, G1, b"v").unwrap();
+    svc.external_write(0, G2, b"v").unwrap();
     assert_eq!(busy.get(), ERROR_BUSY);
     svc.add_fault(Fault::new(
         Callback::RegisterForEvents,
@@ -603,20 +604,20 @@ fn tapi_writer_notifies_fax_registrant_with_its_own_id_and_guid_spelling() {
     svc.start().unwrap();
     let mut cb = svc.callbacks(r, 1);
     let c = cb.new_callback();
-    cb.register(3, SOURCE_FAX, G1_UPPER, c).unwrap();
+    cb.register(3, SOURCE_FAX, G2_UPPER, c).unwrap();
     let mut cb = svc.callbacks(f, 1);
     let c = cb.new_callback();
-    cb.register(0x30, SOURCE_TAPI, G1, c).unwrap();
-    svc.callbacks(f, 1).set_data(0x30, SOURCE_TAPI, G1, b"t");
-    assert_eq!(*lr.borrow(), vec![(3, G1_UPPER.to_string(), b"t".to_vec())]);
-    svc.external_write(3, G1, b"x").unwrap();
+    cb.register(0x30, SOURCE_TAPI, G2, c).unwrap();
+    svc.callbacks(f, 1).set_data(0x30, SOURCE_TAPI, G2, b"t");
+    assert_eq!(*lr.borrow(), vec![(3, G2_UPPER.to_string(), b"t".to_vec())]);
+    svc.external_write(3, G2, b"x").unwrap();
     assert_eq!(
         lf.borrow().last().unwrap().0,
         0x30,
         "TAPI registrant gets its TAPI id"
     );
     // Both ids name the same stored value.
-    assert_eq!(svc.stored(3, G1), Some(&b"x"[..]));
+    assert_eq!(svc.stored(3, G2_UPPER), Some(&b"x"[..]));
 }
 
 #[test]
@@ -1116,4 +1117,81 @@ fn logical_ids_to_tapi_registrants_is_a_notify_mismatch() {
         };
         assert_eq!(rules, expected);
     }
+}
+
+#[test]
+fn shutdown_that_begins_inside_a_handler_stops_the_rest_of_the_delivery() {
+    let log = Rc::default();
+    let mut svc = service();
+    // The first registrant makes a callback from its handler; shutdown is planned to
+    // begin at that callback.
+    let stopper = svc
+        .add_extension(
+            spec("stopper", ExtensionKind::Routing),
+            Rc::new(HookExtension::new().on_change(|cb, _| {
+                assert_eq!(
+                    cb.get_data(0, SOURCE_FAX, G1).err(),
+                    Some(ERROR_SHUTDOWN_IN_PROGRESS)
+                );
+                NOERROR
+            })),
+        )
+        .unwrap();
+    let later = svc
+        .add_extension(
+            spec("later", ExtensionKind::Routing),
+            Rc::new(recorder(&log)),
+        )
+        .unwrap();
+    svc.start().unwrap();
+    for x in [stopper, later] {
+        let mut cb = svc.callbacks(x, 1);
+        let c = cb.new_callback();
+        cb.register(0, SOURCE_FAX, G1, c).unwrap();
+    }
+    svc.shutdown_at_event(svc.event_count());
+    svc.external_write(0, G1, b"x").unwrap();
+    assert!(log.borrow().is_empty(), "no delivery after shutdown began");
+    svc.stop().unwrap();
+    let rules: Vec<Rule> = svc.finish().iter().map(|f| f.rule).collect();
+    assert!(rules.is_empty(), "{rules:?}");
+}
+
+#[test]
+fn a_leaked_buffer_freed_after_restart_is_a_finding_not_a_crash() {
+    let mut svc = service();
+    let x = svc
+        .add_extension(
+            spec("x", ExtensionKind::Routing),
+            Rc::new(HookExtension::new()),
+        )
+        .unwrap();
+    svc.external_write(0, G1, b"v").unwrap();
+    svc.start().unwrap();
+    let buf = svc.callbacks(x, 1).get_data(0, SOURCE_FAX, G1).unwrap();
+    svc.restart().unwrap();
+    svc.callbacks(x, 1).free_buffer(FreeArg::Buffer(buf));
+    svc.stop().unwrap();
+    let rules: Vec<Rule> = svc.finish().iter().map(|f| f.rule).collect();
+    assert!(rules.contains(&Rule::BufferLeak), "{rules:?}");
+}
+
+#[test]
+fn last_error_is_per_thread() {
+    let mut svc = service();
+    let x = svc
+        .add_extension(
+            spec("x", ExtensionKind::Routing),
+            Rc::new(HookExtension::new()),
+        )
+        .unwrap();
+    svc.start().unwrap();
+    let mut cb = svc.callbacks(x, 1);
+    let c = cb.new_callback();
+    assert_eq!(
+        cb.register(0, SOURCE_FAX, "{bad}", c),
+        Err(ERROR_INVALID_PARAMETER)
+    );
+    assert_eq!(cb.last_error(), ERROR_INVALID_PARAMETER);
+    assert_eq!(svc.callbacks(x, 2).last_error(), ERROR_SUCCESS);
 }

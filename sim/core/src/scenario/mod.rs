@@ -1,0 +1,997 @@
+//! Scenario files: a TOML description of a machine, its extensions (scripted, or real
+//! libraries through a host), the steps of a run, and what must hold afterwards.
+//!
+//! [`Scenario::load`] parses strictly (unknown keys, wrong types and references to
+//! undefined names are errors with file, line and column, and a "did you mean"); then
+//! [`Scenario::run`] builds a [`Service`], runs the steps and judges the expectations.
+//! `docs/scenario-format.md` documents the format.
+
+pub mod model;
+pub mod script;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use faxsim_abi::{Callback, E_FAIL};
+use faxsim_trace::{Event, EventKind, Exports, ExtId, ExtensionKind};
+
+use self::model::*;
+use self::script::{
+    HookScript, ScriptBuilder, ScriptShared, ScriptedExtension, code_by_name, decode_hex,
+    default_result, pattern,
+};
+use crate::extension::{Extension, ExtensionSpec, VirtualDevices};
+use crate::faults::{Fault, Trigger};
+use crate::guid::parse_braced_guid;
+use crate::options::{Limits, ServiceOptions};
+use crate::rules::{Finding, Rule};
+use crate::service::{Service, SimError};
+
+/// A scenario file that cannot be used: the message names the file, and where the
+/// problem has a place in the text, its line and column.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ScenarioError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line and column, when known.
+    pub at: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some((l, c)) => write!(f, "{}:{l}:{c}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+/// Loads real extension libraries for scenarios that name one (`library = "..."`);
+/// the command-line tool supplies it when it is built with library hosting.
+pub trait LibraryLoader {
+    /// Loads `path` as an extension of `kind` named `name`.
+    fn load(
+        &self,
+        path: &Path,
+        name: &str,
+        kind: ExtensionKind,
+    ) -> Result<Rc<dyn Extension>, String>;
+}
+
+/// A parsed, checked scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// Its name (the file stem unless the file names it).
+    pub name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// The file's contents.
+    pub file: ScenarioFile,
+    source: String,
+}
+
+/// What a scenario run produced.
+#[derive(Debug, Clone)]
+pub struct ScenarioReport {
+    /// Its name.
+    pub name: String,
+    /// Its file.
+    pub path: PathBuf,
+    /// The seed it ran with.
+    pub seed: u64,
+    /// Every expectation held.
+    pub passed: bool,
+    /// Findings of the run.
+    pub findings: Vec<Finding>,
+    /// Every expectation that failed, in words.
+    pub failures: Vec<String>,
+    /// Extension names, by `ExtId`.
+    pub names: Vec<String>,
+    /// The events of the run.
+    pub events: Vec<Event>,
+}
+
+fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, col)
+}
+
+/// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" messages.
+fn suggest(message: &str) -> String {
+    let (Some(start), Some(list)) = (message.find('`'), message.find("expected")) else {
+        return message.to_string();
+    };
+    let Some(end) = message[start + 1..].find('`') else {
+        return message.to_string();
+    };
+    let unknown = &message[start + 1..start + 1 + end];
+    let candidates: Vec<&str> = message[list..].split('`').skip(1).step_by(2).collect();
+    let best = candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(unknown, c), *c))
+        .min();
+    match best {
+        Some((d, c)) if d <= unknown.len().max(3) / 2 + 1 && !unknown.is_empty() => {
+            format!("{message} (did you mean `{c}`?)")
+        }
+        _ => message.to_string(),
+    }
+}
+
+fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
+    known
+        .map(|k| (strsim::levenshtein(name, k), k))
+        .min()
+        .filter(|(d, _)| *d <= name.len().max(3) / 2 + 1)
+        .map(|(_, k)| format!(" (did you mean {k:?}?)"))
+        .unwrap_or_default()
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            path: path.to_path_buf(),
+            at: None,
+            message: format!("cannot read the scenario: {e}"),
+        })?;
+        Scenario::parse(path, &source)
+    }
+
+    /// Parses and checks scenario text (`path` names it in errors).
+    pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
+        let file: ScenarioFile = toml::from_str(source).map_err(|e| ScenarioError {
+            path: path.to_path_buf(),
+            at: e.span().map(|s| line_col(source, s.start)),
+            message: suggest(e.message().trim()),
+        })?;
+        let name = file.scenario.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
+        });
+        let scenario = Scenario {
+            path: path.to_path_buf(),
+            name,
+            description: file.scenario.description.clone(),
+            file,
+            source: source.to_string(),
+        };
+        scenario.check()?;
+        Ok(scenario)
+    }
+
+    /// An error at the first place `needle` appears in the text (or without a place).
+    fn error_at(&self, needle: &str, message: String) -> ScenarioError {
+        let at = self
+            .source
+            .find(&format!("\"{needle}\""))
+            .or_else(|| self.source.find(needle))
+            .map(|o| line_col(&self.source, o));
+        ScenarioError {
+            path: self.path.clone(),
+            at,
+            message,
+        }
+    }
+
+    /// Checks names, codes, hex and rule ids, which serde cannot.
+    fn check(&self) -> Result<(), ScenarioError> {
+        let f = &self.file;
+        let mut names = BTreeSet::new();
+        for e in &f.extensions {
+            if !names.insert(e.name.as_str()) {
+                return Err(
+                    self.error_at(&e.name, format!("extension {:?} is defined twice", e.name))
+                );
+            }
+        }
+        let ext_ref = |n: &str| -> Result<(), ScenarioError> {
+            if names.contains(n) {
+                Ok(())
+            } else {
+                Err(self.error_at(
+                    n,
+                    format!(
+                        "no extension is named {n:?}{}",
+                        closest(n, names.iter().copied())
+                    ),
+                ))
+            }
+        };
+        let code = |c: &str| -> Result<(), ScenarioError> {
+            code_by_name(c).map(|_| ()).ok_or_else(|| {
+                self.error_at(c, format!("{c:?} is not a known Win32 error code name"))
+            })
+        };
+        let hex = |h: &str| -> Result<(), ScenarioError> {
+            decode_hex(h).map(|_| ()).map_err(|m| self.error_at(h, m))
+        };
+        // Names bound anywhere in an extension's hooks or its `run` steps.
+        for e in &f.extensions {
+            let mut actions: Vec<&Action> = e
+                .hooks()
+                .into_iter()
+                .flat_map(|h| h.actions.iter())
+                .collect();
+            for s in &f.steps {
+                if let Step::Run {
+                    ext, actions: a, ..
+                } = s
+                    && *ext == e.name
+                {
+                    actions.extend(a.iter());
+                }
+            }
+            let mut buffers = BTreeSet::new();
+            let mut handles = BTreeSet::new();
+            for a in &actions {
+                match a {
+                    Action::Get { bind: Some(b), .. } => {
+                        buffers.insert(b.as_str());
+                    }
+                    Action::Register { bind: Some(b), .. } => {
+                        handles.insert(b.as_str());
+                    }
+                    _ => {}
+                }
+            }
+            for a in &actions {
+                self.check_action(a, &e.name, &buffers, &handles, &ext_ref, &code, &hex)?;
+            }
+            for hook in e.hooks() {
+                if let Some(g) = &hook.guid
+                    && parse_braced_guid(g).is_none()
+                {
+                    return Err(self.error_at(g, format!("hook guid {g:?} is not a braced GUID")));
+                }
+                if let Some(ResultDecl::Name(n)) = &hook.result
+                    && hresult(n).is_none()
+                {
+                    return Err(self.error_at(n, format!("{n:?} is not a known HRESULT name")));
+                }
+            }
+            if e.kind == KindDecl::VirtualFsp && e.virtual_devices.is_none() && e.library.is_none()
+            {
+                return Err(self.error_at(
+                    &e.name,
+                    format!(
+                        "virtual FSP {:?} needs virtual_devices = {{ count = N, prefix = P }}",
+                        e.name
+                    ),
+                ));
+            }
+        }
+        for s in &f.steps {
+            match s {
+                Step::Run { ext, .. } => ext_ref(ext)?,
+                Step::Write {
+                    guid,
+                    hex: h,
+                    expect,
+                    ..
+                } => {
+                    if let Some(h) = h {
+                        hex(h)?;
+                    }
+                    if let Some(c) = expect {
+                        code(c)?;
+                    }
+                    let _ = guid;
+                }
+                Step::Fault {
+                    callback,
+                    code: c,
+                    ext,
+                    device,
+                    guid,
+                    nth,
+                    per_million,
+                    ..
+                } => {
+                    let cbk = Callback::from_kebab(callback).ok_or_else(|| {
+                        self.error_at(
+                            callback,
+                            format!(
+                                "{callback:?} is not a callback{}",
+                                closest(callback, Callback::ALL.iter().map(|c| c.kebab()))
+                            ),
+                        )
+                    })?;
+                    code(c)?;
+                    let value = code_by_name(c).unwrap_or_default();
+                    if !cbk.documented_errors().contains(&value) {
+                        return Err(self.error_at(
+                            c,
+                            format!("{c} is not a documented error of {}", cbk.name()),
+                        ));
+                    }
+                    if let Some(x) = ext {
+                        ext_ref(x)?;
+                    }
+                    let triggers = [
+                        nth.is_some(),
+                        device.is_some() || guid.is_some(),
+                        per_million.is_some(),
+                    ];
+                    if triggers.iter().filter(|t| **t).count() > 1 {
+                        return Err(self.error_at(
+                            callback,
+                            "a fault takes one of nth, device+guid, per_million".into(),
+                        ));
+                    }
+                    if let Some(g) = guid
+                        && parse_braced_guid(g).is_none()
+                    {
+                        return Err(self.error_at(g, format!("{g:?} is not a braced GUID")));
+                    }
+                }
+                Step::Corrupt { guid, .. } if parse_braced_guid(guid).is_none() => {
+                    return Err(self.error_at(guid, format!("{guid:?} is not a braced GUID")));
+                }
+                _ => {}
+            }
+        }
+        let e = &f.expect;
+        for id in e
+            .findings
+            .iter()
+            .chain(&e.findings_include)
+            .chain(&e.findings_exclude)
+            .flatten()
+            .chain(e.finding.iter().map(|x| &x.rule))
+        {
+            if Rule::from_id(id).is_none() {
+                return Err(self.error_at(
+                    id,
+                    format!(
+                        "{id:?} is not a rule id{}",
+                        closest(id, Rule::ALL.iter().map(|r| r.id()))
+                    ),
+                ));
+            }
+        }
+        for x in e.finding.iter().filter_map(|x| x.ext.as_deref()) {
+            ext_ref(x)?;
+        }
+        for n in &e.notifications {
+            ext_ref(&n.ext)?;
+            if let Some(h) = &n.last_hex {
+                hex(h)?;
+            }
+        }
+        for l in &e.lifecycle {
+            ext_ref(&l.ext)?;
+        }
+        for v in &e.values {
+            if parse_braced_guid(&v.guid).is_none() {
+                return Err(self.error_at(&v.guid, format!("{:?} is not a braced GUID", v.guid)));
+            }
+            if let Some(h) = &v.hex {
+                hex(h)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the checking context of one action"
+    )]
+    fn check_action(
+        &self,
+        a: &Action,
+        ext: &str,
+        buffers: &BTreeSet<&str>,
+        handles: &BTreeSet<&str>,
+        ext_ref: &dyn Fn(&str) -> Result<(), ScenarioError>,
+        code: &dyn Fn(&str) -> Result<(), ScenarioError>,
+        hex: &dyn Fn(&str) -> Result<(), ScenarioError>,
+    ) -> Result<(), ScenarioError> {
+        let buffer_ref = |b: &str| {
+            if buffers.contains(b) {
+                Ok(())
+            } else {
+                Err(self.error_at(
+                    b,
+                    format!(
+                        "extension {ext:?} never binds a buffer named {b:?}{}",
+                        closest(b, buffers.iter().copied())
+                    ),
+                ))
+            }
+        };
+        let hinst_ref = |h: &Option<String>| match h.as_deref() {
+            None | Some("own" | "null" | "bogus") => Ok(()),
+            Some(other) => ext_ref(other),
+        };
+        match a {
+            Action::Get { expect, .. } => expect.as_deref().map_or(Ok(()), code),
+            Action::Free { buffer, target } => match (buffer, target.as_deref()) {
+                (Some(b), None) => buffer_ref(b),
+                (None, Some("change-data" | "null" | "bogus")) => Ok(()),
+                (None, Some(t)) => Err(self.error_at(
+                    t,
+                    format!("free target {t:?} is not one of change-data, null, bogus"),
+                )),
+                _ => Err(self.error_at(ext, "free takes either buffer or target".into())),
+            },
+            Action::Set {
+                hex: h,
+                append_hex,
+                expect,
+                hinst,
+                ..
+            } => {
+                for x in [h, append_hex].into_iter().flatten() {
+                    hex(x)?;
+                }
+                hinst_ref(hinst)?;
+                expect.as_deref().map_or(Ok(()), code)
+            }
+            Action::Register { expect, hinst, .. } => {
+                hinst_ref(hinst)?;
+                expect.as_deref().map_or(Ok(()), code)
+            }
+            Action::Unregister {
+                handle,
+                target,
+                expect,
+            } => {
+                match (handle, target.as_deref()) {
+                    (Some(h), None) if !handles.contains(h.as_str()) => {
+                        return Err(self.error_at(
+                            h,
+                            format!(
+                                "extension {ext:?} never binds a handle named {h:?}{}",
+                                closest(h, handles.iter().copied())
+                            ),
+                        ));
+                    }
+                    (Some(_), None) | (None, Some("null" | "invalid" | "bogus")) => {}
+                    (None, Some(t)) => {
+                        return Err(self.error_at(
+                            t,
+                            format!("unregister target {t:?} is not one of null, invalid, bogus"),
+                        ));
+                    }
+                    _ => {
+                        return Err(
+                            self.error_at(ext, "unregister takes either handle or target".into())
+                        );
+                    }
+                }
+                expect.as_deref().map_or(Ok(()), code)
+            }
+            Action::Overrun { buffer, .. } | Action::WriteAfterFree { buffer } => {
+                buffer_ref(buffer)
+            }
+            Action::WriteChangeData => Ok(()),
+        }
+    }
+
+    /// The service options the file asks for, with the seed (or `seed` instead).
+    pub fn options(&self, seed: Option<u64>) -> ServiceOptions {
+        let s = &self.file.service;
+        let d = ServiceOptions::default();
+        let l = Limits::default();
+        ServiceOptions {
+            seed: seed.or(s.seed).unwrap_or(d.seed),
+            delivery: s.delivery.unwrap_or(d.delivery),
+            max_defer_steps: s.max_defer_steps.unwrap_or(d.max_defer_steps),
+            virtual_fsp_init: s.virtual_fsp_init.unwrap_or(d.virtual_fsp_init),
+            load_order: s.load_order.unwrap_or(d.load_order),
+            announce_devices_at_start: s
+                .announce_devices_at_start
+                .unwrap_or(d.announce_devices_at_start),
+            in_process_value_cap: s.in_process_value_cap,
+            limits: Limits {
+                nesting: s.limits.nesting.unwrap_or(l.nesting),
+                events: s.limits.events.unwrap_or(l.events),
+                steps: s.limits.steps.unwrap_or(l.steps),
+            },
+            deviations: s.deviations,
+            record_events: true,
+            live_check: true,
+        }
+    }
+
+    /// Runs the scenario. Errors are problems with the scenario itself (a step the
+    /// service refuses, a library that does not load); unmet expectations are failures
+    /// in the report.
+    pub fn run(
+        &self,
+        seed: Option<u64>,
+        libraries: Option<&dyn LibraryLoader>,
+    ) -> Result<ScenarioReport, ScenarioError> {
+        let opts = self.options(seed);
+        let seed = opts.seed;
+        let mut svc = Service::new(opts);
+        let shared = Rc::new(ScriptShared::default());
+        let mut scripted: BTreeMap<String, Rc<ScriptedExtension>> = BTreeMap::new();
+        let err = |m: String| ScenarioError {
+            path: self.path.clone(),
+            at: None,
+            message: m,
+        };
+        for d in &self.file.devices {
+            svc.add_device(d.id, d.tapi)
+                .map_err(|e| self.error_at(&d.id.to_string(), e.to_string()))?;
+        }
+        for e in &self.file.extensions {
+            let kind = e.kind.kind();
+            let spec = ExtensionSpec {
+                name: e.name.clone(),
+                kind,
+            };
+            let imp: Rc<dyn Extension> = match &e.library {
+                Some(lib) => {
+                    let path = self.path.parent().unwrap_or(Path::new(".")).join(lib);
+                    let loader = libraries.ok_or_else(|| {
+                        self.error_at(
+                            lib,
+                            "this build of faxsim cannot host extension libraries".into(),
+                        )
+                    })?;
+                    loader
+                        .load(&path, &e.name, kind)
+                        .map_err(|m| self.error_at(lib, m))?
+                }
+                None => {
+                    let x = Rc::new(e.script().build(shared.clone()));
+                    scripted.insert(e.name.clone(), x.clone());
+                    x
+                }
+            };
+            let id = svc
+                .add_extension(spec, imp)
+                .map_err(|e| err(e.to_string()))?;
+            shared
+                .hinsts
+                .borrow_mut()
+                .insert(e.name.clone(), svc.hinst(id));
+        }
+        let steps: Vec<Step> = if self.file.steps.is_empty() {
+            vec![Step::Start, Step::Settle, Step::Stop]
+        } else {
+            self.file.steps.clone()
+        };
+        let mut failures = Vec::new();
+        let mut aborted = None;
+        for (i, step) in steps.iter().enumerate() {
+            let r = self.step(&mut svc, step, &scripted, &mut failures);
+            match r {
+                Ok(()) => {}
+                Err(SimError::LimitExceeded { .. }) => {
+                    aborted = r.err();
+                    break;
+                }
+                Err(e) => return Err(err(format!("step {} ({}): {e}", i + 1, step.name()))),
+            }
+        }
+        if let Some(e) = aborted {
+            failures.push(format!("the run stopped early: {e}"));
+        }
+        let findings = svc.finish();
+        failures.extend(shared.failures.borrow().iter().cloned());
+        let names = svc.extension_names();
+        let events = svc.take_events();
+        self.judge(&findings, &names, &events, &svc, &mut failures);
+        Ok(ScenarioReport {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            seed,
+            passed: failures.is_empty(),
+            findings,
+            failures,
+            names,
+            events,
+        })
+    }
+
+    fn step(
+        &self,
+        svc: &mut Service,
+        step: &Step,
+        scripted: &BTreeMap<String, Rc<ScriptedExtension>>,
+        failures: &mut Vec<String>,
+    ) -> Result<(), SimError> {
+        match step {
+            Step::Start => svc.start(),
+            Step::Stop => svc.stop(),
+            Step::Restart => svc.restart(),
+            Step::BeginShutdown => svc.begin_shutdown(),
+            Step::ShutdownAt { event } => {
+                svc.shutdown_at_event(*event);
+                Ok(())
+            }
+            Step::Write {
+                device,
+                guid,
+                hex,
+                text,
+                size,
+                expect,
+            } => {
+                let data = data_of(hex, text, size);
+                let code = svc.external_write(*device, guid, &data)?;
+                if let Some(e) = expect
+                    && code_by_name(e) != Some(code)
+                {
+                    failures.push(format!(
+                        "external write to ({device}, {guid}) returned {code}, expected {e}"
+                    ));
+                }
+                Ok(())
+            }
+            Step::Run {
+                ext,
+                thread,
+                actions,
+            } => {
+                let id = svc.extension_id(ext).expect("checked at load");
+                match scripted.get(ext) {
+                    Some(x) => {
+                        let mut cb = svc.callbacks(id, thread.unwrap_or(1));
+                        x.run_actions(&mut cb, actions, None);
+                    }
+                    None => failures.push(format!(
+                        "extension {ext:?} is a library: it cannot run scripted actions"
+                    )),
+                }
+                svc.tick()
+            }
+            Step::AddDevice { id, tapi } => svc.add_device(*id, *tapi),
+            Step::RemoveDevice { id } => svc.remove_device(*id),
+            Step::Fault {
+                callback,
+                code,
+                nth,
+                device,
+                guid,
+                per_million,
+                ext,
+                times,
+            } => {
+                let callback = Callback::from_kebab(callback).expect("checked at load");
+                let code = code_by_name(code).expect("checked at load");
+                let trigger = match (nth, guid, per_million) {
+                    (Some(n), _, _) => Trigger::NthCall(*n),
+                    (_, Some(g), _) => {
+                        Trigger::Key((device.unwrap_or(0), parse_braced_guid(g).expect("checked")))
+                    }
+                    (_, _, Some(p)) => Trigger::PerMillion(*p),
+                    _ => Trigger::Always,
+                };
+                let mut fault = Fault::new(callback, code, trigger);
+                if let Some(x) = ext {
+                    fault = fault.for_ext(svc.extension_id(x).expect("checked at load"));
+                }
+                if let Some(t) = times {
+                    fault = fault.times(*t);
+                }
+                svc.add_fault(fault)
+            }
+            Step::Corrupt { device, guid } => svc.corrupt_value(*device, guid),
+            Step::Tick => svc.tick(),
+            Step::Settle => svc.settle(),
+        }
+    }
+
+    fn judge(
+        &self,
+        findings: &[Finding],
+        names: &[String],
+        events: &[Event],
+        svc: &Service,
+        failures: &mut Vec<String>,
+    ) {
+        let e = &self.file.expect;
+        let fired: BTreeSet<&str> = findings.iter().map(|f| f.rule.id()).collect();
+        let show = |s: &BTreeSet<&str>| {
+            if s.is_empty() {
+                "none".to_string()
+            } else {
+                s.iter().copied().collect::<Vec<_>>().join(", ")
+            }
+        };
+        if let Some(exact) = &e.findings {
+            let want: BTreeSet<&str> = exact.iter().map(String::as_str).collect();
+            if want != fired {
+                failures.push(format!(
+                    "expected exactly the findings [{}], got [{}]",
+                    show(&want),
+                    show(&fired)
+                ));
+            }
+        }
+        for id in e.findings_include.iter().flatten() {
+            if !fired.contains(id.as_str()) {
+                failures.push(format!("expected a {id} finding, got [{}]", show(&fired)));
+            }
+        }
+        for id in e.findings_exclude.iter().flatten() {
+            if fired.contains(id.as_str()) {
+                failures.push(format!("expected no {id} finding, but it fired"));
+            }
+        }
+        let ext_of = |name: &str| {
+            names
+                .iter()
+                .position(|n| n == name)
+                .map(|i| ExtId(i as u16))
+        };
+        for fx in &e.finding {
+            let n = findings
+                .iter()
+                .filter(|f| f.rule.id() == fx.rule)
+                .filter(|f| fx.ext.as_deref().is_none_or(|x| f.ext == ext_of(x)))
+                .filter(|f| {
+                    fx.message_contains
+                        .as_deref()
+                        .is_none_or(|m| f.message.contains(m))
+                })
+                .count();
+            let ok = match fx.count {
+                Some(c) => n == c,
+                None => n > 0,
+            };
+            if !ok {
+                failures.push(format!(
+                    "expected {} {} finding(s){}{}, got {n}",
+                    fx.count
+                        .map_or("at least one".to_string(), |c| c.to_string()),
+                    fx.rule,
+                    fx.ext
+                        .as_ref()
+                        .map(|x| format!(" about {x}"))
+                        .unwrap_or_default(),
+                    fx.message_contains
+                        .as_ref()
+                        .map(|m| format!(" mentioning {m:?}"))
+                        .unwrap_or_default(),
+                ));
+            }
+        }
+        for v in &e.values {
+            let got = svc.stored(v.device, &v.guid);
+            let want = if v.absent {
+                None
+            } else {
+                Some(data_of(&v.hex, &v.text, &None))
+            };
+            if got.map(<[u8]>::to_vec) != want {
+                failures.push(format!(
+                    "expected ({}, {}) to hold {}, it holds {}",
+                    v.device,
+                    v.guid,
+                    want.as_deref().map_or("nothing".into(), hex_of),
+                    got.map_or("nothing".into(), hex_of)
+                ));
+            }
+        }
+        for n in &e.notifications {
+            let Some(id) = ext_of(&n.ext) else { continue };
+            let got: Vec<(u32, &[u8])> = events
+                .iter()
+                .filter(|ev| ev.ext == Some(id))
+                .filter_map(|ev| match &ev.kind {
+                    EventKind::ConfigChangeCall { device, data, .. } => Some((*device, &**data)),
+                    _ => None,
+                })
+                .collect();
+            if let Some(c) = n.count
+                && got.len() != c
+            {
+                failures.push(format!(
+                    "expected {} to receive {c} notification(s), it received {}",
+                    n.ext,
+                    got.len()
+                ));
+            }
+            let last = got.last();
+            if let Some(d) = n.last_device
+                && last.map(|l| l.0) != Some(d)
+            {
+                failures.push(format!(
+                    "expected {}'s last notification for device {d}, got {}",
+                    n.ext,
+                    last.map_or("none".into(), |l| l.0.to_string())
+                ));
+            }
+            let want = match (&n.last_hex, &n.last_text) {
+                (Some(h), _) => Some(decode_hex(h).unwrap_or_default()),
+                (_, Some(t)) => Some(t.as_bytes().to_vec()),
+                _ => None,
+            };
+            if let Some(w) = want
+                && last.map(|l| l.1.to_vec()) != Some(w.clone())
+            {
+                failures.push(format!(
+                    "expected {}'s last notification to carry {}, got {}",
+                    n.ext,
+                    hex_of(&w),
+                    last.map_or("none".into(), |l| hex_of(l.1))
+                ));
+            }
+        }
+        for l in &e.lifecycle {
+            let Some(id) = ext_of(&l.ext) else { continue };
+            let got: Vec<&str> = events
+                .iter()
+                .filter(|ev| ev.ext == Some(id))
+                .filter_map(|ev| lifecycle_name(&ev.kind))
+                .collect();
+            if got != l.order.iter().map(String::as_str).collect::<Vec<_>>() {
+                failures.push(format!(
+                    "expected {}'s lifecycle [{}], got [{}]",
+                    l.ext,
+                    l.order.join(", "),
+                    got.join(", ")
+                ));
+            }
+        }
+    }
+}
+
+/// The lifecycle name of an event (service-to-extension calls, load, unload).
+pub fn lifecycle_name(kind: &EventKind) -> Option<&'static str> {
+    Some(match kind {
+        EventKind::Load { .. } => "load",
+        EventKind::Unload => "unload",
+        EventKind::VirtualDeviceCreationCall => "virtual-device-creation",
+        EventKind::InitializeConfigCall => "initialize-config",
+        EventKind::DevInitializeCall => "dev-initialize",
+        EventKind::RouteInitializeCall => "route-initialize",
+        EventKind::RouteDeviceChangeCall { .. } => "route-device-change",
+        EventKind::DevShutdownCall => "dev-shutdown",
+        _ => return None,
+    })
+}
+
+fn data_of(hex: &Option<String>, text: &Option<String>, size: &Option<u32>) -> Vec<u8> {
+    match (hex, text, size) {
+        (Some(h), _, _) => decode_hex(h).unwrap_or_default(),
+        (_, Some(t), _) => t.as_bytes().to_vec(),
+        (_, _, Some(n)) => pattern(*n),
+        _ => Vec::new(),
+    }
+}
+
+fn hex_of(b: &[u8]) -> String {
+    if b.is_empty() {
+        return "(empty)".into();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hresult(name: &str) -> Option<i32> {
+    faxsim_abi::hresult_from_name(name).or_else(|| {
+        let n = name.strip_prefix("0x").map_or_else(
+            || name.parse::<i64>().ok(),
+            |h| i64::from_str_radix(h, 16).ok(),
+        )?;
+        Some(n as i32)
+    })
+}
+
+impl KindDecl {
+    /// The extension kind.
+    pub fn kind(self) -> ExtensionKind {
+        match self {
+            KindDecl::Fsp => ExtensionKind::Fsp,
+            KindDecl::VirtualFsp => ExtensionKind::VirtualFsp,
+            KindDecl::Routing => ExtensionKind::Routing,
+        }
+    }
+}
+
+impl ExtensionDecl {
+    fn hooks(&self) -> Vec<&Hook> {
+        [
+            &self.config_init,
+            &self.general_init,
+            &self.on_change,
+            &self.on_device_arrival,
+            &self.on_device_removal,
+            &self.shutdown,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    fn script(&self) -> ScriptBuilder {
+        let hook = |h: &Option<Hook>, bool_hook: bool| -> HookScript {
+            let Some(h) = h else {
+                return HookScript::new(default_result(bool_hook), None, None, Vec::new());
+            };
+            let result = match &h.result {
+                None => default_result(bool_hook),
+                Some(ResultDecl::Bool(b)) => i64::from(*b),
+                Some(ResultDecl::Number(n)) => *n,
+                Some(ResultDecl::Name(n)) => i64::from(hresult(n).unwrap_or(E_FAIL)),
+            };
+            HookScript::new(
+                result,
+                h.times,
+                h.guid.as_deref().and_then(parse_braced_guid),
+                h.actions.clone(),
+            )
+        };
+        let vd = self.virtual_devices.as_ref();
+        ScriptBuilder {
+            name: self.name.clone(),
+            kind: self.kind.kind(),
+            exports: Exports {
+                initialize_config: self.exports_config.unwrap_or(true),
+                dev_shutdown: self.exports_shutdown.unwrap_or(true),
+                route_device_change: true,
+            },
+            virtual_devices: VirtualDevices {
+                ok: vd.and_then(|v| v.ok).unwrap_or(true),
+                count: vd.map_or(0, |v| v.count),
+                id_prefix: vd.map_or(0, |v| v.prefix),
+                name_prefix: format!("{} line", self.name),
+            },
+            config_init: hook(&self.config_init, false),
+            general_init: hook(&self.general_init, true),
+            on_change: hook(&self.on_change, false),
+            on_arrival: hook(&self.on_device_arrival, true),
+            on_removal: hook(&self.on_device_removal, true),
+            shutdown: hook(&self.shutdown, false),
+        }
+    }
+}
+
+impl Step {
+    /// The step's `op`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Start => "start",
+            Step::Stop => "stop",
+            Step::Restart => "restart",
+            Step::BeginShutdown => "begin-shutdown",
+            Step::ShutdownAt { .. } => "shutdown-at",
+            Step::Write { .. } => "write",
+            Step::Run { .. } => "run",
+            Step::AddDevice { .. } => "add-device",
+            Step::RemoveDevice { .. } => "remove-device",
+            Step::Fault { .. } => "fault",
+            Step::Corrupt { .. } => "corrupt",
+            Step::Tick => "tick",
+            Step::Settle => "settle",
+        }
+    }
+}
+
+/// Every `*.toml` below `path` in sorted order (or `path` itself if it is a file).
+pub fn collect_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let p = entry?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "toml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

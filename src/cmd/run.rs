@@ -1,0 +1,207 @@
+//! `faxsim run`: scenario files.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use faxsim_sim::scenario::{Scenario, ScenarioReport, collect_files};
+
+use crate::cli::CliError;
+use crate::report::Color;
+use crate::report::json::{FindingJson, ReportJson, RunJson};
+
+/// Output formats of `faxsim run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    /// One line per scenario, a summary, and each failure with the command that reproduces it.
+    Text,
+    /// The JSON report of `cli.md`.
+    Json,
+    /// JUnit XML: one testcase per scenario.
+    Junit,
+}
+
+/// Arguments of `faxsim run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files, or folders (every `*.toml` below, in sorted order).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Run every scenario with this seed instead of its own.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+    pub format: RunFormat,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
+    let mut files = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            return Err(CliError::Input(format!(
+                "{}: no such file or folder",
+                p.display()
+            )));
+        }
+        let found = collect_files(p)
+            .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", p.display())))?;
+        if found.is_empty() {
+            return Err(CliError::Input(format!(
+                "{}: no *.toml scenario below it",
+                p.display()
+            )));
+        }
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+fn text_report(reports: &[ScenarioReport], color: Color) -> String {
+    let mut out = String::new();
+    for r in reports {
+        let status = if r.passed {
+            color.green("PASS")
+        } else {
+            color.red("FAIL")
+        };
+        let mut rules: Vec<&str> = r.findings.iter().map(|f| f.rule.id()).collect();
+        rules.sort();
+        rules.dedup();
+        let findings = if rules.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", rules.join(", "))
+        };
+        out.push_str(&format!("{status} {}{findings}\n", display_path(&r.path)));
+    }
+    let failed: Vec<&ScenarioReport> = reports.iter().filter(|r| !r.passed).collect();
+    out.push_str(&format!(
+        "\n{} scenarios: {} passed, {} failed\n",
+        reports.len(),
+        reports.len() - failed.len(),
+        failed.len()
+    ));
+    for r in failed {
+        out.push_str(&format!(
+            "\n{} {}\n",
+            color.red("failed:"),
+            display_path(&r.path)
+        ));
+        for f in &r.failures {
+            out.push_str(&format!("  - {f}\n"));
+        }
+        for f in &r.findings {
+            let who = f
+                .ext
+                .map_or("-".to_string(), |e| r.names[e.index()].clone());
+            out.push_str(&format!(
+                "    {} {} at event {} ({who}): {}\n",
+                color.severity(f.severity).trim_end(),
+                f.rule,
+                f.event,
+                f.message
+            ));
+        }
+        out.push_str(&format!(
+            "  reproduce: faxsim run {} --seed {}\n",
+            display_path(&r.path),
+            r.seed
+        ));
+    }
+    out
+}
+
+fn display_path(p: &Path) -> String {
+    p.display().to_string().replace('\\', "/")
+}
+
+fn json_report(reports: &[ScenarioReport]) -> String {
+    let runs = reports
+        .iter()
+        .map(|r| RunJson {
+            name: format!("run:{}", display_path(&r.path)),
+            seed: r.seed,
+            passed: r.passed,
+            findings: r
+                .findings
+                .iter()
+                .map(|f| FindingJson::new(f, &r.names))
+                .collect(),
+            failures: r.failures.clone(),
+        })
+        .collect();
+    ReportJson::new(runs).to_json() + "\n"
+}
+
+fn junit_report(reports: &[ScenarioReport]) -> Result<String, CliError> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new("faxsim run");
+    for r in reports {
+        let status = if r.passed {
+            TestCaseStatus::success()
+        } else {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(r.failures.join("; "));
+            s
+        };
+        let mut case = TestCase::new(r.name.clone(), status);
+        case.set_classname(display_path(&r.path));
+        let findings: Vec<String> = r
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} at event {}: {}",
+                    f.severity, f.rule, f.event, f.message
+                )
+            })
+            .collect();
+        if !findings.is_empty() {
+            case.set_system_out(findings.join("\n"));
+        }
+        suite.add_test_case(case);
+    }
+    let mut report = Report::new("faxsim");
+    report.add_test_suite(suite);
+    report
+        .to_string()
+        .map_err(|e| CliError::Input(format!("cannot write the JUnit report: {e}")))
+}
+
+/// Runs `faxsim run`.
+pub fn run(args: &RunArgs, color: Color) -> Result<ExitCode, CliError> {
+    let files = scenario_files(&args.paths)?;
+    let mut reports = Vec::with_capacity(files.len());
+    for f in &files {
+        let scenario = Scenario::load(f).map_err(|e| CliError::Input(e.to_string()))?;
+        let report = scenario
+            .run(args.seed, None)
+            .map_err(|e| CliError::Input(e.to_string()))?;
+        reports.push(report);
+    }
+    let color = if args.output.is_some() {
+        Color::plain()
+    } else {
+        color
+    };
+    let text = match args.format {
+        RunFormat::Text => text_report(&reports, color),
+        RunFormat::Json => json_report(&reports),
+        RunFormat::Junit => junit_report(&reports)?,
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", path.display())))?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(if reports.iter().all(|r| r.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,136 @@
+//! `faxsim run`: the scenario library passes, reports in every format, strict parsing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn faxsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("faxsim runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn library() -> Vec<PathBuf> {
+    faxsim_sim::scenario::collect_files(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios"
+    )))
+    .expect("the scenario library is readable")
+}
+
+#[test]
+fn the_whole_scenario_library_passes() {
+    let out = faxsim(&["run", "scenarios/"]);
+    assert!(
+        out.status.success(),
+        "faxsim run scenarios/ failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn junit_has_one_testcase_per_scenario_and_json_one_run_per_scenario() {
+    let n = library().len();
+    let out = faxsim(&["run", "scenarios/", "--format", "junit"]);
+    assert!(out.status.success());
+    let xml = text(&out.stdout);
+    assert_eq!(xml.matches("<testcase ").count(), n, "{xml}");
+    let out = faxsim(&["run", "scenarios/", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["format"], 1);
+    assert_eq!(doc["runs"].as_array().unwrap().len(), n);
+    for run in doc["runs"].as_array().unwrap() {
+        assert_eq!(run["passed"], true, "{run}");
+        assert!(run["name"].as_str().unwrap().starts_with("run:scenarios/"));
+    }
+}
+
+fn write_temp(name: &str, body: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn malformed_files_exit_2_with_file_line_column_and_a_suggestion() {
+    let cases = [
+        (
+            "typo.toml",
+            "[service]\nseed = 1\ndelivry = \"sync\"\n",
+            ":3:1:",
+            "did you mean `delivery`",
+        ),
+        (
+            "variant.toml",
+            "[[step]]\nop = \"strat\"\n",
+            ":2:",
+            "did you mean `start`",
+        ),
+        (
+            "type.toml",
+            "[service]\nseed = \"one\"\n",
+            ":2:8:",
+            "invalid type",
+        ),
+        (
+            "undefined.toml",
+            "[[extension]]\nname = \"router\"\nkind = \"routing\"\n\n[[step]]\nop = \"run\"\next = \"ruoter\"\nactions = []\n",
+            ":7:7:",
+            "did you mean \"router\"",
+        ),
+        (
+            "unbound.toml",
+            "[[extension]]\nname = \"r\"\nkind = \"routing\"\n[extension.general_init]\nactions = [ { op = \"free\", buffer = \"buf\" } ]\n",
+            ":5:",
+            "never binds a buffer named \"buf\"",
+        ),
+        (
+            "rule.toml",
+            "[expect]\nfindings = [\"buffer-leek\"]\n",
+            ":2:",
+            "did you mean \"buffer-leak\"",
+        ),
+        ("syntax.toml", "[service\n", ":1:", ""),
+    ];
+    for (name, body, place, hint) in cases {
+        let p = write_temp(name, body);
+        let out = faxsim(&["run", p.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(name),
+            "{name}: the message names the file: {err}"
+        );
+        assert!(err.contains(place), "{name}: wants {place:?} in {err}");
+        assert!(err.contains(hint), "{name}: wants {hint:?} in {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
+    }
+    let out = faxsim(&["run", "no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_failing_expectation_exits_1_and_prints_the_reproducing_command() {
+    let p = write_temp(
+        "unmet.toml",
+        "[[extension]]\nname = \"r\"\nkind = \"routing\"\n\n[expect]\nfindings = [\"buffer-leak\"]\n",
+    );
+    let out = faxsim(&["run", p.to_str().unwrap(), "--seed", "9"]);
+    assert_eq!(out.status.code(), Some(1));
+    let s = text(&out.stdout);
+    assert!(s.contains("FAIL"), "{s}");
+    assert!(
+        s.contains("expected exactly the findings [buffer-leak], got [none]"),
+        "{s}"
+    );
+    assert!(s.contains("--seed 9"), "{s}");
+}
