@@ -1,3 +1,6 @@
 //! One module per subcommand.
+pub mod check;
+pub mod convert;
 pub mod rules;
 pub mod run;
+pub mod show;

@@ -104,10 +104,12 @@ impl<W: Write> JsonlWriter<W> {
     }
 }
 
-/// Reads the JSON Lines form, streaming.
-#[derive(Debug)]
+/// Reads the JSON Lines form, streaming. When the end line is present, its event count
+/// and hash must match the lines before it (so a hand-edited or cut file is caught).
 pub struct JsonlReader<R> {
     src: R,
+    /// Computes the binary form's rolling hash of the events read, for the end line.
+    shadow: TraceWriter<std::io::Sink>,
     line: u64,
     buf: Vec<u8>,
     header: Header,
@@ -115,6 +117,14 @@ pub struct JsonlReader<R> {
     /// `(events, hash)` of the end line, once read.
     end: Option<(u64, Option<u64>)>,
     done: bool,
+}
+
+impl<R> std::fmt::Debug for JsonlReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonlReader")
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
 }
 
 fn json_error(line: u64, e: &serde_json::Error) -> TraceError {
@@ -128,7 +138,9 @@ fn json_error(line: u64, e: &serde_json::Error) -> TraceError {
 impl<R: BufRead> JsonlReader<R> {
     /// Reads and checks the header line.
     pub fn new(src: R) -> Result<JsonlReader<R>, TraceError> {
+        let empty = Header::new(0, serde_json::Value::Null, Vec::new());
         let mut r = JsonlReader {
+            shadow: TraceWriter::with_policy(std::io::sink(), &empty, FlushPolicy::Batched)?,
             src,
             line: 0,
             buf: Vec::new(),
@@ -171,6 +183,7 @@ impl<R: BufRead> JsonlReader<R> {
             }
             _ => {}
         }
+        r.shadow = TraceWriter::with_policy(std::io::sink(), &line.header, FlushPolicy::Batched)?;
         r.header = line.header;
         r.version = version;
         Ok(r)
@@ -237,11 +250,24 @@ impl<R: BufRead> JsonlReader<R> {
                         message: format!("end hash {h:?} is not 16 hex digits"),
                     })?),
                 };
+                let (events, ours) = (self.shadow.events_written(), self.shadow.hash());
+                if end.end.events != events || hash.is_some_and(|h| h != ours) {
+                    return Err(TraceError::Json {
+                        line: self.line,
+                        column: 0,
+                        message: format!(
+                            "the end line records {} events{}, but the lines before it hold {events} with hash {ours:016x}",
+                            end.end.events,
+                            hash.map_or(String::new(), |h| format!(" with hash {h:016x}")),
+                        ),
+                    });
+                }
                 self.end = Some((end.end.events, hash));
                 continue;
             }
             let e: Event =
                 serde_json::from_slice(&self.buf).map_err(|e| json_error(self.line, &e))?;
+            self.shadow.write_event(&e)?;
             return Ok(Some(e));
         }
         Ok(None)
@@ -263,30 +289,13 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
     }
 }
 
-/// Converts the JSON Lines form to the binary form. When the input has an end line,
-/// its event count and hash must match what was converted (so a hand-edited or cut
-/// file is caught).
+/// Converts the JSON Lines form to the binary form (the end line, when present, is
+/// checked as [`JsonlReader`] does).
 pub fn jsonl_to_binary<R: BufRead, W: Write>(src: R, out: W) -> Result<W, TraceError> {
     let mut r = JsonlReader::new(src)?;
     let mut w = TraceWriter::with_policy(out, &r.header, FlushPolicy::Batched)?;
     while let Some(e) = r.next_event()? {
         w.write_event(&e)?;
-    }
-    if let Some((events, hash)) = r.end {
-        let line = r.line;
-        let mismatch = events != w.events_written() || hash.is_some_and(|h| h != w.hash());
-        if mismatch {
-            return Err(TraceError::Json {
-                line,
-                column: 0,
-                message: format!(
-                    "the end line records {events} events{}, but the lines hold {} with hash {:016x}",
-                    hash.map_or(String::new(), |h| format!(" with hash {h:016x}")),
-                    w.events_written(),
-                    w.hash()
-                ),
-            });
-        }
     }
     w.finish()
 }

@@ -35,6 +35,8 @@ pub use reader::{
     salvage,
 };
 pub use text::TextLine;
+/// The trace id type of [`Header::trace_id`].
+pub use uuid::Uuid;
 pub use version::{CURRENT as FORMAT_VERSION, Compatibility, FormatVersion};
 pub use writer::{FlushPolicy, TraceWriter};
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::bytes::to_hex;
 use crate::event::*;
 use crate::header::{Header, sha256};
-use crate::text::{hresult_name, source_name, win32_name};
+use crate::text::{hresult_name, one_line, source_name, win32_name};
 
 /// A payload as its length and the first 4 bytes of its SHA-256 (`len=4 sha256:1a2b3c4d`):
 /// enough to tell two values apart in a bug report without disclosing either.
@@ -38,17 +38,18 @@ pub fn event_json(e: &Event, redact: bool) -> Value {
 
 /// The header as `# `-prefixed lines (the top of `faxsim show`'s text form).
 pub fn header_summary(h: &Header, version: &str, written_by: &str) -> String {
-    let mut s = format!(
-        "# faxsim trace {} (format {version}, written by faxsim {written_by})\n",
+    let mut s = one_line(&format!(
+        "# faxsim trace {} (format {version}, written by faxsim {written_by})",
         h.trace_id
-    );
-    s += &format!(
-        "# recorded by faxsim {} ({}) on {}/{}, seed {}\n",
+    ));
+    s.push('\n');
+    s += &one_line(&format!(
+        "# recorded by faxsim {} ({}) on {}/{}, seed {}",
         h.faxsim, h.origin, h.platform.os, h.platform.arch, h.seed
-    );
-    s += &format!("# options {}\n", h.options);
+    ));
+    s += &format!("\n# options {}\n", h.options);
     for (i, e) in h.extensions.iter().enumerate() {
-        s += &format!("# extension {i}: {} ({})", e.name, e.kind);
+        s += &format!("# extension {i}: {} ({})", one_line(&e.name), e.kind);
         if let Some(d) = &e.sha256 {
             s += &format!(" sha256:{}", to_hex(d));
         }
@@ -377,6 +378,9 @@ pub struct ChromeWriter<W: Write> {
     out: W,
     redact: bool,
     first: bool,
+    /// Open `B` events per thread: a return with none open (a trace that starts mid-call,
+    /// or a crafted one) becomes an instant event, so the output always nests.
+    open: std::collections::HashMap<u32, u32>,
 }
 
 impl<W: Write> std::fmt::Debug for ChromeWriter<W> {
@@ -393,6 +397,7 @@ impl<W: Write> ChromeWriter<W> {
             out,
             redact,
             first: true,
+            open: Default::default(),
         };
         w.put(
             &json!({"name": "process_name", "ph": "M", "pid": 1, "tid": 0,
@@ -454,6 +459,19 @@ impl<W: Write> ChromeWriter<W> {
             | FreeBufferReturn
             | ExternalWriteReturn { .. } => ("E", "", "return"),
             other => ("i", other.name(), "observation"),
+        };
+        let depth = self.open.entry(tid).or_default();
+        let (ph, name, cat) = match ph {
+            "B" => {
+                *depth += 1;
+                (ph, name, cat)
+            }
+            "E" if *depth > 0 => {
+                *depth -= 1;
+                (ph, name, cat)
+            }
+            "E" => ("i", e.kind.name(), "unmatched-return"),
+            _ => (ph, name, cat),
         };
         let mut args = event_json(e, self.redact)
             .get_mut("kind")

@@ -2,7 +2,7 @@
 //!
 //! Columns: `seq` (right-aligned to 6), `t=` virtual time, `th` thread, the extension's
 //! name (or `-`), then the event kind and its arguments as `key=value`. Payloads print as
-//! hex up to 16 bytes, then `…(N bytes)`; redacted, as `len=N sha256:XXXXXXXX`. Error
+//! hex up to 16 bytes, then `…(N bytes)`; redacted, as `[len=N sha256:XXXXXXXX]`. Error
 //! codes print by name where the name is known. `docs/trace-format.md` lists every kind.
 
 use std::fmt::{self, Write as _};
@@ -48,7 +48,8 @@ fn opt_payload(data: &PayloadArg, redact: bool) -> String {
 
 fn pay(data: &[u8], redact: bool) -> String {
     if redact {
-        crate::render::redact_payload(data)
+        // Bracketed: the digest has a space, and the line splits on spaces.
+        format!("[{}]", crate::render::redact_payload(data))
     } else {
         payload(data)
     }
@@ -73,8 +74,25 @@ impl fmt::Display for RedactedTextLine<'_> {
 fn guid(g: &GuidArg) -> String {
     match g {
         None => "NULL".into(),
-        Some(g) => g.to_string(),
+        Some(g) => one_line(g),
     }
+}
+
+/// Text from the trace with control characters escaped, so every event stays one line
+/// whatever a crafted or damaged trace holds.
+pub fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The Win32 error names the text form knows (the codes of the protocol).
@@ -183,7 +201,9 @@ fn render(f: &mut fmt::Formatter<'_>, e: &Event, names: &[String], redact: bool)
             Ok(())
         }
         DeviceRemoved { device } => write!(f, " device={device}"),
-        ValueCorrupted { device, guid } => write!(f, " device={device} guid={guid}"),
+        ValueCorrupted { device, guid } => {
+            write!(f, " device={device} guid={}", one_line(guid))
+        }
         Load { kind, exports } => write!(
             f,
             " kind={kind} config={} shutdown={}",
@@ -217,9 +237,10 @@ fn render(f: &mut fmt::Formatter<'_>, e: &Event, names: &[String], redact: bool)
         } => {
             write!(
                 f,
-                " handle#{} callback#{} device={device} guid={guid} data={}",
+                " handle#{} callback#{} device={device} guid={} data={}",
                 handle.0,
                 callback.0,
+                one_line(guid),
                 pay(data, redact)
             )?;
             if let Some(c) = cause {
@@ -345,7 +366,7 @@ fn render(f: &mut fmt::Formatter<'_>, e: &Event, names: &[String], redact: bool)
             handle,
             cause,
         } => write!(f, " depth={depth} handle#{} cause={cause}", handle.0),
-        ExtensionCrashed { detail } => write!(f, " {detail}"),
+        ExtensionCrashed { detail } => write!(f, " {}", one_line(detail)),
         ExtensionHung { limit_ms } => write!(f, " limit={limit_ms}ms"),
         ServiceStopping
         | ServiceStopped

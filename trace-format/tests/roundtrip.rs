@@ -128,14 +128,18 @@ fn any_kind() -> impl Strategy<Value = EventKind> {
                 null_out
             }
         ),
-        (any::<u32>(), any::<Option<u32>>(), any_payload(), any::<bool>()).prop_map(
-            |(code, buffer, data, injected)| GetDataReturn {
+        (
+            any::<u32>(),
+            any::<Option<u32>>(),
+            any_payload(),
+            any::<bool>()
+        )
+            .prop_map(|(code, buffer, data, injected)| GetDataReturn {
                 code,
                 buffer: buffer.map(BufferId),
                 data,
                 injected
-            }
-        ),
+            }),
         (
             any_hinst(),
             any::<u32>(),
@@ -152,8 +156,7 @@ fn any_kind() -> impl Strategy<Value = EventKind> {
                 data,
                 size
             }),
-        (any::<u32>(), any::<bool>())
-            .prop_map(|(code, injected)| SetDataReturn { code, injected }),
+        (any::<u32>(), any::<bool>()).prop_map(|(code, injected)| SetDataReturn { code, injected }),
         (
             any_hinst(),
             any::<u32>(),
