@@ -153,7 +153,7 @@ impl<R: Read> TraceReader<R> {
             Fill::Full => {}
             Fill::Short(0) => return Err(TraceError::Empty),
             Fill::Short(n) => {
-                return Err(if pre[..n] == MAGIC[..n.min(8)] {
+                return Err(if pre[..n.min(8)] == MAGIC[..n.min(8)] {
                     TraceError::Truncated {
                         events: 0,
                         offset: 0,
