@@ -808,6 +808,19 @@ fn show_mermaid_and_redacted_text_are_stable() {
     let text = stdout(&out);
     assert!(!text.contains("01000000"), "a payload leaked:\n{text}");
     insta::assert_snapshot!("show_text_redacted", text);
+    // Every format redacts.
+    for format in ["text", "jsonl", "mermaid", "chrome"] {
+        for file in ["every-kind", "walkthrough-seed0-sync"] {
+            let path = format!("tests/golden/v1/{file}.trace");
+            let out = faxsim(&["show", "--redact", "--format", format, &path]);
+            assert!(out.status.success());
+            let text = stdout(&out);
+            for secret in ["01000000", "02000000", "000102030405", "69646c65"] {
+                assert!(!text.contains(secret), "{format} {file}: {secret} leaked");
+            }
+            assert!(text.contains("len=4 sha256:"), "{format} {file}");
+        }
+    }
 }
 
 #[test]

@@ -286,7 +286,7 @@ fn encode(header: &Header, events: &[Event]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn binary_round_trips(events in any_events()) {
