@@ -64,6 +64,12 @@ pub enum Command {
         after_help = "Examples:\n  faxsim convert run.trace run.jsonl\n  faxsim convert run.jsonl run.trace\n  faxsim convert damaged.trace good.trace --to binary --salvage"
     )]
     Convert(cmd::convert::ConvertArgs),
+    /// Host extension libraries in a simulated fax service and report every way they break
+    /// the protocol.
+    #[command(
+        after_help = "Examples:\n  faxsim validate ./libmy_routing.so\n  faxsim validate my_fsp.dll --seeds 100 --format junit --output validate.xml\n  faxsim validate ./libmy_fsp.so --isolate --record trace.jsonl"
+    )]
+    Validate(cmd::validate::ValidateArgs),
 }
 
 /// Output formats shared by the commands that print reports.
@@ -96,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Show(args) => cmd::show::run(&args),
         Command::Check(args) => cmd::check::run(&args, color),
         Command::Convert(args) => cmd::convert::run(&args),
+        Command::Validate(args) => cmd::validate::run(&args, color),
     };
     match result {
         Ok(code) => code,

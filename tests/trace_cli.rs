@@ -815,7 +815,15 @@ fn show_mermaid_and_redacted_text_are_stable() {
             let out = faxsim(&["show", "--redact", "--format", format, &path]);
             assert!(out.status.success());
             let text = stdout(&out);
-            for secret in ["01000000", "02000000", "000102030405", "69646c65"] {
+            for secret in [
+                "01000000",
+                "02000000",
+                "000102030405",
+                "69646c65",
+                "[1,0,0,0]",
+                "[2,0,0,0]",
+                "0,1,2,3,4,5",
+            ] {
                 assert!(!text.contains(secret), "{format} {file}: {secret} leaked");
             }
             assert!(text.contains("len=4 sha256:"), "{format} {file}");
@@ -906,7 +914,7 @@ fn convert_rejects_an_edited_jsonl_with_its_line_and_leaves_no_output() {
         ),
         // A payload edited: the hash catches it.
         (
-            text.replacen("\"data\":\"00000000\"", "\"data\":\"00000001\"", 1),
+            text.replacen("\"data\":[0,0,0,0]", "\"data\":[0,0,0,1]", 1),
             "line 108",
         ),
         // Broken JSON.
@@ -1053,5 +1061,34 @@ fn a_corrupted_frame_is_named_by_index_and_offset() {
     assert!(
         err.contains(&format!("CRC mismatch in frame 20 at byte {at}")),
         "{err}"
+    );
+}
+
+#[test]
+fn json_lines_without_a_header_still_show_and_check() {
+    let dir = scratch("headerless");
+    let text = std::fs::read_to_string(golden("v1/walkthrough-seed0-sync.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let bare = lines[1..lines.len() - 1].join("\n") + "\n";
+    let path = dir.join("bare.jsonl");
+    std::fs::write(&path, bare).unwrap();
+    let p = path.to_str().unwrap();
+    let out = faxsim(&["check", "--format", "json", p]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("note: no header line"),
+        "{}",
+        stderr(&out)
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let findings = doc["runs"][0]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 5);
+    assert_eq!(findings[0]["extension"], "ext#3");
+    let out = faxsim(&["show", p]);
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("    71 t=2      th0  ext#0"),
+        "{}",
+        stdout(&out)
     );
 }

@@ -4,3 +4,4 @@ pub mod convert;
 pub mod rules;
 pub mod run;
 pub mod show;
+pub mod validate;

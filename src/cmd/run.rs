@@ -179,8 +179,14 @@ pub fn run(args: &RunArgs, color: Color) -> Result<ExitCode, CliError> {
     let mut reports = Vec::with_capacity(files.len());
     for f in &files {
         let scenario = Scenario::load(f).map_err(|e| CliError::Input(e.to_string()))?;
+        let uses_libraries = scenario.file.extensions.iter().any(|e| e.library.is_some());
+        let mut host = uses_libraries.then(faxsim_host::ScenarioHost::new);
         let report = scenario
-            .run(args.seed, None)
+            .run(
+                args.seed,
+                host.as_mut()
+                    .map(|h| h as &mut dyn faxsim_sim::scenario::LibraryHost),
+            )
             .map_err(|e| CliError::Input(e.to_string()))?;
         reports.push(report);
     }

@@ -67,7 +67,15 @@ impl TraceInput {
             .first()
             .copied();
         let r = if first == Some(b'{') {
-            JsonlReader::new(src).map(TraceInput::Jsonl)
+            JsonlReader::new(src).map(|r| {
+                if r.is_headerless() {
+                    eprintln!(
+                        "faxsim: {}: note: no header line; extension names, seed and options are unknown",
+                        path.display()
+                    );
+                }
+                TraceInput::Jsonl(r)
+            })
         } else {
             TraceReader::new(src).map(TraceInput::Binary)
         };

@@ -1,6 +1,6 @@
-//! Serde forms of payload bytes: a lowercase hex string in human-readable formats (JSON
-//! Lines stays greppable and half the size of a number array), raw bytes otherwise.
-//! Deserialising also accepts an array of numbers, the form older JSON used.
+//! Serde forms of payload bytes: an array of numbers in human-readable formats (the shape
+//! every JSON consumer of events already reads), raw bytes (`serialize_bytes`) otherwise.
+//! Deserialising also accepts a hex string, handy in hand-written JSON Lines.
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
@@ -79,10 +79,10 @@ fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
 pub mod payload {
     use super::*;
 
-    /// Hex string or raw bytes.
+    /// An array of numbers, or raw bytes.
     pub fn serialize<S: Serializer>(data: &Arc<[u8]>, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
-            s.serialize_str(&to_hex(data))
+            s.collect_seq(data.iter())
         } else {
             s.serialize_bytes(data)
         }

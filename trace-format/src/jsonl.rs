@@ -7,6 +7,9 @@
 //!   "ext", "kind": {"type": "config-change-call", …}}`, payload bytes as lowercase hex;
 //! - last: `{"end": {"events": N, "hash": "0123456789abcdef"}}` (optional on input;
 //!   checked when present).
+//!
+//! Input without the header line (bare event lines) is read too, with a placeholder
+//! header ([`JsonlReader::is_headerless`]).
 
 use std::io::{BufRead, Read, Write};
 
@@ -116,6 +119,9 @@ pub struct JsonlReader<R> {
     version: FormatVersion,
     /// `(events, hash)` of the end line, once read.
     end: Option<(u64, Option<u64>)>,
+    /// The first event of a file without a header line.
+    pending: Option<Event>,
+    headerless: bool,
     done: bool,
 }
 
@@ -147,10 +153,33 @@ impl<R: BufRead> JsonlReader<R> {
             header: Header::new(0, serde_json::Value::Null, Vec::new()),
             version: CURRENT,
             end: None,
+            pending: None,
+            headerless: false,
             done: false,
         };
         if !r.read_line()? {
             return Err(TraceError::Empty);
+        }
+        if r.buf.starts_with(b"{\"seq\"") {
+            // Bare event lines (an older `validate --record`): read them with a header
+            // that knows nothing (extensions print as `ext#N`).
+            let e: Event = serde_json::from_slice(&r.buf).map_err(|e| json_error(1, &e))?;
+            r.shadow.write_event(&e)?;
+            r.header = Header {
+                trace_id: uuid::Uuid::nil(),
+                faxsim: "unknown".into(),
+                platform: crate::Platform {
+                    os: "unknown".into(),
+                    arch: "unknown".into(),
+                },
+                seed: 0,
+                origin: "JSON Lines without a header".into(),
+                options: serde_json::Value::Null,
+                extensions: Vec::new(),
+            };
+            r.pending = Some(e);
+            r.headerless = true;
+            return Ok(r);
         }
         let line: HeaderLine = serde_json::from_slice(&r.buf).map_err(|e| {
             if r.buf.first() == Some(&b'{') {
@@ -199,6 +228,11 @@ impl<R: BufRead> JsonlReader<R> {
         self.end
     }
 
+    /// The input had no header line (bare event lines): the header is a placeholder.
+    pub fn is_headerless(&self) -> bool {
+        self.headerless
+    }
+
     /// Reads one line into `buf` (without the newline); false at the end of input.
     fn read_line(&mut self) -> Result<bool, TraceError> {
         self.buf.clear();
@@ -224,6 +258,9 @@ impl<R: BufRead> JsonlReader<R> {
 
     /// The next event; `Ok(None)` at the end of input.
     pub fn next_event(&mut self) -> Result<Option<Event>, TraceError> {
+        if let Some(e) = self.pending.take() {
+            return Ok(Some(e));
+        }
         while !self.done {
             if !self.read_line()? {
                 self.done = true;

@@ -37,7 +37,15 @@
 //!   4096 finished writes and 65536 dead buffers; freeing an older buffer again is still a
 //!   `double-free` (buffer ids are never reused).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet, VecDeque};
+use std::hash::BuildHasherDefault;
+
+use crate::registry::FxHasher;
+
+/// Maps keyed by small ids: only looked up, never iterated where order shows, so a fast
+/// non-keyed hasher is safe (and deterministic).
+type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<FxHasher>>;
+type HashSet<K> = StdHashSet<K, BuildHasherDefault<FxHasher>>;
 use std::fmt;
 use std::sync::Arc;
 
@@ -367,6 +375,8 @@ pub struct Checker {
     registrations: HashMap<HandleId, Registration>,
     /// Live handles in the order they were issued.
     live_handles: Vec<HandleId>,
+    /// The live handles again, by key (what a write looks up), in registration order.
+    live_by_key: HashMap<Key, Vec<HandleId>>,
     writes: HashMap<u64, Write>,
     /// Finished writes, oldest first, forgotten beyond [`RETAINED_WRITES`].
     finished_writes: VecDeque<u64>,
@@ -375,6 +385,10 @@ pub struct Checker {
     threads: HashMap<u16, ThreadState>,
     /// Outermost writes whose storm was reported.
     storm_roots: HashSet<u64>,
+    /// The last GUID string parsed and its value: a write's notifications all pass the
+    /// same shared string, so this spares re-parsing it per notification. Holding the
+    /// `Arc` keeps its address from being reused by another string.
+    guid_cache: std::cell::RefCell<Option<(std::sync::Arc<str>, Option<u128>)>>,
     /// Reused buffer for writes settled by a bulk cancel.
     scratch: Vec<u64>,
     /// Freed (or leaked) buffers, oldest first, forgotten beyond [`RETAINED_DEAD_BUFFERS`].
@@ -594,10 +608,7 @@ impl Checker {
                 self.check_guid(event, "Register", *device, *source, guid);
                 self.check_hinst(event, "Register", *hinst, *device, *source, guid);
                 self.check_source(event, "Register", *device, *source, guid);
-                let key = (
-                    self.resolve(*device, *source),
-                    guid.as_deref().and_then(parse_braced_guid),
-                );
+                let key = (self.resolve(*device, *source), self.guid_arg_value(guid));
                 self.thread(event.thread).calls.push(Frame::Register {
                     at: seq,
                     hinst: *hinst,
@@ -890,14 +901,12 @@ impl Checker {
         guid: &GuidArg,
     ) {
         let seq = event.seq;
-        let key = (
-            self.resolve(device, source),
-            guid.as_deref().and_then(parse_braced_guid),
-        );
+        let key = (self.resolve(device, source), self.guid_arg_value(guid));
         let root = self.current_root(event.thread).unwrap_or(seq);
         let mut outstanding = 0;
         if self.stopping_at.is_none() && key.1.is_some() {
-            for h in &self.live_handles {
+            let matching = self.live_by_key.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+            for h in matching {
                 let Some(r) = self.registrations.get(h) else {
                     continue;
                 };
@@ -1112,7 +1121,7 @@ impl Checker {
             None => (false, false, None),
         };
         let wrong_device = device != reg.device;
-        let wrong_guid = parse_braced_guid(guid) != reg.key.1;
+        let wrong_guid = self.guid_value(guid) != reg.key.1;
         let wrong_ext = ext.is_some() && reg.ext.is_some() && ext != reg.ext;
 
         if is_self && let Some(c) = cause {
@@ -1218,7 +1227,7 @@ impl Checker {
             if let Some(old) = self.registrations.get(&h)
                 && old.state == RegState::Live
             {
-                self.live_handles.retain(|x| *x != h);
+                self.remove_live(h);
             }
             self.registrations.insert(
                 h,
@@ -1234,6 +1243,7 @@ impl Checker {
                 },
             );
             self.live_handles.push(h);
+            self.live_by_key.entry(key).or_default().push(h);
             return;
         }
         if injected {
@@ -1305,7 +1315,7 @@ impl Checker {
                 && r.state == RegState::Live
             {
                 r.state = RegState::Unregistered(seq);
-                self.live_handles.retain(|x| *x != h);
+                self.remove_live(h);
                 self.cancel_pending_where(|p, _| p == h);
             }
             return;
@@ -1357,6 +1367,16 @@ impl Checker {
         }
     }
 
+    /// Takes `h` out of the live lists (its registration is over or replaced).
+    fn remove_live(&mut self, h: HandleId) {
+        self.live_handles.retain(|x| *x != h);
+        if let Some(key) = self.registrations.get(&h).map(|r| r.key)
+            && let Some(list) = self.live_by_key.get_mut(&key)
+        {
+            list.retain(|x| *x != h);
+        }
+    }
+
     /// Drops the registrations matching `pred` (service stop, restart, unload).
     fn drop_registrations(&mut self, seq: u64, pred: impl Fn(&Registration) -> bool) {
         let mut dropped = false;
@@ -1372,6 +1392,9 @@ impl Checker {
             let regs = &self.registrations;
             self.live_handles
                 .retain(|h| regs.get(h).is_some_and(|r| r.state == RegState::Live));
+            for list in self.live_by_key.values_mut() {
+                list.retain(|h| regs.get(h).is_some_and(|r| r.state == RegState::Live));
+            }
             self.cancel_pending_where(|_, r| r.is_none_or(|r| r.state != RegState::Live));
         }
     }
@@ -1603,8 +1626,25 @@ impl Checker {
 
     // ---- argument checks ---------------------------------------------------------------------
 
+    /// The value of a GUID string, through the one-entry cache.
+    fn guid_value(&self, g: &std::sync::Arc<str>) -> Option<u128> {
+        let mut cache = self.guid_cache.borrow_mut();
+        if let Some((cached, value)) = cache.as_ref()
+            && std::sync::Arc::ptr_eq(cached, g)
+        {
+            return *value;
+        }
+        let value = parse_braced_guid(g);
+        *cache = Some((g.clone(), value));
+        value
+    }
+
+    fn guid_arg_value(&self, g: &GuidArg) -> Option<u128> {
+        g.as_ref().and_then(|g| self.guid_value(g))
+    }
+
     fn check_guid(&mut self, event: &Event, call: &str, device: u32, source: i32, guid: &GuidArg) {
-        if guid.as_deref().and_then(parse_braced_guid).is_some() {
+        if self.guid_arg_value(guid).is_some() {
             return;
         }
         let msg = format!(

@@ -101,6 +101,11 @@ pub trait Extension {
         NOERROR
     }
 
+    /// The service is about to unload the library (not an entry point: nothing is called
+    /// in the extension). A host reports here what it finds in real memory, such as
+    /// damaged guard zones, so those events come before `Unload`.
+    fn unloading(&self, _cb: &mut Callbacks<'_>) {}
+
     /// The library was unloaded: forget everything, as a DLL's globals would be.
     fn unloaded(&self) {}
 }

@@ -5,7 +5,7 @@
 //! kept in a bounded quarantine, so an overrun is found at FreeBuffer or unload and a
 //! write after free at unload, as the host's guarded allocator does for real libraries.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use faxsim_trace::{BufferId, Damage, ExtId};
@@ -16,8 +16,11 @@ pub const GUARD_LEN: usize = 16;
 pub const GUARD_BYTE: u8 = 0xFD;
 /// What freed buffers are filled with.
 pub const POISON_BYTE: u8 = 0xDD;
-/// How many freed buffers are kept for write-after-free checks.
+/// How many freed buffers keep their memory for write-after-free checks.
 pub const QUARANTINE: usize = 1024;
+/// How many freed buffers keep their record (so a late second free is still known as a
+/// double free); older freed records are forgotten, which bounds a long run's memory.
+pub const RETAINED_FREED: usize = 65_536;
 
 /// Whether a buffer is still owned by its extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,8 +94,10 @@ pub enum FreeOutcome {
 /// Every buffer of a service instance.
 #[derive(Debug, Default)]
 pub struct OwnershipLedger {
-    buffers: Vec<BufferRecord>,
+    buffers: BTreeMap<BufferId, BufferRecord>,
+    issued: u32,
     quarantine: VecDeque<BufferId>,
+    retained: VecDeque<BufferId>,
     evicted_damage: Vec<(BufferId, ExtId, Damage)>,
 }
 
@@ -109,26 +114,31 @@ impl OwnershipLedger {
         let mut memory = Vec::with_capacity(data.len() + GUARD_LEN);
         memory.extend_from_slice(data);
         memory.resize(data.len() + GUARD_LEN, GUARD_BYTE);
-        self.buffers.push(BufferRecord {
-            owner,
-            device,
-            guid,
-            created_at,
-            size: data.len(),
-            state: BufferState::Live,
-            memory,
-            damage_reported: false,
-        });
-        BufferId(self.buffers.len() as u32)
+        self.issued += 1;
+        let id = BufferId(self.issued);
+        self.buffers.insert(
+            id,
+            BufferRecord {
+                owner,
+                device,
+                guid,
+                created_at,
+                size: data.len(),
+                state: BufferState::Live,
+                memory,
+                damage_reported: false,
+            },
+        );
+        id
     }
 
     /// The record of `id`.
     pub fn get(&self, id: BufferId) -> Option<&BufferRecord> {
-        self.buffers.get((id.0 as usize).wrapping_sub(1))
+        self.buffers.get(&id)
     }
 
     fn get_mut(&mut self, id: BufferId) -> Option<&mut BufferRecord> {
-        self.buffers.get_mut((id.0 as usize).wrapping_sub(1))
+        self.buffers.get_mut(&id)
     }
 
     /// Writes `bytes` at `offset` of the buffer's memory, as a misbehaving extension
@@ -165,9 +175,15 @@ impl OwnershipLedger {
         let size = b.size;
         b.memory[..size].fill(POISON_BYTE);
         self.quarantine.push_back(id);
+        self.retained.push_back(id);
+        if self.retained.len() > RETAINED_FREED
+            && let Some(old) = self.retained.pop_front()
+        {
+            self.buffers.remove(&old);
+        }
         if self.quarantine.len() > QUARANTINE
             && let Some(old) = self.quarantine.pop_front()
-            && let Some(o) = self.buffers.get_mut((old.0 as usize).wrapping_sub(1))
+            && let Some(o) = self.buffers.get_mut(&old)
         {
             // Check before forgetting, so a write after free is never lost to eviction.
             if !o.damage_reported
@@ -185,14 +201,14 @@ impl OwnershipLedger {
     /// buffers, writes after free), in id order. Releases their memory.
     pub fn unload_checks(&mut self, owner: ExtId) -> Vec<(BufferId, Damage)> {
         let mut found = Vec::new();
-        for (i, b) in self.buffers.iter_mut().enumerate() {
+        for (id, b) in self.buffers.iter_mut() {
             if b.owner != owner || b.memory.is_empty() {
                 continue;
             }
             if !b.damage_reported
                 && let Some(d) = b.check()
             {
-                found.push((BufferId(i as u32 + 1), d));
+                found.push((*id, d));
             }
             b.memory = Vec::new();
         }
@@ -208,19 +224,18 @@ impl OwnershipLedger {
     pub fn live_of(&self, owner: ExtId) -> impl Iterator<Item = (BufferId, &BufferRecord)> {
         self.buffers
             .iter()
-            .enumerate()
             .filter(move |(_, b)| b.owner == owner && b.state == BufferState::Live)
-            .map(|(i, b)| (BufferId(i as u32 + 1), b))
+            .map(|(id, b)| (*id, b))
     }
 
     /// Number of buffers ever handed out.
-    pub fn len(&self) -> usize {
-        self.buffers.len()
+    pub fn issued(&self) -> u32 {
+        self.issued
     }
 
-    /// No buffer was ever handed out.
-    pub fn is_empty(&self) -> bool {
-        self.buffers.is_empty()
+    /// Records kept now (live buffers and recently freed ones).
+    pub fn records(&self) -> usize {
+        self.buffers.len()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The registration table of one service run: who asked to be told about which key.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use faxsim_trace::{CallbackId, ExtId, HandleId};
@@ -41,11 +42,45 @@ pub struct Registration {
     pub live: bool,
 }
 
+/// A fast hasher for small integer keys (the Fx multiply-rotate scheme). The registration
+/// index is only ever looked up, never iterated, so its hash order is unobservable.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64);
+        self.write_u64((n >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
 /// All registrations of a service run, with an index by key kept in registration order.
 #[derive(Debug, Default)]
 pub struct RegistrationTable {
     regs: Vec<Registration>,
-    by_key: HashMap<Key, Vec<HandleId>>,
+    by_key: FxMap<Key, Vec<HandleId>>,
     next_handle: u32,
 }
 

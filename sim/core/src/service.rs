@@ -33,7 +33,7 @@ use crate::seed::{Component, DetRng};
 use crate::store::{ConfigStore, Key};
 
 /// The most extensions one service hosts (the host's trampoline pool is sized to match).
-pub const MAX_EXTENSIONS: usize = 256;
+pub const MAX_EXTENSIONS: usize = 4096;
 
 /// Which limit a run hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,7 +182,7 @@ pub struct Service {
     fault_rng: DetRng,
     pending: VecDeque<Pending>,
     last_due: HashMap<HandleId, u64>,
-    scratch: Vec<Vec<u32>>,
+    scratch: Vec<Vec<HandleId>>,
     guids: HashSet<Arc<str>>,
     foreign: BTreeMap<u64, ForeignId>,
     callback_ids: Vec<u32>,
@@ -626,6 +626,11 @@ impl Service {
         &self.events
     }
 
+    /// Reserves room for `additional` more events, so recording them allocates nothing.
+    pub fn reserve_events(&mut self, additional: usize) {
+        self.events.reserve(additional);
+    }
+
     /// Takes the events recorded so far, leaving none.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
@@ -916,6 +921,8 @@ impl Service {
     }
 
     fn unload(&mut self, ext: ExtId) {
+        let imp = self.exts[ext.index()].imp.clone();
+        imp.unloading(&mut self.callbacks_for(ext));
         for (buffer, damage) in self.ledger.unload_checks(ext) {
             self.emit(Some(ext), EventKind::BufferDamaged { buffer, damage });
         }
@@ -1054,7 +1061,10 @@ impl Service {
     fn free_buffer(&mut self, ext: ExtId, arg: FreeArg) {
         let buffer = match arg {
             FreeArg::Null => BufferArg::Null,
-            FreeArg::Buffer(id) if self.ledger.get(id).is_some() => BufferArg::Buffer(id),
+            // A buffer the service issued, even one whose record it has since forgotten.
+            FreeArg::Buffer(id) if id.0 >= 1 && id.0 <= self.ledger.issued() => {
+                BufferArg::Buffer(id)
+            }
             FreeArg::Buffer(id) => {
                 BufferArg::Foreign(self.foreign_id(0xB0F0_0000_0000 | u64::from(id.0)))
             }
@@ -1302,17 +1312,19 @@ impl Service {
         }
         let dev = self.opts.deviations;
         let depth = self.depth + 1;
-        // Recipients in visiting order, in a per-depth scratch list (no allocation once warm).
+        // Recipients in visiting order, copied once into a per-depth scratch list (no
+        // allocation once warm). The key's list cannot change during a synchronous
+        // delivery: Register and Unregister answer ERROR_BUSY until it ends.
         let level = self.depth as usize;
         if self.scratch.len() <= level {
             self.scratch.resize_with(level + 1, Vec::new);
         }
         let mut order = std::mem::take(&mut self.scratch[level]);
         order.clear();
-        for (i, h) in self.regs.for_key(key).iter().enumerate() {
+        for h in self.regs.for_key(key) {
             let reg = self.regs.get(*h).expect("indexed registrations exist");
             if dev.notify_writer || writer != Some(reg.hinst) {
-                order.push(i as u32);
+                order.push(*h);
             }
         }
         if dev.skip_registrant {
@@ -1325,14 +1337,11 @@ impl Service {
         if !deferred {
             self.delivering += 1;
         }
-        for &i in &order {
+        for &h in &order {
             if self.state == State::Stopping && !dev.notify_after_shutdown {
                 // Shutdown began inside an earlier handler: nobody else hears of it.
                 break;
             }
-            let Some(&h) = self.regs.for_key(key).get(i as usize) else {
-                continue;
-            };
             if depth > self.opts.limits.nesting {
                 self.emit(
                     Some(self.regs.get(h).expect("live").ext),
@@ -1484,6 +1493,27 @@ impl Callbacks<'_> {
     /// The calling extension.
     pub fn ext(&self) -> ExtId {
         self.ext
+    }
+
+    /// Runs `f` with the callbacks of `ext` as called from `thread`, then restores the
+    /// service's current thread. A host uses it while the service thread is inside an
+    /// extension: a call arriving from another extension's trampoline, or from a thread
+    /// an extension started, is made through whatever `Callbacks` is current.
+    pub fn with_caller<R>(
+        &mut self,
+        ext: ExtId,
+        thread: u16,
+        f: impl FnOnce(&mut Callbacks<'_>) -> R,
+    ) -> R {
+        let saved = self.svc.thread;
+        let mut other = Callbacks {
+            svc: &mut *self.svc,
+            ext,
+            thread,
+        };
+        let r = f(&mut other);
+        self.svc.thread = saved;
+        r
     }
 
     /// The calling extension's own module handle (what SetData and Register expect).

@@ -22,7 +22,7 @@ use self::script::{
     HookScript, ScriptBuilder, ScriptShared, ScriptedExtension, code_by_name, decode_hex,
     default_result, pattern,
 };
-use crate::extension::{Extension, ExtensionSpec, VirtualDevices};
+use crate::extension::{ExtensionSpec, VirtualDevices};
 use crate::faults::{Fault, Trigger};
 use crate::guid::parse_braced_guid;
 use crate::options::{Limits, ServiceOptions};
@@ -50,16 +50,28 @@ impl fmt::Display for ScenarioError {
     }
 }
 
-/// Loads real extension libraries for scenarios that name one (`library = "..."`);
-/// the command-line tool supplies it when it is built with library hosting.
-pub trait LibraryLoader {
-    /// Loads `path` as an extension of `kind` named `name`.
-    fn load(
-        &self,
-        path: &Path,
-        name: &str,
-        kind: ExtensionKind,
-    ) -> Result<Rc<dyn Extension>, String>;
+/// Why a host could not do what a step asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostStepError {
+    /// The simulated service refused (or hit a limit).
+    Sim(SimError),
+    /// Anything else (a library that no longer loads), in words.
+    Other(String),
+}
+
+/// Hosts real extension libraries for scenarios that name one (`library = "..."`). The
+/// command-line tool supplies one from `faxsim-host`; the model itself loads nothing.
+pub trait LibraryHost {
+    /// Opens `path` as the extension `name` of `kind` (not yet added to a service).
+    fn open(&mut self, path: &Path, name: &str, kind: ExtensionKind) -> Result<(), String>;
+    /// Adds every opened library to `svc` (stopped), in the order opened.
+    fn attach(&mut self, svc: &mut Service) -> Result<(), String>;
+    /// Starts the service, loading again the libraries a stop unloaded.
+    fn start(&mut self, svc: &mut Service) -> Result<(), HostStepError>;
+    /// After the service stopped: closes the libraries it unloaded.
+    fn stopped(&mut self, svc: &mut Service);
+    /// A scheduling point for threads the libraries started.
+    fn pump(&mut self, svc: &mut Service);
 }
 
 /// A parsed, checked scenario.
@@ -119,7 +131,7 @@ fn suggest(message: &str) -> String {
     let candidates: Vec<&str> = message[list..].split('`').skip(1).step_by(2).collect();
     let best = candidates
         .iter()
-        .map(|c| (strsim::levenshtein(unknown, c), *c))
+        .map(|c| (strsim::osa_distance(unknown, c), *c))
         .min();
     match best {
         Some((d, c)) if d <= unknown.len().max(3) / 2 + 1 && !unknown.is_empty() => {
@@ -131,7 +143,7 @@ fn suggest(message: &str) -> String {
 
 fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
     known
-        .map(|k| (strsim::levenshtein(name, k), k))
+        .map(|k| (strsim::osa_distance(name, k), k))
         .min()
         .filter(|(d, _)| *d <= name.len().max(3) / 2 + 1)
         .map(|(_, k)| format!(" (did you mean {k:?}?)"))
@@ -211,7 +223,13 @@ impl Scenario {
         };
         let code = |c: &str| -> Result<(), ScenarioError> {
             code_by_name(c).map(|_| ()).ok_or_else(|| {
-                self.error_at(c, format!("{c:?} is not a known Win32 error code name"))
+                self.error_at(
+                    c,
+                    format!(
+                        "{c:?} is not a known Win32 error code name{}",
+                        closest(c, faxsim_abi::WIN32_ERROR_NAMES.iter().map(|(_, n)| *n))
+                    ),
+                )
             })
         };
         let hex = |h: &str| -> Result<(), ScenarioError> {
@@ -249,16 +267,43 @@ impl Scenario {
             for a in &actions {
                 self.check_action(a, &e.name, &buffers, &handles, &ext_ref, &code, &hex)?;
             }
-            for hook in e.hooks() {
+            for (hook_name, hook) in e.named_hooks() {
                 if let Some(g) = &hook.guid
                     && parse_braced_guid(g).is_none()
                 {
                     return Err(self.error_at(g, format!("hook guid {g:?} is not a braced GUID")));
                 }
-                if let Some(ResultDecl::Name(n)) = &hook.result
-                    && hresult(n).is_none()
-                {
-                    return Err(self.error_at(n, format!("{n:?} is not a known HRESULT name")));
+                let bool_hook = matches!(
+                    hook_name,
+                    "general_init" | "on_device_arrival" | "on_device_removal"
+                );
+                match &hook.result {
+                    Some(ResultDecl::Name(n)) if bool_hook => {
+                        return Err(self.error_at(
+                            n,
+                            format!(
+                                "{hook_name} returns a BOOL: write result = true or false, not {n:?}"
+                            ),
+                        ));
+                    }
+                    Some(ResultDecl::Name(n)) if hresult(n).is_none() => {
+                        return Err(self.error_at(
+                            n,
+                            format!(
+                                "{n:?} is not a known HRESULT name{}",
+                                closest(n, faxsim_abi::HRESULT_NAMES.iter().map(|(_, n)| *n))
+                            ),
+                        ));
+                    }
+                    Some(ResultDecl::Bool(b)) if !bool_hook => {
+                        return Err(self.error_at(
+                            &format!("{hook_name}]"),
+                            format!(
+                                "{hook_name} returns an HRESULT: write \"S_OK\", \"E_FAIL\" or a number, not {b} (a BOOL returned by mistake is result = 1)"
+                            ),
+                        ));
+                    }
+                    _ => {}
                 }
             }
             if e.kind == KindDecl::VirtualFsp && e.virtual_devices.is_none() && e.library.is_none()
@@ -324,6 +369,13 @@ impl Scenario {
                         device.is_some() || guid.is_some(),
                         per_million.is_some(),
                     ];
+                    if device.is_some() && guid.is_none() {
+                        return Err(self.error_at(
+                            callback,
+                            "a fault for a key needs both device and guid (guid alone means device 0)"
+                                .into(),
+                        ));
+                    }
                     if triggers.iter().filter(|t| **t).count() > 1 {
                         return Err(self.error_at(
                             callback,
@@ -476,6 +528,10 @@ impl Scenario {
             Action::Overrun { buffer, .. } | Action::WriteAfterFree { buffer } => {
                 buffer_ref(buffer)
             }
+            Action::WriteBuffer { buffer, hex: h, .. } => {
+                buffer_ref(buffer)?;
+                h.as_deref().map_or(Ok(()), hex)
+            }
             Action::WriteChangeData => Ok(()),
         }
     }
@@ -512,7 +568,7 @@ impl Scenario {
     pub fn run(
         &self,
         seed: Option<u64>,
-        libraries: Option<&dyn LibraryLoader>,
+        mut libraries: Option<&mut dyn LibraryHost>,
     ) -> Result<ScenarioReport, ScenarioError> {
         let opts = self.options(seed);
         let seed = opts.seed;
@@ -528,38 +584,41 @@ impl Scenario {
             svc.add_device(d.id, d.tapi)
                 .map_err(|e| self.error_at(&d.id.to_string(), e.to_string()))?;
         }
-        for e in &self.file.extensions {
-            let kind = e.kind.kind();
+        // Libraries first (a host adds them together), then the scripted extensions.
+        let libs: Vec<&ExtensionDecl> = self
+            .file
+            .extensions
+            .iter()
+            .filter(|e| e.library.is_some())
+            .collect();
+        if !libs.is_empty() {
+            let Some(host) = libraries.as_deref_mut() else {
+                let lib = libs[0].library.as_deref().unwrap_or_default();
+                return Err(self.error_at(
+                    lib,
+                    "this build of faxsim cannot host extension libraries".into(),
+                ));
+            };
+            for e in &libs {
+                let lib = e.library.as_deref().unwrap_or_default();
+                let path = self.path.parent().unwrap_or(Path::new(".")).join(lib);
+                host.open(&path, &e.name, e.kind.kind())
+                    .map_err(|m| self.error_at(lib, m))?;
+            }
+            host.attach(&mut svc).map_err(err)?;
+        }
+        for e in self.file.extensions.iter().filter(|e| e.library.is_none()) {
             let spec = ExtensionSpec {
                 name: e.name.clone(),
-                kind,
+                kind: e.kind.kind(),
             };
-            let imp: Rc<dyn Extension> = match &e.library {
-                Some(lib) => {
-                    let path = self.path.parent().unwrap_or(Path::new(".")).join(lib);
-                    let loader = libraries.ok_or_else(|| {
-                        self.error_at(
-                            lib,
-                            "this build of faxsim cannot host extension libraries".into(),
-                        )
-                    })?;
-                    loader
-                        .load(&path, &e.name, kind)
-                        .map_err(|m| self.error_at(lib, m))?
-                }
-                None => {
-                    let x = Rc::new(e.script().build(shared.clone()));
-                    scripted.insert(e.name.clone(), x.clone());
-                    x
-                }
-            };
-            let id = svc
-                .add_extension(spec, imp)
-                .map_err(|e| err(e.to_string()))?;
-            shared
-                .hinsts
-                .borrow_mut()
-                .insert(e.name.clone(), svc.hinst(id));
+            let x = Rc::new(e.script().build(shared.clone()));
+            scripted.insert(e.name.clone(), x.clone());
+            svc.add_extension(spec, x).map_err(|e| err(e.to_string()))?;
+        }
+        for (i, name) in svc.extension_names().into_iter().enumerate() {
+            let hinst = svc.hinst(ExtId(i as u16));
+            shared.hinsts.borrow_mut().insert(name, hinst);
         }
         let steps: Vec<Step> = if self.file.steps.is_empty() {
             vec![Step::Start, Step::Settle, Step::Stop]
@@ -569,15 +628,36 @@ impl Scenario {
         let mut failures = Vec::new();
         let mut aborted = None;
         for (i, step) in steps.iter().enumerate() {
-            let r = self.step(&mut svc, step, &scripted, &mut failures);
+            let r = self.step(&mut svc, step, &scripted, &mut failures, &mut libraries);
+            if let Some(host) = libraries.as_deref_mut() {
+                host.pump(&mut svc);
+            }
             match r {
                 Ok(()) => {}
-                Err(SimError::LimitExceeded { .. }) => {
-                    aborted = r.err();
+                Err(HostStepError::Sim(e @ SimError::LimitExceeded { .. })) => {
+                    aborted = Some(e);
                     break;
                 }
-                Err(e) => return Err(err(format!("step {} ({}): {e}", i + 1, step.name()))),
+                Err(HostStepError::Sim(e)) => {
+                    return Err(err(format!("step {} ({}): {e}", i + 1, step.name())));
+                }
+                Err(HostStepError::Other(e)) => {
+                    return Err(err(format!("step {} ({}): {e}", i + 1, step.name())));
+                }
             }
+        }
+        // A run whose steps leave the service up is stopped, so the checks that only
+        // unload can make (buffer-leak, registration-leak, damaged buffers) always happen.
+        match svc.stop() {
+            Ok(()) | Err(SimError::NotRunning) => {}
+            Err(e @ SimError::LimitExceeded { .. }) => {
+                aborted.get_or_insert(e);
+            }
+            Err(e) => return Err(err(format!("the final stop: {e}"))),
+        }
+        if let Some(host) = libraries {
+            host.stopped(&mut svc);
+            host.pump(&mut svc);
         }
         if let Some(e) = aborted {
             failures.push(format!("the run stopped early: {e}"));
@@ -605,11 +685,44 @@ impl Scenario {
         step: &Step,
         scripted: &BTreeMap<String, Rc<ScriptedExtension>>,
         failures: &mut Vec<String>,
+        libraries: &mut Option<&mut dyn LibraryHost>,
+    ) -> Result<(), HostStepError> {
+        let start =
+            |svc: &mut Service, libraries: &mut Option<&mut dyn LibraryHost>| match libraries {
+                Some(host) => host.start(svc),
+                None => svc.start().map_err(HostStepError::Sim),
+            };
+        match step {
+            Step::Start => start(svc, libraries),
+            Step::Stop => {
+                svc.stop().map_err(HostStepError::Sim)?;
+                if let Some(host) = libraries {
+                    host.stopped(svc);
+                }
+                Ok(())
+            }
+            Step::Restart => {
+                svc.stop().map_err(HostStepError::Sim)?;
+                if let Some(host) = libraries {
+                    host.stopped(svc);
+                }
+                start(svc, libraries)
+            }
+            other => self
+                .simple_step(svc, other, scripted, failures)
+                .map_err(HostStepError::Sim),
+        }
+    }
+
+    fn simple_step(
+        &self,
+        svc: &mut Service,
+        step: &Step,
+        scripted: &BTreeMap<String, Rc<ScriptedExtension>>,
+        failures: &mut Vec<String>,
     ) -> Result<(), SimError> {
         match step {
-            Step::Start => svc.start(),
-            Step::Stop => svc.stop(),
-            Step::Restart => svc.restart(),
+            Step::Start | Step::Stop | Step::Restart => unreachable!("handled by step()"),
             Step::BeginShutdown => svc.begin_shutdown(),
             Step::ShutdownAt { event } => {
                 svc.shutdown_at_event(*event);
@@ -628,8 +741,9 @@ impl Scenario {
                 if let Some(e) = expect
                     && code_by_name(e) != Some(code)
                 {
+                    let name = faxsim_abi::win32_error_name(code).unwrap_or("?");
                     failures.push(format!(
-                        "external write to ({device}, {guid}) returned {code}, expected {e}"
+                        "external write to ({device}, {guid}) returned {name} ({code}), expected {e}"
                     ));
                 }
                 Ok(())
@@ -638,6 +752,7 @@ impl Scenario {
                 ext,
                 thread,
                 actions,
+                tick,
             } => {
                 let id = svc.extension_id(ext).expect("checked at load");
                 match scripted.get(ext) {
@@ -649,7 +764,11 @@ impl Scenario {
                         "extension {ext:?} is a library: it cannot run scripted actions"
                     )),
                 }
-                svc.tick()
+                if tick.unwrap_or(true) {
+                    svc.tick()
+                } else {
+                    Ok(())
+                }
             }
             Step::AddDevice { id, tapi } => svc.add_device(*id, *tapi),
             Step::RemoveDevice { id } => svc.remove_device(*id),
@@ -782,11 +901,13 @@ impl Scenario {
         }
         for n in &e.notifications {
             let Some(id) = ext_of(&n.ext) else { continue };
-            let got: Vec<(u32, &[u8])> = events
+            let got: Vec<(u32, &[u8], &str)> = events
                 .iter()
                 .filter(|ev| ev.ext == Some(id))
                 .filter_map(|ev| match &ev.kind {
-                    EventKind::ConfigChangeCall { device, data, .. } => Some((*device, &**data)),
+                    EventKind::ConfigChangeCall {
+                        device, data, guid, ..
+                    } => Some((*device, &**data, &**guid)),
                     _ => None,
                 })
                 .collect();
@@ -822,6 +943,15 @@ impl Scenario {
                     n.ext,
                     hex_of(&w),
                     last.map_or("none".into(), |l| hex_of(l.1))
+                ));
+            }
+            if let Some(g) = &n.last_guid
+                && last.map(|l| l.2) != Some(g.as_str())
+            {
+                failures.push(format!(
+                    "expected {}'s last notification to name the GUID {g}, got {}",
+                    n.ext,
+                    last.map_or("none", |l| l.2)
                 ));
             }
         }
@@ -897,6 +1027,21 @@ impl KindDecl {
 }
 
 impl ExtensionDecl {
+    /// The hooks the file gives, with their TOML names.
+    fn named_hooks(&self) -> Vec<(&'static str, &Hook)> {
+        [
+            ("config_init", &self.config_init),
+            ("general_init", &self.general_init),
+            ("on_change", &self.on_change),
+            ("on_device_arrival", &self.on_device_arrival),
+            ("on_device_removal", &self.on_device_removal),
+            ("shutdown", &self.shutdown),
+        ]
+        .into_iter()
+        .filter_map(|(n, h)| h.as_ref().map(|h| (n, h)))
+        .collect()
+    }
+
     fn hooks(&self) -> Vec<&Hook> {
         [
             &self.config_init,

@@ -21,7 +21,8 @@ pub struct ScenarioFile {
     /// The extensions.
     #[serde(default, rename = "extension")]
     pub extensions: Vec<ExtensionDecl>,
-    /// What happens, in order. Without steps: start, settle, stop.
+    /// What happens, in order. Without steps: start, settle, stop. A run whose last step
+    /// leaves the service running (or stopping) is stopped at the end.
     #[serde(default, rename = "step")]
     pub steps: Vec<Step>,
     /// What must hold afterwards.
@@ -221,14 +222,14 @@ pub enum Action {
         /// Pass NULL for `ppData`.
         #[serde(default)]
         null_out: bool,
-        /// Name for the buffer.
+        /// Name for the buffer (a failed call leaves the name naming nothing).
         bind: Option<String>,
         /// The code it must return.
         expect: Option<String>,
     },
     /// `FaxExtFreeBuffer`.
     Free {
-        /// A bound buffer.
+        /// A bound buffer (skipped, with no call, while the name names nothing).
         buffer: Option<String>,
         /// Or: `change-data` (the current ConfigChange's lpData), `null`, `bogus`.
         target: Option<String>,
@@ -279,14 +280,14 @@ pub enum Action {
         null_callback: bool,
         /// `own` (default), `null`, `bogus`, or another extension's name.
         hinst: Option<String>,
-        /// Name for the handle.
+        /// Name for the handle (a failed call leaves the name naming nothing).
         bind: Option<String>,
         /// The last error it must set (`"ERROR_SUCCESS"` for success).
         expect: Option<String>,
     },
     /// `FaxExtUnregisterForEvents`.
     Unregister {
-        /// A bound handle.
+        /// A bound handle (skipped, with no call, while the name names nothing).
         handle: Option<String>,
         /// Or: `null`, `invalid` (INVALID_HANDLE_VALUE), `bogus`.
         target: Option<String>,
@@ -299,6 +300,18 @@ pub enum Action {
         buffer: String,
         /// How many bytes past the end (default 1, at most 16).
         by: Option<u32>,
+    },
+    /// Write bytes into a bound buffer at an offset, as C code could: inside a live
+    /// buffer this is legal (it is the extension's until freed); past its end it is an
+    /// overrun, after its free a write after free.
+    WriteBuffer {
+        /// The buffer.
+        buffer: String,
+        /// Where to write, in bytes from the start (default 0).
+        #[serde(default)]
+        offset: u32,
+        /// The bytes, as hex (default `"5a"`).
+        hex: Option<String>,
     },
     /// Write into a bound buffer after freeing it (`write-after-free`).
     WriteAfterFree {
@@ -350,6 +363,10 @@ pub enum Step {
         thread: Option<u16>,
         /// The actions.
         actions: Vec<Action>,
+        /// Give deferred notifications their scheduling point after the actions (default
+        /// true). `false` leaves what the actions queued in flight, so a later step can
+        /// act before it arrives (unregister, shut down).
+        tick: Option<bool>,
     },
     /// A device arrives.
     AddDevice {
@@ -466,6 +483,8 @@ pub struct NotificationsExpect {
     pub last_hex: Option<String>,
     /// The data of the last one, as text.
     pub last_text: Option<String>,
+    /// The GUID string of the last one, exactly as passed (the registrant's spelling).
+    pub last_guid: Option<String>,
 }
 
 /// `[[expect.lifecycle]]`.

@@ -229,15 +229,21 @@ impl ScriptedExtension {
                 let r = cb.get_data_raw(*device, src, guid.as_deref(), *null_out);
                 let code = r.err().unwrap_or(ERROR_SUCCESS);
                 self.check("get", expect, code);
-                if let (Ok(id), Some(name)) = (r, bind) {
-                    self.buffers.borrow_mut().insert(name.clone(), id);
+                if let Some(name) = bind {
+                    // A failed GetData hands out nothing: the name names no buffer until
+                    // the next successful `get` binds it again.
+                    match r {
+                        Ok(id) => self.buffers.borrow_mut().insert(name.clone(), id),
+                        Err(_) => self.buffers.borrow_mut().remove(name),
+                    };
                 }
             }
             Action::Free { buffer, target } => {
                 let arg = match (buffer, target.as_deref()) {
                     (Some(name), _) => match self.buffers.borrow().get(name) {
                         Some(id) => FreeArg::Buffer(*id),
-                        None => FreeArg::Foreign(BOGUS_POINTER),
+                        // Careful C code frees only what it got (`if (p) free(p)`).
+                        None => return,
                     },
                     (None, Some("change-data")) => match &change {
                         Some(ch) => FreeArg::ChangeData(ch.delivery),
@@ -310,8 +316,11 @@ impl ScriptedExtension {
                 let r = cb.register_raw(hinst, *device, src, guid.as_deref(), callback);
                 let code = r.err().unwrap_or(ERROR_SUCCESS);
                 self.check("register", expect, code);
-                if let (Ok(h), Some(name)) = (r, bind) {
-                    self.handles.borrow_mut().insert(name.clone(), h);
+                if let Some(name) = bind {
+                    match r {
+                        Ok(h) => self.handles.borrow_mut().insert(name.clone(), h),
+                        Err(_) => self.handles.borrow_mut().remove(name),
+                    };
                 }
             }
             Action::Unregister {
@@ -322,7 +331,15 @@ impl ScriptedExtension {
                 let arg = match (handle, target.as_deref()) {
                     (Some(name), _) => match self.handles.borrow().get(name) {
                         Some(h) => UnregisterArg::Handle(*h),
-                        None => UnregisterArg::Foreign(BOGUS_POINTER),
+                        // Careful C code unregisters only a handle it got (`if (h) ...`).
+                        None => {
+                            if let Some(e) = expect {
+                                self.fail(format!(
+                                    "unregister of {name:?} expected {e}, but no successful register bound {name:?}, so it was skipped"
+                                ));
+                            }
+                            return;
+                        }
                     },
                     (None, Some("null")) => UnregisterArg::Null,
                     (None, Some("invalid")) => UnregisterArg::InvalidValue,
@@ -336,6 +353,16 @@ impl ScriptedExtension {
                     let size = cb.buffer(id).map_or(0, <[u8]>::len);
                     let by = by.unwrap_or(1).clamp(1, GUARD_LEN as u32) as usize;
                     cb.write_buffer_raw(id, size, &vec![0x5A; by]);
+                }
+            }
+            Action::WriteBuffer {
+                buffer,
+                offset,
+                hex,
+            } => {
+                if let Some(id) = self.buffers.borrow().get(buffer).copied() {
+                    let bytes = hex.as_deref().map_or(Ok(vec![0x5A]), decode_hex);
+                    cb.write_buffer_raw(id, *offset as usize, &bytes.unwrap_or_default());
                 }
             }
             Action::WriteAfterFree { buffer } => {

@@ -1,0 +1,245 @@
+//! The FFI adapter: one loaded library as a [`faxsim_sim::Extension`]. Each entry point
+//! the service calls becomes a call into the library's export, with the callbacks
+//! published for the trampolines while C runs.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use faxsim_abi::{
+    E_FAIL, FALSE, FAX_ROUTE_CALLBACKROUTINES, MAX_DEVICE_NAME_PREFIX_CHARS, NOERROR,
+    PFAX_LINECALLBACK, S_OK, TRUE,
+};
+use faxsim_sim::{Callbacks, ConfigChange, Extension, VirtualDevices};
+use faxsim_trace::Exports;
+
+use crate::load::{self, EntryPoints, Instance};
+use crate::memory::{GUARD_BYTE, GUARD_LEN};
+use crate::shared::{call_c, lock};
+use crate::trampolines::POOL;
+
+/// A real library, hosted as an extension of the simulated service.
+#[derive(Debug)]
+pub struct FfiExtension {
+    pub(crate) path: PathBuf,
+    pub(crate) slot: usize,
+    pub(crate) exports: Exports,
+    pub(crate) instance: RefCell<Option<Instance>>,
+    /// Unloaded by the service, to be closed by the host with the callbacks published
+    /// (a library's unload-time code, `DllMain` detach or a destructor, may call back).
+    pub(crate) closing: RefCell<Option<Instance>>,
+}
+
+impl FfiExtension {
+    /// The entry points of the loaded instance. If the service calls it after an unload
+    /// without the host's `start` (a driver that restarts the service itself), the
+    /// unloaded instance is used again, or the library reloaded, with a note.
+    fn entry(&self) -> EntryPoints {
+        if let Some(i) = self.instance.borrow().as_ref() {
+            return i.entry;
+        }
+        if let Some(i) = self.closing.borrow_mut().take() {
+            let e = i.entry;
+            *self.instance.borrow_mut() = Some(i);
+            lock().notes.push(format!(
+                "{} was started again without Host::start; it keeps its globals",
+                self.path.display()
+            ));
+            return e;
+        }
+        match load::open(&self.path) {
+            Ok(i) => {
+                let e = i.entry;
+                *self.instance.borrow_mut() = Some(i);
+                lock().notes.push(format!(
+                    "{} was reloaded outside Host::start; its hInst may be stale",
+                    self.path.display()
+                ));
+                e
+            }
+            Err(e) => {
+                lock().notes.push(format!("reloading failed: {e}"));
+                EntryPoints::default()
+            }
+        }
+    }
+
+    /// The module handle of the loaded instance (0 when unloaded).
+    pub fn hinst(&self) -> u64 {
+        self.instance.borrow().as_ref().map_or(0, |i| i.hinst)
+    }
+}
+
+impl Extension for FfiExtension {
+    fn exports(&self) -> Exports {
+        self.exports
+    }
+
+    fn virtual_device_creation(&self, cb: &mut Callbacks<'_>) -> VirtualDevices {
+        let failed = VirtualDevices {
+            ok: false,
+            count: 0,
+            id_prefix: 0,
+            name_prefix: String::new(),
+        };
+        let Some(f) = self.entry().virtual_device_creation else {
+            return failed;
+        };
+        let mut count = 0u32;
+        let mut id_prefix = 0u32;
+        let mut prefix = [0u16; MAX_DEVICE_NAME_PREFIX_CHARS];
+        let ok = call_c(cb, || {
+            // SAFETY: the export has the FaxDevVirtualDeviceCreation signature (resolved
+            // by name); every pointer is valid for the call, the prefix buffer holds the
+            // documented 128 WCHARs, and the completion port is the documented NULL
+            // placeholder (no transmission side).
+            unsafe {
+                f(
+                    &mut count,
+                    prefix.as_mut_ptr(),
+                    &mut id_prefix,
+                    std::ptr::null_mut(),
+                    0,
+                )
+            }
+        });
+        let end = prefix.iter().position(|&u| u == 0).unwrap_or(prefix.len());
+        VirtualDevices {
+            ok: ok != FALSE,
+            count,
+            id_prefix,
+            name_prefix: String::from_utf16_lossy(&prefix[..end]),
+        }
+    }
+
+    fn initialize_config(&self, cb: &mut Callbacks<'_>) -> i32 {
+        let Some(f) = self.entry().initialize_config else {
+            return NOERROR;
+        };
+        let fns = POOL[self.slot];
+        call_c(cb, || {
+            // SAFETY: the export has the FaxExtInitializeConfig signature; the five
+            // arguments are this slot's trampolines, valid for the process's life.
+            unsafe {
+                f(
+                    fns.get_data,
+                    fns.set_data,
+                    fns.register,
+                    fns.unregister,
+                    fns.free_buffer,
+                )
+            }
+        })
+    }
+
+    fn dev_initialize(&self, cb: &mut Callbacks<'_>) -> bool {
+        let Some(f) = self.entry().dev_initialize else {
+            return false;
+        };
+        let mut line_callback: PFAX_LINECALLBACK = None;
+        let ok = call_c(cb, || {
+            // SAFETY: FaxDevInitialize's signature; the line app handle, heap and service
+            // callback are the documented placeholders (0/NULL: no TAPI, no jobs) and the
+            // out-pointer is valid for the call.
+            unsafe { f(0, std::ptr::null_mut(), &mut line_callback, None) }
+        });
+        ok != FALSE
+    }
+
+    fn route_initialize(&self, cb: &mut Callbacks<'_>) -> bool {
+        let Some(f) = self.entry().route_initialize else {
+            return false;
+        };
+        let mut table = FAX_ROUTE_CALLBACKROUTINES::inert();
+        let ok = call_c(cb, || {
+            // SAFETY: FaxRouteInitialize's signature; the heap is a NULL placeholder and
+            // the table is a valid, inert callback table that outlives the call (the
+            // job-side routines it holds are static functions).
+            unsafe { f(std::ptr::null_mut(), &mut table) }
+        });
+        ok != FALSE
+    }
+
+    fn route_device_change(&self, cb: &mut Callbacks<'_>, device: u32, new: bool) -> bool {
+        let Some(f) = self.entry().route_device_change else {
+            return true;
+        };
+        let flag = if new { TRUE } else { FALSE };
+        // SAFETY: FaxRouteDeviceChangeNotification's signature; plain values.
+        call_c(cb, || unsafe { f(device, flag) }) != FALSE
+    }
+
+    fn dev_shutdown(&self, cb: &mut Callbacks<'_>) -> i32 {
+        let Some(f) = self.entry().dev_shutdown else {
+            return S_OK;
+        };
+        // SAFETY: FaxDevShutdown's signature; no arguments.
+        call_c(cb, || unsafe { f() })
+    }
+
+    fn config_change(&self, cb: &mut Callbacks<'_>, change: &mut ConfigChange<'_>) -> i32 {
+        let f = lock()
+            .slots
+            .get(self.slot)
+            .and_then(|s| s.as_ref())
+            .and_then(|s| s.callback_fn(change.callback));
+        let Some(f) = f else {
+            lock().notes.push(format!(
+                "no function pointer known for callback #{} of {}; the notification was answered E_FAIL",
+                change.callback.0,
+                self.path.display()
+            ));
+            return E_FAIL;
+        };
+        // A host-owned copy with a guard zone: writes into it (or past it) are seen.
+        let len = change.data.len();
+        let mut data = Vec::with_capacity(len + GUARD_LEN);
+        data.extend_from_slice(change.data);
+        data.resize(len + GUARD_LEN, GUARD_BYTE);
+        let guid: Vec<u16> = change.guid.encode_utf16().chain([0]).collect();
+        let ptr = data.as_mut_ptr();
+        lock().heap.begin_change(ptr as usize, change.delivery);
+        let device = change.device;
+        let hr = call_c(cb, || {
+            // SAFETY: `f` is a ConfigChange pointer this library passed to Register; its
+            // library is loaded (registrations end at unload). The GUID is NUL-terminated
+            // and `ptr` holds `len` bytes (plus a guard zone), both alive for the call.
+            unsafe { f(device, guid.as_ptr(), ptr, len as u32) }
+        });
+        lock().heap.end_change(ptr as usize);
+        let written = data[..len]
+            .iter()
+            .zip(change.data)
+            .position(|(a, b)| a != b)
+            .or_else(|| {
+                data[len..]
+                    .iter()
+                    .position(|&b| b != GUARD_BYTE)
+                    .map(|i| len + i)
+            });
+        if let Some(offset) = written {
+            change.write_into_data(offset as u32);
+        }
+        hr
+    }
+
+    fn unloading(&self, cb: &mut Callbacks<'_>) {
+        let damage = lock().heap.unload(cb.ext());
+        for (id, d) in damage {
+            cb.report_buffer_damage(id, d);
+        }
+    }
+
+    fn unloaded(&self) {
+        // Closed for real by `Host::close_unloaded`, so the next load starts with fresh
+        // globals as a service restart would (a library that pinned itself stays mapped
+        // and keeps them, as on Windows).
+        let instance = self.instance.borrow_mut().take();
+        if instance.is_some() {
+            *self.closing.borrow_mut() = instance;
+        }
+        if let Some(Some(s)) = lock().slots.get_mut(self.slot) {
+            s.callback_ids.clear();
+            s.callback_fns.clear();
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The validate battery: one simulated service with every hosted library, driven through
+//! the situations an extension meets in production.
+//!
+//! 1. Startup in the documented order, with one TAPI device (logical 1, line 101) that
+//!    routing extensions hear of at start.
+//! 2. Device arrival: a second TAPI device (logical 2, line 102).
+//! 3. An external write (an administration client) to every key any extension read,
+//!    wrote or registered for, and to the global data (device 0) of every GUID used.
+//! 4. The same keys written by another extension in the service (`faxsim-peer`, an
+//!    in-process helper that only writes).
+//! 5. Injected callback failures: every documented error code of GetData, SetData and
+//!    Register once per extension, on calls the seed picks, over up to three restarts
+//!    that replay startup and the external writes.
+//! 6. A clean restart with the writes once more, then shutdown.
+//!
+//! After each step, threads the extensions started get a scheduling point.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use faxsim_abi::Callback;
+use faxsim_sim::guid::parse_braced_guid;
+use faxsim_sim::seed::{Component, DetRng};
+use faxsim_sim::{
+    DeliveryPolicy, EventSink, ExtensionSpec, Fault, Finding, HookExtension, Service,
+    ServiceOptions, SimError, Trigger,
+};
+use faxsim_trace::{Event, EventKind, Exports, ExtId, ExtensionKind, SOURCE_FAX, SOURCE_TAPI};
+
+use crate::{Host, HostError};
+
+/// The battery's TAPI devices: (logical id, permanent line id). The first exists at
+/// start, the second arrives while the service runs.
+pub const BATTERY_DEVICES: [(u32, u32); 2] = [(1, 101), (2, 102)];
+
+/// The name of the in-service helper that writes the keys other extensions use.
+pub const PEER_NAME: &str = "faxsim-peer";
+
+/// How long a scheduling point waits for extension threads.
+const PUMP: Duration = Duration::from_millis(200);
+
+/// Rounds of restarts that replay startup under injected failures.
+const FAULT_ROUNDS: usize = 3;
+
+/// How one battery run is set up.
+#[derive(Clone, Debug)]
+pub struct BatteryOptions {
+    /// The seed of every random choice (delivery order, fault placement).
+    pub seed: u64,
+    /// The delivery policy.
+    pub delivery: DeliveryPolicy,
+    /// GUIDs written by the battery even if no extension touched them during the run
+    /// (`--routing-method`: data an extension reads only when a fax is routed, which the
+    /// simulator never does): on device 0 and on every battery device.
+    pub extra_guids: Vec<String>,
+}
+
+/// What one battery run produced.
+#[derive(Debug)]
+pub struct BatteryOutcome {
+    /// Every event.
+    pub events: Vec<Event>,
+    /// Every finding of the rule checker.
+    pub findings: Vec<Finding>,
+    /// Extension names by `ExtId` (the libraries, then the peer).
+    pub names: Vec<String>,
+    /// The libraries' ids, in the host's order.
+    pub exts: Vec<ExtId>,
+    /// Host notes (see [`Host::take_notes`]).
+    pub notes: Vec<String>,
+    /// A limit that cut the run short.
+    pub aborted: Option<SimError>,
+}
+
+/// The service options a battery run uses (the checker of an isolated run needs them).
+pub fn service_options(opts: &BatteryOptions) -> ServiceOptions {
+    ServiceOptions {
+        seed: opts.seed,
+        delivery: opts.delivery,
+        announce_devices_at_start: true,
+        ..ServiceOptions::default()
+    }
+}
+
+/// Runs the battery over every library of `host`; `sinks` see every event as it happens.
+pub fn run(
+    host: &mut Host,
+    opts: &BatteryOptions,
+    sinks: Vec<Box<dyn EventSink>>,
+) -> Result<BatteryOutcome, HostError> {
+    let mut svc = Service::new(service_options(opts));
+    for s in sinks {
+        svc.add_sink(s);
+    }
+    let (logical, line) = BATTERY_DEVICES[0];
+    svc.add_device(logical, Some(line))?;
+    let exts = host.attach(&mut svc)?;
+    let peer = svc.add_extension(
+        ExtensionSpec {
+            name: PEER_NAME.into(),
+            kind: ExtensionKind::Routing,
+        },
+        Rc::new(HookExtension::new().exports(Exports {
+            initialize_config: true,
+            dev_shutdown: false,
+            route_device_change: false,
+        })),
+    )?;
+    let result = drive(host, &mut svc, opts, &exts, peer);
+    if let Err(HostError::Sim(SimError::LimitExceeded { .. })) = &result {
+        // The events so far are the report; the limit is named in it.
+    } else {
+        result?;
+    }
+    if svc.is_running() || svc.aborted().is_some() {
+        let _ = svc.stop();
+    }
+    host.close_unloaded(&mut svc);
+    host.pump(&mut svc, PUMP);
+    let findings = svc.finish();
+    Ok(BatteryOutcome {
+        names: svc.extension_names(),
+        aborted: svc.aborted().cloned(),
+        events: svc.take_events(),
+        findings,
+        exts,
+        notes: host.take_notes(),
+    })
+}
+
+fn drive(
+    host: &mut Host,
+    svc: &mut Service,
+    opts: &BatteryOptions,
+    exts: &[ExtId],
+    peer: ExtId,
+) -> Result<(), HostError> {
+    host.start(svc)?;
+    host.pump(svc, PUMP);
+    let (logical, line) = BATTERY_DEVICES[1];
+    svc.add_device(logical, Some(line))?;
+    host.pump(svc, PUMP);
+
+    let mut value = 0u32;
+    let mut writes = |svc: &mut Service, host: &Host, by_peer: bool| -> Result<(), HostError> {
+        let mut keys = touched_keys(svc.events());
+        for g in &opts.extra_guids {
+            for device in std::iter::once(0).chain(BATTERY_DEVICES.iter().map(|&(l, _)| l)) {
+                if !keys
+                    .iter()
+                    .any(|(d, k)| *d == device && k.eq_ignore_ascii_case(g))
+                {
+                    keys.push((device, g.clone()));
+                }
+            }
+        }
+        for (device, guid) in keys {
+            value += 1;
+            let data = value.to_le_bytes();
+            if by_peer {
+                svc.callbacks(peer, 0)
+                    .set_data(device, SOURCE_FAX, &guid, &data);
+                svc.tick()?;
+            } else {
+                svc.external_write(device, &guid, &data)?;
+            }
+            host.pump(svc, PUMP);
+        }
+        Ok(())
+    };
+    writes(svc, host, false)?;
+    writes(svc, host, true)?;
+
+    let mut rng = DetRng::new(opts.seed, Component::Driver);
+    for &ext in exts {
+        for callback in [
+            Callback::GetData,
+            Callback::SetData,
+            Callback::RegisterForEvents,
+        ] {
+            let mut codes = callback.documented_errors().to_vec();
+            rng.shuffle(&mut codes);
+            let start = 1 + rng.below(2);
+            for (i, code) in codes.into_iter().enumerate() {
+                let fault = Fault::new(callback, code, Trigger::NthCall(start + i as u64))
+                    .for_ext(ext)
+                    .times(1);
+                svc.add_fault(fault)?;
+            }
+        }
+    }
+    for _ in 0..FAULT_ROUNDS {
+        if svc.faults().iter().all(|f| f.fired() > 0) {
+            break;
+        }
+        host.restart(svc)?;
+        host.pump(svc, PUMP);
+        writes(svc, host, false)?;
+    }
+
+    host.restart(svc)?;
+    host.pump(svc, PUMP);
+    writes(svc, host, false)?;
+    svc.stop()?;
+    Ok(())
+}
+
+/// Every (logical device, GUID) an extension read, wrote or registered for, plus device
+/// 0 of every GUID, in a stable order (first spelling of each GUID value wins).
+pub fn touched_keys(events: &[Event]) -> Vec<(u32, String)> {
+    let tapi: BTreeMap<u32, u32> = BATTERY_DEVICES.iter().map(|&(l, t)| (t, l)).collect();
+    let mut spelling: BTreeMap<u128, String> = BTreeMap::new();
+    let mut keys: BTreeMap<(u32, u128), ()> = BTreeMap::new();
+    for e in events {
+        let (device, source, guid) = match &e.kind {
+            EventKind::GetDataCall {
+                device,
+                source,
+                guid,
+                ..
+            }
+            | EventKind::SetDataCall {
+                device,
+                source,
+                guid,
+                ..
+            }
+            | EventKind::RegisterCall {
+                device,
+                source,
+                guid,
+                ..
+            } if e.ext.is_some() => (*device, *source, guid),
+            _ => continue,
+        };
+        let Some(g) = guid.as_deref() else { continue };
+        let Some(value) = parse_braced_guid(g) else {
+            continue;
+        };
+        let logical = match source {
+            _ if device == 0 => 0,
+            SOURCE_FAX => device,
+            SOURCE_TAPI => match tapi.get(&device) {
+                Some(&l) => l,
+                None => continue,
+            },
+            _ => continue,
+        };
+        spelling.entry(value).or_insert_with(|| g.to_string());
+        keys.insert((logical, value), ());
+        keys.insert((0, value), ());
+    }
+    keys.into_keys()
+        .map(|(d, v)| (d, spelling[&v].clone()))
+        .collect()
+}

@@ -1,0 +1,337 @@
+//! faxsim-host: hosts real fax extension libraries (`.dll`, `.so`, `.dylib`) in the
+//! simulated fax service through the real C ABI.
+//!
+//! ```no_run
+//! use faxsim_host::Host;
+//! use faxsim_sim::{Service, ServiceOptions};
+//!
+//! let mut host = Host::new();
+//! host.open("./libmy_routing.so".as_ref(), None)?;
+//! let mut svc = Service::new(ServiceOptions::default());
+//! host.attach(&mut svc)?;
+//! host.start(&mut svc)?;
+//! svc.external_write(0, "{0A9D7B3A-A35E-4cc6-B73C-1F635136057B}", &[1, 0, 0, 0])?;
+//! svc.stop()?;
+//! for f in svc.finish() {
+//!     println!("{} {}", f.rule, f.message);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! What it does:
+//! - **Loading** ([`Host::open`]): checks the file (exists, is a library, is built for
+//!   this system), loads it with libloading, resolves every entry point eagerly and
+//!   detects its kind (virtual FSP if it exports `FaxDevVirtualDeviceCreation`, FSP if
+//!   `FaxDevInitialize`, routing extension if `FaxRouteInitialize`).
+//! - **Attribution**: each library is bound to one slot of a fixed pool of
+//!   [`POOL_SIZE`] sets of monomorphised `extern "system"` callbacks, so a call names its
+//!   extension by the function it came through, from whatever thread.
+//! - **Threads**: calls from any thread are serialised into the simulation (see
+//!   `shared.rs` for the mechanism and its one limitation) and recorded with a small
+//!   thread id: 0 for the service thread, then 1, 2, … in first-seen order.
+//! - **hInst**: the library's module handle on Windows, its `dladdr` base address
+//!   elsewhere (what `faxsim_module_handle()` in the C header returns).
+//! - **Memory**: GetData buffers are real memory with a guard zone, poisoned and
+//!   quarantined when freed; damage is reported at FreeBuffer and at unload. FreeBuffer of
+//!   an unknown pointer is reported and never reaches an allocator. ConfigChange's
+//!   `lpData` is a host copy compared after the call.
+//! - **Last error**: Register's failure reason is set with `SetLastError` on Windows and
+//!   in `errno` elsewhere (C code reads it right after a NULL return).
+//! - **Unload is real**: at the service's unload the library is closed, and loaded again
+//!   at the next start, so a restart gives fresh globals as a real one does.
+//!
+//! One [`Host`] is active per process at a time ([`Host::new`] waits for the previous
+//! one to be dropped), because the trampolines reach the simulation through
+//! process-wide state.
+//!
+//! This crate holds faxsim's FFI `unsafe`; every block says why it is sound.
+
+mod adapter;
+pub mod battery;
+mod load;
+mod memory;
+mod platform;
+mod scenario;
+mod shared;
+mod trampolines;
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use faxsim_sim::{ExtensionSpec, HInst, Service, SimError};
+use faxsim_trace::{Exports, ExtId, ExtensionKind};
+
+pub use adapter::FfiExtension;
+pub use load::LoadError;
+pub use memory::{GUARD_BYTE, GUARD_LEN, POISON_BYTE, QUARANTINE};
+pub use scenario::ScenarioHost;
+pub use shared::{DEFAULT_CALL_WAIT, POOL_SIZE};
+
+/// Errors of the host's driver API.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A library could not be (re)loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The simulated service refused an operation.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+}
+
+/// What the host knows about one opened library.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LibraryInfo {
+    /// Its name in reports: the file stem (without a `lib` prefix off Windows).
+    pub name: String,
+    /// The path it was opened from.
+    pub path: PathBuf,
+    /// The kind it is hosted as.
+    pub kind: ExtensionKind,
+    /// The kind its exports say (`None` only when `--kind` forced one the exports lack
+    /// nothing for… never in practice; kept for reports).
+    pub detected: Option<ExtensionKind>,
+    /// Its optional exports. Without `FaxExtInitializeConfig` it takes no part in the
+    /// configuration protocol.
+    pub exports: Exports,
+    /// Its trampoline slot.
+    pub slot: usize,
+}
+
+impl LibraryInfo {
+    /// Whether it exports `FaxExtInitializeConfig` (only those take part).
+    pub fn takes_part(&self) -> bool {
+        self.exports.initialize_config
+    }
+}
+
+static EXCLUSIVE: Mutex<()> = Mutex::new(());
+
+/// A library's name in reports: its file stem, without a `lib` prefix off Windows,
+/// made unique against `taken` with a `-2`, `-3`, … suffix.
+pub fn extension_name(path: &Path, taken: &[&str]) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "extension".into());
+    let stem = match stem.strip_prefix("lib") {
+        Some(rest) if !cfg!(windows) && !rest.is_empty() => rest.to_string(),
+        _ => stem,
+    };
+    if !taken.contains(&stem.as_str()) {
+        return stem;
+    }
+    (2..)
+        .map(|i| format!("{stem}-{i}"))
+        .find(|n| !taken.contains(&n.as_str()))
+        .expect("some suffix is free")
+}
+
+/// Checks a library file without loading it: exists, is a shared library, is built for
+/// this system (what an isolating parent does before its child loads the library).
+pub fn preflight(path: &Path) -> Result<(), LoadError> {
+    load::preflight(path)
+}
+
+/// Hosts a set of libraries for one or more simulated services, one after another.
+#[derive(Debug)]
+pub struct Host {
+    libs: Vec<(LibraryInfo, Rc<FfiExtension>)>,
+    exts: Vec<ExtId>,
+    _exclusive: MutexGuard<'static, ()>,
+}
+
+impl Default for Host {
+    fn default() -> Self {
+        Host::new()
+    }
+}
+
+impl Host {
+    /// A host with no library (waits while another host of this process is alive).
+    pub fn new() -> Host {
+        let guard = EXCLUSIVE.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut g = shared::lock();
+        g.notes.clear();
+        g.call_wait = DEFAULT_CALL_WAIT;
+        drop(g);
+        Host {
+            libs: Vec::new(),
+            exts: Vec::new(),
+            _exclusive: guard,
+        }
+    }
+
+    /// How long a call from C waits for a scheduling point before it fails.
+    pub fn set_call_wait(&self, wait: Duration) {
+        shared::lock().call_wait = wait;
+    }
+
+    /// Loads `path`, resolves its entry points and binds it to a trampoline slot.
+    /// `kind` overrides detection (the kind's required export must exist).
+    pub fn open(
+        &mut self,
+        path: &Path,
+        kind: Option<ExtensionKind>,
+    ) -> Result<&LibraryInfo, LoadError> {
+        load::preflight(path)?;
+        let instance = load::open(path)?;
+        let detected = instance.entry.detected_kind();
+        let kind = load::decide_kind(path, &instance.entry, kind)?;
+        let slot = {
+            let mut g = shared::lock();
+            let Some(slot) = g.slots.iter().position(Option::is_none) else {
+                return Err(LoadError::PoolExhausted {
+                    path: path.into(),
+                    max: POOL_SIZE,
+                });
+            };
+            g.slots[slot] = Some(shared::SlotBinding::default());
+            slot
+        };
+        let e = &instance.entry;
+        let exports = Exports {
+            initialize_config: e.initialize_config.is_some(),
+            dev_shutdown: kind.is_provider() && e.dev_shutdown.is_some(),
+            route_device_change: kind == ExtensionKind::Routing && e.route_device_change.is_some(),
+        };
+        let name = self.unique_name(path);
+        let info = LibraryInfo {
+            name,
+            path: path.into(),
+            kind,
+            detected,
+            exports,
+            slot,
+        };
+        let ext = Rc::new(FfiExtension {
+            path: path.into(),
+            slot,
+            exports,
+            instance: std::cell::RefCell::new(Some(instance)),
+            closing: std::cell::RefCell::new(None),
+        });
+        self.libs.push((info, ext));
+        Ok(&self.libs.last().expect("just pushed").0)
+    }
+
+    /// Like [`Host::open`], with the name the extension gets in reports (a scenario's
+    /// `name`) instead of the file stem.
+    pub fn open_named(
+        &mut self,
+        path: &Path,
+        kind: Option<ExtensionKind>,
+        name: &str,
+    ) -> Result<&LibraryInfo, LoadError> {
+        self.open(path, kind)?;
+        let info = &mut self.libs.last_mut().expect("just opened").0;
+        info.name = name.to_string();
+        Ok(info)
+    }
+
+    fn unique_name(&self, path: &Path) -> String {
+        let taken: Vec<&str> = self.libs.iter().map(|(i, _)| i.name.as_str()).collect();
+        extension_name(path, &taken)
+    }
+
+    /// The libraries opened so far, in order.
+    pub fn libraries(&self) -> impl Iterator<Item = &LibraryInfo> {
+        self.libs.iter().map(|(i, _)| i)
+    }
+
+    /// Adds every library to `svc` (stopped) as an extension and binds its slot to it.
+    /// A host drives one service at a time: attaching again moves the slots to the new one.
+    pub fn attach(&mut self, svc: &mut Service) -> Result<Vec<ExtId>, SimError> {
+        let mut exts = Vec::new();
+        for (info, ext) in &self.libs {
+            let id = svc.add_extension(
+                ExtensionSpec {
+                    name: info.name.clone(),
+                    kind: info.kind,
+                },
+                ext.clone(),
+            )?;
+            if ext.hinst() != 0 {
+                svc.set_hinst(id, HInst(ext.hinst()));
+            }
+            exts.push(id);
+        }
+        let mut g = shared::lock();
+        for ((info, _), id) in self.libs.iter().zip(&exts) {
+            if let Some(Some(b)) = g.slots.get_mut(info.slot) {
+                b.ext = Some(*id);
+            }
+        }
+        g.begin_service();
+        drop(g);
+        self.exts = exts.clone();
+        Ok(exts)
+    }
+
+    /// Loads again every library the last stop unloaded (updating its hInst), then
+    /// starts the service.
+    pub fn start(&self, svc: &mut Service) -> Result<(), HostError> {
+        self.close_unloaded(svc);
+        for ((info, ext), id) in self.libs.iter().zip(&self.exts) {
+            if ext.instance.borrow().is_none() {
+                let instance = load::open(&info.path)?;
+                *ext.instance.borrow_mut() = Some(instance);
+            }
+            if ext.hinst() != 0 {
+                svc.set_hinst(*id, HInst(ext.hinst()));
+            }
+        }
+        svc.start()?;
+        Ok(())
+    }
+
+    /// Stops the service (the libraries are unloaded) and starts it again.
+    pub fn restart(&self, svc: &mut Service) -> Result<(), HostError> {
+        svc.stop()?;
+        self.close_unloaded(svc);
+        self.start(svc)
+    }
+
+    /// Closes (`dlclose` / `FreeLibrary`) every library the service unloaded, with the
+    /// callbacks published: code that runs at unload (a destructor, `DllMain` detach)
+    /// and calls back is served and recorded (as `call-after-unload`).
+    pub fn close_unloaded(&self, svc: &mut Service) {
+        for ((_, ext), id) in self.libs.iter().zip(&self.exts) {
+            let Some(instance) = ext.closing.borrow_mut().take() else {
+                continue;
+            };
+            shared::call_c(&mut svc.callbacks(*id, 0), || drop(instance));
+        }
+    }
+
+    /// A scheduling point for threads the extensions started: calls they are waiting
+    /// to make are served now, for at most `limit`.
+    pub fn pump(&self, svc: &mut Service, limit: Duration) {
+        if let Some(&ext) = self.exts.first() {
+            shared::pump(&mut svc.callbacks(ext, 0), limit);
+        }
+    }
+
+    /// What the host noticed that is not a protocol finding (internal errors caught at
+    /// the boundary, calls that timed out waiting), oldest first.
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut shared::lock().notes)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let mut g = shared::lock();
+        for (info, _) in &self.libs {
+            if let Some(s) = g.slots.get_mut(info.slot) {
+                *s = None;
+            }
+        }
+        g.heap.clear();
+        g.begin_service();
+        drop(g);
+        // Libraries are closed as their last `Rc` goes (services holding them may
+        // outlive the host; their calls then find the slot unbound).
+    }
+}

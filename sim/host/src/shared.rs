@@ -1,0 +1,279 @@
+//! How a call from C reaches the simulation, from any thread.
+//!
+//! The [`Service`](faxsim_sim::Service) is single-threaded (`!Send`): exactly one thread
+//! may touch it at a time. The host serialises every access with a *token* (a flag under
+//! one mutex, with a condition variable):
+//!
+//! - The service thread holds the token while it runs Rust. Before it calls into C it
+//!   publishes a pointer to the `Callbacks` it was given (pushes a *context*) and releases
+//!   the token; after C returns it waits until its own context is on top of the stack and
+//!   the token is free, takes the token and pops the context.
+//! - A trampoline, on any thread, waits until the token is free and a context is
+//!   published, takes the token, makes its call through the top context (as its own
+//!   extension and thread, via `Callbacks::with_caller`), and releases the token.
+//!   Re-entry nests: a trampoline's call may call back into C (a ConfigChange), which
+//!   pushes a context of its own.
+//!
+//! So a published context is used only while its owner is inside C and not touching it,
+//! and by one thread at a time. The limitation: a thread an extension started that calls
+//! while the service thread is in Rust waits until the service next calls into any
+//! extension (or the driver offers a scheduling point with [`pump`]); after
+//! [`Shared::call_wait`] it gives up, the call fails with `ERROR_GEN_FAILURE`, and a host
+//! note says so (a deadlock guard).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use faxsim_abi::PFAX_EXT_CONFIG_CHANGE;
+use faxsim_sim::Callbacks;
+use faxsim_trace::{CallbackId, ExtId, HandleId};
+
+use crate::memory::GuardedHeap;
+
+/// Slots in the trampoline pool: the most libraries hosted at once in one process.
+pub const POOL_SIZE: usize = 64;
+
+/// How long a call from C waits for the simulation by default.
+pub const DEFAULT_CALL_WAIT: Duration = Duration::from_secs(5);
+
+type ChangeFn = unsafe extern "system" fn(u32, *const u16, *mut u8, u32) -> i32;
+
+/// What a slot is bound to.
+#[derive(Debug, Default)]
+pub(crate) struct SlotBinding {
+    /// The extension in the current service (`None` until attached).
+    pub ext: Option<ExtId>,
+    /// Distinct ConfigChange pointers this library passed to Register → their ids.
+    pub callback_ids: HashMap<usize, CallbackId>,
+    /// The reverse, to call them.
+    pub callback_fns: BTreeMap<CallbackId, ChangeFn>,
+}
+
+impl SlotBinding {
+    pub fn callback_fn(&self, id: CallbackId) -> PFAX_EXT_CONFIG_CHANGE {
+        self.callback_fns.get(&id).copied()
+    }
+}
+
+/// Registration handles handed to C: opaque values, never 0 or -1, never reused.
+#[derive(Debug, Default)]
+pub(crate) struct HandleTable {
+    issued: u64,
+    by_value: HashMap<usize, HandleId>,
+}
+
+impl HandleTable {
+    const BASE: usize = 0x0FA0_0000;
+
+    pub fn issue(&mut self, id: HandleId) -> usize {
+        self.issued += 1;
+        let value = Self::BASE.wrapping_add((self.issued as usize).wrapping_mul(16));
+        self.by_value.insert(value, id);
+        value
+    }
+
+    pub fn lookup(&self, value: usize) -> Option<HandleId> {
+        self.by_value.get(&value).copied()
+    }
+
+    /// A new service instance: its handles start afresh; old values become unknown.
+    pub fn reset(&mut self) {
+        self.by_value.clear();
+    }
+}
+
+struct Ctx {
+    cb: CbPtr,
+    owner: ThreadId,
+}
+
+struct CbPtr(*mut Callbacks<'static>);
+
+// SAFETY: the pointer is dereferenced only by the thread holding the token, while the
+// thread that published it is inside C and does not use its `Callbacks` (see the module
+// docs); the token's mutex orders every access. The Service behind it is only ever
+// touched by one thread at a time.
+unsafe impl Send for CbPtr {}
+
+/// The process-wide host state.
+pub(crate) struct Shared {
+    busy: bool,
+    stack: Vec<Ctx>,
+    waiting: usize,
+    service_thread: Option<ThreadId>,
+    threads: HashMap<ThreadId, u16>,
+    pub slots: Vec<Option<SlotBinding>>,
+    pub heap: GuardedHeap,
+    pub handles: HandleTable,
+    pub notes: Vec<String>,
+    pub call_wait: Duration,
+}
+
+static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(|| {
+    Mutex::new(Shared {
+        busy: true,
+        stack: Vec::new(),
+        waiting: 0,
+        service_thread: None,
+        threads: HashMap::new(),
+        slots: (0..POOL_SIZE).map(|_| None).collect(),
+        heap: GuardedHeap::default(),
+        handles: HandleTable::default(),
+        notes: Vec::new(),
+        call_wait: DEFAULT_CALL_WAIT,
+    })
+});
+static TURN: Condvar = Condvar::new();
+
+/// Locks the host state (a panic elsewhere must not wedge every later call).
+pub(crate) fn lock() -> MutexGuard<'static, Shared> {
+    SHARED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// A new service instance driven by the calling thread: it holds the token, thread
+    /// ids start again, handles start afresh.
+    pub fn begin_service(&mut self) {
+        self.busy = true;
+        self.stack.clear();
+        self.service_thread = Some(std::thread::current().id());
+        self.threads.clear();
+        self.handles.reset();
+    }
+
+    fn thread_id(&mut self, t: ThreadId) -> u16 {
+        if Some(t) == self.service_thread {
+            return 0;
+        }
+        let next = self.threads.len() as u16 + 1;
+        *self.threads.entry(t).or_insert(next)
+    }
+}
+
+/// Why a call from C could not reach the simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EnterError {
+    /// The slot is bound to no library of a running host.
+    Unbound,
+    /// No scheduling point came within the wait limit.
+    Timeout,
+}
+
+/// Runs `f` inside the simulation as the extension bound to `slot`, from this thread.
+pub(crate) fn enter<R>(
+    slot: usize,
+    f: impl FnOnce(&mut Callbacks<'_>) -> R,
+) -> Result<R, EnterError> {
+    let me = std::thread::current().id();
+    let mut g = lock();
+    let Some(ext) = g
+        .slots
+        .get(slot)
+        .and_then(|s| s.as_ref())
+        .and_then(|s| s.ext)
+    else {
+        return Err(EnterError::Unbound);
+    };
+    let thread = g.thread_id(me);
+    let deadline = Instant::now() + g.call_wait;
+    g.waiting += 1;
+    while g.busy || g.stack.is_empty() {
+        let now = Instant::now();
+        if now >= deadline {
+            g.waiting -= 1;
+            let wait = g.call_wait;
+            g.notes.push(format!(
+                "a call from thread {thread} of extension #{} waited {} ms for a scheduling point and was failed with ERROR_GEN_FAILURE",
+                ext.0,
+                wait.as_millis()
+            ));
+            return Err(EnterError::Timeout);
+        }
+        g = TURN
+            .wait_timeout(g, deadline - now)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    g.waiting -= 1;
+    g.busy = true;
+    let ptr = g.stack.last().expect("checked non-empty").cb.0;
+    drop(g);
+    let _release = ReleaseOnDrop;
+    // SAFETY: this thread holds the token, so no other thread uses the simulation; the
+    // context's owner is inside C and does not touch its `Callbacks` until it takes the
+    // token back (after we release it), so the pointee is alive and unaliased. The
+    // `'static` is a lie confined to this call: `with_caller` reborrows for `f` only.
+    let cb = unsafe { &mut *ptr };
+    Ok(cb.with_caller(ext, thread, f))
+}
+
+struct ReleaseOnDrop;
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        lock().busy = false;
+        TURN.notify_all();
+    }
+}
+
+/// Calls into C (`f`) with `cb` published for calls back from any thread.
+pub(crate) fn call_c<R>(cb: &mut Callbacks<'_>, f: impl FnOnce() -> R) -> R {
+    let me = std::thread::current().id();
+    let ptr = (cb as *mut Callbacks<'_>).cast::<Callbacks<'static>>();
+    {
+        let mut g = lock();
+        g.stack.push(Ctx {
+            cb: CbPtr(ptr),
+            owner: me,
+        });
+        g.busy = false;
+    }
+    TURN.notify_all();
+    let _reacquire = Reacquire { me, ptr };
+    f()
+}
+
+struct Reacquire {
+    me: ThreadId,
+    ptr: *mut Callbacks<'static>,
+}
+
+impl Drop for Reacquire {
+    fn drop(&mut self) {
+        let mut g = lock();
+        while g.busy
+            || !g
+                .stack
+                .last()
+                .is_some_and(|c| c.owner == self.me && std::ptr::eq(c.cb.0, self.ptr))
+        {
+            g = TURN.wait(g).unwrap_or_else(PoisonError::into_inner);
+        }
+        g.stack.pop();
+        g.busy = true;
+    }
+}
+
+/// A scheduling point for threads the extensions started: if any is waiting to call, the
+/// token is released (with `cb` published) until none waits or `limit` passes.
+pub(crate) fn pump(cb: &mut Callbacks<'_>, limit: Duration) {
+    if lock().waiting == 0 {
+        return;
+    }
+    call_c(cb, || {
+        let deadline = Instant::now() + limit;
+        let mut g = lock();
+        while g.waiting > 0 || g.busy {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            g = TURN
+                .wait_timeout(g, (deadline - now).min(Duration::from_millis(20)))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    });
+}

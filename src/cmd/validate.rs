@@ -1,0 +1,871 @@
+//! `faxsim validate LIB...`: host real extension libraries in one simulated service, run
+//! the standard battery, report every way they break the protocol.
+//!
+//! In-process by default. With `--isolate` each seed runs in a child `faxsim` process
+//! that streams its events over a pipe; a child that crashes or stops making progress
+//! becomes `extension-crashed` / `extension-hung` (exit 3), with the events so far kept.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use faxsim_host::battery::{self, BatteryOptions, PEER_NAME};
+use faxsim_host::{Host, LibraryInfo};
+use faxsim_sim::trace::{Event, EventKind, ExtId, ExtensionKind};
+use faxsim_sim::{
+    CheckerConfig, DeliveryPolicy, EventSink, Finding, Limits, Severity, VirtualFspInitOrder,
+    check_events,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::CliError;
+use crate::report::Color;
+
+/// Marks protocol lines on the child's stdout (an extension may print there too).
+const MARK: &str = "\u{1e}faxsim:";
+
+/// Arguments of `faxsim validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Extension libraries (.dll, .so, .dylib), all hosted in one service.
+    #[arg(required = true, value_name = "LIB")]
+    pub libs: Vec<PathBuf>,
+    /// Host every library as this kind instead of detecting it from its exports.
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+    /// The seed of delivery order and fault placement (the first one with --seeds).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Run the battery under N seeds (SEED, SEED+1, …), rotating the delivery policy
+    /// through sync, shuffled and deferred.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub seeds: Option<u64>,
+    /// Write the events to PATH as JSON Lines (one file per seed with --seeds: PATH gets
+    /// a -seedN suffix).
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
+    /// A GUID the battery writes (on device 0 and every device) even if no extension
+    /// touched it during the run: data your extension reads only when it routes a fax.
+    /// Repeat for several.
+    #[arg(long = "routing-method", value_name = "GUID", value_parser = parse_guid_arg)]
+    pub routing_methods: Vec<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Run the libraries in a child process: a crash or hang becomes a finding (exit 3).
+    #[arg(long)]
+    pub isolate: bool,
+    /// With --isolate: how long the child may go without progress before it counts as
+    /// hung.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Internal: be the child of an isolated run.
+    #[arg(long, hide = true)]
+    pub isolate_child: bool,
+    /// Internal: the child's delivery policy.
+    #[arg(long, hide = true, value_enum)]
+    pub delivery: Option<DeliveryArg>,
+}
+
+/// `--kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// A TAPI fax service provider.
+    Fsp,
+    /// A virtual FSP.
+    VirtualFsp,
+    /// A routing extension.
+    Routing,
+}
+
+impl From<KindArg> for ExtensionKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Fsp => ExtensionKind::Fsp,
+            KindArg::VirtualFsp => ExtensionKind::VirtualFsp,
+            KindArg::Routing => ExtensionKind::Routing,
+        }
+    }
+}
+
+/// Delivery policy on the child's command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeliveryArg {
+    /// Synchronous, registration order.
+    Sync,
+    /// Synchronous, seeded order.
+    Shuffled,
+    /// Deferred to seeded scheduling points.
+    Deferred,
+}
+
+impl From<DeliveryArg> for DeliveryPolicy {
+    fn from(d: DeliveryArg) -> Self {
+        match d {
+            DeliveryArg::Sync => DeliveryPolicy::Sync,
+            DeliveryArg::Shuffled => DeliveryPolicy::Shuffled,
+            DeliveryArg::Deferred => DeliveryPolicy::Deferred,
+        }
+    }
+}
+
+fn delivery_arg(d: DeliveryPolicy) -> &'static str {
+    d.name()
+}
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// Grouped by extension, for people.
+    Text,
+    /// Stable, versioned JSON.
+    Json,
+    /// JUnit XML: one test case per library per seed.
+    Junit,
+}
+
+/// One library as the report shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Lib {
+    name: String,
+    path: PathBuf,
+    kind: Option<ExtensionKind>,
+    takes_part: bool,
+}
+
+impl From<&LibraryInfo> for Lib {
+    fn from(i: &LibraryInfo) -> Self {
+        Lib {
+            name: i.name.clone(),
+            path: i.path.clone(),
+            kind: Some(i.kind),
+            takes_part: i.takes_part(),
+        }
+    }
+}
+
+/// One battery run.
+#[derive(Debug)]
+struct SeedRun {
+    seed: u64,
+    delivery: DeliveryPolicy,
+    names: Vec<String>,
+    findings: Vec<Finding>,
+    notes: Vec<String>,
+    /// The extension crashed or hung (isolated).
+    fatal: bool,
+}
+
+/// A protocol line from an isolated child.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ChildLine {
+    Start { libs: Vec<Lib>, names: Vec<String> },
+    Event(Event),
+    Note(String),
+    Done,
+}
+
+fn seeds_of(args: &ValidateArgs) -> Vec<(u64, DeliveryPolicy)> {
+    match args.seeds {
+        None => vec![(
+            args.seed,
+            args.delivery.map_or(DeliveryPolicy::Sync, Into::into),
+        )],
+        Some(n) => (0..n)
+            .map(|i| {
+                let policy = [
+                    DeliveryPolicy::Sync,
+                    DeliveryPolicy::Shuffled,
+                    DeliveryPolicy::Deferred,
+                ][(i % 3) as usize];
+                (args.seed.wrapping_add(i), policy)
+            })
+            .collect(),
+    }
+}
+
+/// Runs `faxsim validate`.
+pub fn run(args: &ValidateArgs, color: Color) -> Result<ExitCode, CliError> {
+    if args.isolate_child {
+        return run_child(args);
+    }
+    let kind = args.kind.map(ExtensionKind::from);
+    let outcome = if args.isolate {
+        run_isolated(args)
+    } else {
+        run_in_process(args, kind)
+    };
+    let (libs, runs) = match outcome {
+        Ok(x) => x,
+        Err(Fatal::Usage(msg)) => {
+            eprintln!("faxsim: {msg}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(Fatal::Io(e)) => return Err(CliError::Io(e)),
+    };
+    let color = if args.output.is_some() {
+        Color::resolve(crate::cli::ColorChoice::Never)
+    } else {
+        color
+    };
+    let text = match args.format {
+        ValidateFormat::Text => text_report(&libs, &runs, args.deny_warnings, color),
+        ValidateFormat::Json => json_report(&libs, &runs, args.deny_warnings) + "\n",
+        ValidateFormat::Junit => junit_report(&libs, &runs, args.deny_warnings),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text)?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    let fatal = runs.iter().any(|r| r.fatal);
+    let failing = runs
+        .iter()
+        .flat_map(|r| &r.findings)
+        .any(|f| f.severity == Severity::Error || args.deny_warnings);
+    Ok(ExitCode::from(if fatal {
+        3
+    } else if failing {
+        1
+    } else {
+        0
+    }))
+}
+
+enum Fatal {
+    Usage(String),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Fatal {
+    fn from(e: std::io::Error) -> Self {
+        Fatal::Io(e)
+    }
+}
+
+fn record_path(args: &ValidateArgs, seed: u64) -> Option<PathBuf> {
+    let path = args.record.as_ref()?;
+    if args.seeds.is_none() {
+        return Some(path.clone());
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-seed{seed}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-seed{seed}"),
+    };
+    Some(path.with_file_name(name))
+}
+
+/// Streams events as JSON Lines (flushed per event, so a crash keeps what came before).
+struct JsonlSink(std::io::BufWriter<std::fs::File>);
+
+impl EventSink for JsonlSink {
+    fn event(&mut self, event: &Event) {
+        if let Ok(line) = serde_json::to_string(event) {
+            let _ = writeln!(self.0, "{line}");
+            let _ = self.0.flush();
+        }
+    }
+}
+
+fn jsonl_sink(path: &Path) -> Result<JsonlSink, Fatal> {
+    let f = std::fs::File::create(path)
+        .map_err(|e| Fatal::Usage(format!("{}: cannot create the trace: {e}", path.display())))?;
+    Ok(JsonlSink(std::io::BufWriter::new(f)))
+}
+
+fn open_host(libs: &[PathBuf], kind: Option<ExtensionKind>) -> Result<Host, Fatal> {
+    let mut host = Host::new();
+    for path in libs {
+        host.open(path, kind)
+            .map_err(|e| Fatal::Usage(e.to_string()))?;
+    }
+    Ok(host)
+}
+
+fn run_in_process(
+    args: &ValidateArgs,
+    kind: Option<ExtensionKind>,
+) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> {
+    let mut host = open_host(&args.libs, kind)?;
+    let libs: Vec<Lib> = host.libraries().map(Lib::from).collect();
+    let mut runs = Vec::new();
+    for (seed, delivery) in seeds_of(args) {
+        let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
+        if let Some(p) = record_path(args, seed) {
+            sinks.push(Box::new(jsonl_sink(&p)?));
+        }
+        let opts = BatteryOptions {
+            seed,
+            delivery,
+            extra_guids: args.routing_methods.clone(),
+        };
+        let out = battery::run(&mut host, &opts, sinks).map_err(|e| Fatal::Usage(e.to_string()))?;
+        let mut notes = out.notes;
+        if let Some(e) = out.aborted {
+            notes.push(format!("the run was cut short: {e}"));
+        }
+        runs.push(SeedRun {
+            seed,
+            delivery,
+            names: out.names,
+            findings: out.findings,
+            notes,
+            fatal: false,
+        });
+    }
+    Ok((libs, runs))
+}
+
+// ---- isolation ------------------------------------------------------------------------
+
+/// The child: one seed, events streamed on stdout.
+fn run_child(args: &ValidateArgs) -> Result<ExitCode, CliError> {
+    struct Out;
+    fn send(line: &ChildLine) {
+        if let Ok(json) = serde_json::to_string(line) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{MARK}{json}");
+            let _ = out.flush();
+        }
+    }
+    impl EventSink for Out {
+        fn event(&mut self, event: &Event) {
+            send(&ChildLine::Event(event.clone()));
+        }
+    }
+    let kind = args.kind.map(ExtensionKind::from);
+    let mut host = match open_host(&args.libs, kind) {
+        Ok(h) => h,
+        Err(Fatal::Usage(m)) => {
+            eprintln!("faxsim: {m}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(Fatal::Io(e)) => return Err(CliError::Io(e)),
+    };
+    let libs: Vec<Lib> = host.libraries().map(Lib::from).collect();
+    let mut names: Vec<String> = libs.iter().map(|l| l.name.clone()).collect();
+    names.push(PEER_NAME.into());
+    send(&ChildLine::Start { libs, names });
+    let (seed, delivery) = seeds_of(args)[0];
+    let opts = BatteryOptions {
+        seed,
+        delivery,
+        extra_guids: args.routing_methods.clone(),
+    };
+    match battery::run(&mut host, &opts, vec![Box::new(Out)]) {
+        Ok(out) => {
+            for n in out.notes {
+                send(&ChildLine::Note(n));
+            }
+            if let Some(e) = out.aborted {
+                send(&ChildLine::Note(format!("the run was cut short: {e}")));
+            }
+            send(&ChildLine::Done);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("faxsim: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> {
+    for p in &args.libs {
+        faxsim_host::preflight(p).map_err(|e| Fatal::Usage(e.to_string()))?;
+    }
+    let mut taken: Vec<String> = Vec::new();
+    let mut libs: Vec<Lib> = Vec::new();
+    for p in &args.libs {
+        let refs: Vec<&str> = taken.iter().map(String::as_str).collect();
+        let name = faxsim_host::extension_name(p, &refs);
+        taken.push(name.clone());
+        libs.push(Lib {
+            name,
+            path: p.clone(),
+            kind: None,
+            takes_part: true,
+        });
+    }
+    let exe = std::env::current_exe()?;
+    let mut runs = Vec::new();
+    for (seed, delivery) in seeds_of(args) {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("validate")
+            .args(&args.libs)
+            .args(["--isolate-child", "--seed", &seed.to_string()])
+            .args(["--delivery", delivery_arg(delivery)])
+            .args(
+                args.routing_methods
+                    .iter()
+                    .flat_map(|g| ["--routing-method", g.as_str()]),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(k) = args.kind {
+            let k = ExtensionKind::from(k);
+            cmd.args(["--kind", k.name()]);
+        }
+        let mut child = cmd.spawn()?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut events: Vec<Event> = Vec::new();
+        let mut notes = Vec::new();
+        let mut names: Vec<String> = libs.iter().map(|l| l.name.clone()).collect();
+        names.push(PEER_NAME.into());
+        let mut done = false;
+        let mut hung = false;
+        let limit = Duration::from_millis(args.timeout_ms);
+        loop {
+            match rx.recv_timeout(limit) {
+                Ok(line) => {
+                    let Some(at) = line.find(MARK) else {
+                        // The extension's own output.
+                        eprintln!("{line}");
+                        continue;
+                    };
+                    match serde_json::from_str::<ChildLine>(&line[at + MARK.len()..]) {
+                        Ok(ChildLine::Start { libs: l, names: n }) => {
+                            libs = l;
+                            names = n;
+                        }
+                        Ok(ChildLine::Event(e)) => events.push(e),
+                        Ok(ChildLine::Note(n)) => notes.push(n),
+                        Ok(ChildLine::Done) => done = true,
+                        Err(e) => notes.push(format!("unreadable line from the child: {e}")),
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    hung = true;
+                    let _ = child.kill();
+                    break;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let status = child.wait()?;
+        let _ = reader.join();
+        if !hung && status.code() == Some(2) && events.is_empty() {
+            return Err(Fatal::Usage(
+                "the isolated child could not load the libraries (see above)".into(),
+            ));
+        }
+        let fatal = hung || !(done && status.success());
+        if fatal {
+            let ext = open_call_ext(&events);
+            let last = events.last();
+            let kind = if hung {
+                EventKind::ExtensionHung {
+                    limit_ms: args.timeout_ms,
+                }
+            } else {
+                EventKind::ExtensionCrashed {
+                    detail: Arc::from(describe_exit(&status)),
+                }
+            };
+            events.push(Event {
+                seq: last.map_or(0, |e| e.seq + 1),
+                time: last.map_or(0, |e| e.time),
+                thread: 0,
+                ext,
+                kind,
+            });
+        }
+        if let Some(p) = record_path(args, seed) {
+            let mut sink = jsonl_sink(&p)?;
+            for e in &events {
+                sink.event(e);
+            }
+        }
+        let config = CheckerConfig {
+            names: names.clone(),
+            nesting_limit: Limits::default().nesting,
+            delivery,
+            virtual_fsp_init: VirtualFspInitOrder::default(),
+        };
+        let findings = check_events(&events, config);
+        runs.push(SeedRun {
+            seed,
+            delivery,
+            names,
+            findings,
+            notes,
+            fatal,
+        });
+    }
+    Ok((libs, runs))
+}
+
+/// The extension inside the innermost call that never returned.
+fn open_call_ext(events: &[Event]) -> Option<ExtId> {
+    let mut open: Vec<Option<ExtId>> = Vec::new();
+    for e in events {
+        use EventKind::*;
+        match e.kind {
+            VirtualDeviceCreationCall
+            | InitializeConfigCall
+            | DevInitializeCall
+            | RouteInitializeCall
+            | RouteDeviceChangeCall { .. }
+            | DevShutdownCall
+            | ConfigChangeCall { .. } => open.push(e.ext),
+            VirtualDeviceCreationReturn { .. }
+            | InitializeConfigReturn { .. }
+            | DevInitializeReturn { .. }
+            | RouteInitializeReturn { .. }
+            | RouteDeviceChangeReturn { .. }
+            | DevShutdownReturn { .. }
+            | ConfigChangeReturn { .. } => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    open.pop()
+        .flatten()
+        .or_else(|| events.last().and_then(|e| e.ext))
+}
+
+fn describe_exit(status: &std::process::ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        if let Some(sig) = status.signal() {
+            let name = match sig {
+                4 => "SIGILL",
+                6 => "SIGABRT",
+                7 => "SIGBUS",
+                8 => "SIGFPE",
+                9 => "SIGKILL",
+                11 => "SIGSEGV",
+                _ => "signal",
+            };
+            return format!("{name} (signal {sig})");
+        }
+    }
+    match status.code() {
+        // NTSTATUS exception codes come back as the exit code on Windows.
+        Some(c) if c < 0 => format!("exception {:#010x}", c as u32),
+        Some(c) => format!("the process exited with code {c} before the battery ended"),
+        None => "the process ended abnormally".into(),
+    }
+}
+
+// ---- reports ---------------------------------------------------------------------------
+
+fn lib_index(run: &SeedRun, libs: &[Lib], f: &Finding) -> Option<usize> {
+    let name = run.names.get(f.ext?.index())?;
+    libs.iter().position(|l| &l.name == name)
+}
+
+fn passed(findings: &[&Finding], deny_warnings: bool) -> bool {
+    !findings
+        .iter()
+        .any(|f| f.severity == Severity::Error || deny_warnings)
+}
+
+fn kind_text(k: Option<ExtensionKind>) -> &'static str {
+    match k {
+        Some(ExtensionKind::Fsp) => "FSP",
+        Some(ExtensionKind::VirtualFsp) => "virtual FSP",
+        Some(ExtensionKind::Routing) => "routing extension",
+        None => "extension",
+    }
+}
+
+fn text_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool, color: Color) -> String {
+    let mut out = String::new();
+    let seeds = match runs {
+        [one] => format!("seed {} ({} delivery)", one.seed, one.delivery.name()),
+        _ => format!(
+            "{} seeds ({}..={}, delivery rotated sync/shuffled/deferred)",
+            runs.len(),
+            runs.first().map_or(0, |r| r.seed),
+            runs.last().map_or(0, |r| r.seed)
+        ),
+    };
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    out.push_str(&format!(
+        "faxsim validate: {}, {seeds}\n\n",
+        libraries(libs.len())
+    ));
+    let (mut errors, mut warnings) = (0usize, 0usize);
+    for (li, lib) in libs.iter().enumerate() {
+        out.push_str(&format!(
+            "{}  ({})  {}\n",
+            color.bold(&lib.name),
+            kind_text(lib.kind),
+            lib.path.display()
+        ));
+        if !lib.takes_part {
+            out.push_str("  note: it does not export FaxExtInitializeConfig, so it takes no part in the configuration protocol\n");
+        }
+        let mut seen = HashSet::new();
+        let mut repeats = 0usize;
+        let mut any = false;
+        for run in runs {
+            for f in run
+                .findings
+                .iter()
+                .filter(|f| lib_index(run, libs, f) == Some(li))
+            {
+                any = true;
+                match f.severity {
+                    Severity::Error => errors += 1,
+                    Severity::Warning => warnings += 1,
+                }
+                if !seen.insert((f.rule, f.message.clone())) {
+                    repeats += 1;
+                    continue;
+                }
+                out.push_str(&format!(
+                    "  {} {:<24} seed {}, event {}: {}\n",
+                    color.severity(f.severity),
+                    f.rule.id(),
+                    run.seed,
+                    f.event,
+                    f.message
+                ));
+            }
+        }
+        if repeats > 0 {
+            out.push_str(&format!(
+                "  ({} repeated in other seeds not shown)\n",
+                plural(repeats, "finding")
+            ));
+        }
+        if !any {
+            out.push_str("  no findings\n");
+        }
+        out.push('\n');
+    }
+    let others: Vec<(&SeedRun, &Finding)> = runs
+        .iter()
+        .flat_map(|r| r.findings.iter().map(move |f| (r, f)))
+        .filter(|(r, f)| lib_index(r, libs, f).is_none())
+        .collect();
+    if !others.is_empty() {
+        out.push_str(&color.bold("other findings"));
+        out.push('\n');
+        for (run, f) in others {
+            match f.severity {
+                Severity::Error => errors += 1,
+                Severity::Warning => warnings += 1,
+            }
+            out.push_str(&format!(
+                "  {} {:<24} seed {}, event {}: {}\n",
+                color.severity(f.severity),
+                f.rule.id(),
+                run.seed,
+                f.event,
+                f.message
+            ));
+        }
+        out.push('\n');
+    }
+    let mut notes = BTreeMap::new();
+    for r in runs {
+        for n in &r.notes {
+            notes.entry(n.clone()).or_insert(r.seed);
+        }
+    }
+    if !notes.is_empty() {
+        out.push_str(&color.bold("host notes"));
+        out.push('\n');
+        for (n, seed) in notes {
+            out.push_str(&format!("  seed {seed}: {n}\n"));
+        }
+        out.push('\n');
+    }
+    let all: Vec<&Finding> = runs.iter().flat_map(|r| &r.findings).collect();
+    let verdict = if runs.iter().any(|r| r.fatal) {
+        "CRASHED"
+    } else if passed(&all, deny_warnings) {
+        "PASSED"
+    } else {
+        "FAILED"
+    };
+    out.push_str(&format!(
+        "summary: {}, {} in {} over {}: {verdict}\n",
+        plural(errors, "error"),
+        plural(warnings, "warning"),
+        libraries(libs.len()),
+        plural(runs.len(), "seed")
+    ));
+    out
+}
+
+fn libraries(n: usize) -> String {
+    if n == 1 {
+        "1 library".into()
+    } else {
+        format!("{n} libraries")
+    }
+}
+
+#[derive(Serialize)]
+struct FindingJson<'a> {
+    rule: &'static str,
+    severity: &'static str,
+    extension: Option<&'a str>,
+    event: u64,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct RunJson<'a> {
+    name: String,
+    seed: u64,
+    passed: bool,
+    findings: Vec<FindingJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    faxsim: &'static str,
+    format: u32,
+    runs: Vec<RunJson<'a>>,
+    findings: Vec<FindingJson<'a>>,
+}
+
+fn finding_json<'a>(run: &'a SeedRun, f: &'a Finding) -> FindingJson<'a> {
+    FindingJson {
+        rule: f.rule.id(),
+        severity: f.severity.name(),
+        extension: f
+            .ext
+            .and_then(|e| run.names.get(e.index()))
+            .map(String::as_str),
+        event: f.event,
+        message: &f.message,
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+fn json_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool) -> String {
+    let mut out = Vec::new();
+    let mut flat = Vec::new();
+    for run in runs {
+        for (li, lib) in libs.iter().enumerate() {
+            let mine: Vec<&Finding> = run
+                .findings
+                .iter()
+                .filter(|f| lib_index(run, libs, f) == Some(li))
+                .collect();
+            let ok = passed(&mine, deny_warnings);
+            out.push(RunJson {
+                name: format!("validate:{}", file_name(&lib.path)),
+                seed: run.seed,
+                passed: ok,
+                findings: mine.iter().map(|f| finding_json(run, f)).collect(),
+            });
+        }
+        let rest: Vec<&Finding> = run
+            .findings
+            .iter()
+            .filter(|f| lib_index(run, libs, f).is_none())
+            .collect();
+        if !rest.is_empty() {
+            out.push(RunJson {
+                name: "validate".into(),
+                seed: run.seed,
+                passed: passed(&rest, deny_warnings),
+                findings: rest.iter().map(|f| finding_json(run, f)).collect(),
+            });
+        }
+        flat.extend(run.findings.iter().map(|f| finding_json(run, f)));
+    }
+    let doc = ReportJson {
+        faxsim: env!("CARGO_PKG_VERSION"),
+        format: 1,
+        runs: out,
+        findings: flat,
+    };
+    serde_json::to_string_pretty(&doc).expect("the report serialises")
+}
+
+fn junit_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("faxsim validate");
+    for (li, lib) in libs.iter().enumerate() {
+        let mut suite = TestSuite::new(format!("validate:{}", file_name(&lib.path)));
+        for run in runs {
+            let mine: Vec<&Finding> = run
+                .findings
+                .iter()
+                .filter(|f| lib_index(run, libs, f) == Some(li))
+                .collect();
+            let name = format!("seed {} ({} delivery)", run.seed, run.delivery.name());
+            let status = if passed(&mine, deny_warnings) {
+                TestCaseStatus::success()
+            } else {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let first = mine
+                    .first()
+                    .map_or(String::new(), |f| format!("{}: {}", f.rule.id(), f.message));
+                s.set_message(first);
+                s.set_type("faxsim-finding");
+                let body: Vec<String> = mine
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{} {} event {}: {}",
+                            f.severity.name(),
+                            f.rule.id(),
+                            f.event,
+                            f.message
+                        )
+                    })
+                    .collect();
+                s.set_description(body.join("\n"));
+                s
+            };
+            let mut case = TestCase::new(name, status);
+            case.set_classname(lib.name.clone());
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- cannot write JUnit: {e} -->\n"))
+}
+
+/// A braced GUID on the command line.
+fn parse_guid_arg(s: &str) -> Result<String, String> {
+    match faxsim_sim::guid::parse_braced_guid(s) {
+        Some(_) => Ok(s.to_string()),
+        None => Err(format!(
+            "{s:?} is not a braced GUID {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}"
+        )),
+    }
+}

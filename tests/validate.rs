@@ -1,0 +1,629 @@
+//! `faxsim validate` on real C libraries built from `extensions/c` with the compiler the
+//! `cc` crate finds: every extension-side rule is caught through the real ABI, careful
+//! fixtures give nothing under 100 seeds, crashes and hangs under `--isolate` exit 3.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+const SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/extensions/c");
+
+/// Every fixture, compiled once per test binary. `None` when no C compiler works here.
+fn fixtures() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(build_fixtures).as_deref()
+}
+
+fn build_fixtures() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("validate-fixtures");
+    std::fs::create_dir_all(&dir).ok()?;
+    let compiler = cc::Build::new()
+        .opt_level(0)
+        .target(&target())
+        .host(&target())
+        .cargo_metadata(false)
+        .cargo_warnings(false)
+        .try_get_compiler()
+        .ok()?;
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(SOURCES)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    let threads: Vec<_> = sources
+        .chunks(sources.len().div_ceil(2).max(1))
+        .map(|chunk| {
+            let chunk = chunk.to_vec();
+            let compiler = compiler.clone();
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                chunk
+                    .iter()
+                    .all(|src| compile(&compiler, src, &dir.join(lib_file(&stem(src)))))
+            })
+        })
+        .collect();
+    let ok = threads.into_iter().all(|t| t.join().unwrap_or(false));
+    if !ok {
+        eprintln!("note: the C fixtures did not build; skipping");
+        return None;
+    }
+    // The storm needs two libraries: the same source under two names.
+    let storm = dir.join(lib_file("buggy_notification_storm"));
+    std::fs::copy(&storm, dir.join(lib_file("storm_mirror"))).ok()?;
+    Some(dir)
+}
+
+fn target() -> String {
+    let arch = std::env::consts::ARCH;
+    match std::env::consts::OS {
+        "linux" => format!("{arch}-unknown-linux-gnu"),
+        "macos" => format!("{arch}-apple-darwin"),
+        "windows" => format!("{arch}-pc-windows-msvc"),
+        os => format!("{arch}-unknown-{os}"),
+    }
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+fn lib_file(name: &str) -> String {
+    format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+fn compile(compiler: &cc::Tool, src: &Path, out: &Path) -> bool {
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("sim/abi/include");
+    let mut cmd = compiler.to_command();
+    if compiler.is_like_msvc() {
+        cmd.arg("/nologo")
+            .arg("/LD")
+            .arg(format!("/I{}", include.display()))
+            .arg(src)
+            .arg(format!("/Fe{}", out.display()))
+            .arg(format!(
+                "/Fo{}\\",
+                out.parent().unwrap().join(stem(src)).display()
+            ));
+    } else {
+        cmd.args(["-shared", "-fPIC", "-pthread", "-std=c11"])
+            .arg("-I")
+            .arg(&include)
+            .arg(src)
+            .arg("-o")
+            .arg(out);
+        if cfg!(target_os = "linux") {
+            cmd.arg("-ldl");
+        }
+    }
+    match cmd.output() {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            eprintln!("{}: {}", src.display(), String::from_utf8_lossy(&o.stderr));
+            false
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", src.display());
+            false
+        }
+    }
+}
+
+fn lib(name: &str) -> PathBuf {
+    fixtures().expect("fixtures built").join(lib_file(name))
+}
+
+fn faxsim(args: &[&str], libs: &[PathBuf]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .arg("validate")
+        .args(libs)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("faxsim runs")
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+fn rules(v: &Value) -> BTreeSet<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Fixture (one or more libraries) → the rules it must provoke and the exit code.
+const TABLE: &[(&[&str], &[&str], i32)] = &[
+    (&["careful_routing"], &[], 0),
+    (&["careful_fsp"], &[], 0),
+    (&["careful_vfsp"], &[], 0),
+    (&["careful_threads"], &[], 0),
+    (&["passive_fsp"], &[], 0),
+    (&["errno_probe"], &[], 0),
+    (&["buggy_buffer_leak"], &["buffer-leak"], 1),
+    (&["buggy_double_free"], &["double-free"], 1),
+    (&["buggy_foreign_free"], &["foreign-free"], 1),
+    (&["buggy_free_null"], &["free-null"], 0),
+    (&["buggy_buffer_overrun"], &["buffer-overrun"], 1),
+    (&["buggy_write_after_free"], &["write-after-free"], 1),
+    (
+        &["buggy_change_buffer_written"],
+        &["change-buffer-written"],
+        1,
+    ),
+    (
+        &["buggy_call_before_config_init"],
+        &["call-before-config-init"],
+        1,
+    ),
+    (&["buggy_call_after_unload"], &["call-after-unload"], 1),
+    (
+        &["buggy_call_after_init_failure"],
+        &["call-after-init-failure", "config-init-failed"],
+        1,
+    ),
+    (&["buggy_invalid_guid"], &["invalid-guid"], 1),
+    (&["buggy_foreign_hinst"], &["foreign-hinst"], 0),
+    (&["buggy_wrong_id_source"], &["wrong-id-source"], 0),
+    (&["buggy_busy_reentry"], &["busy-reentry"], 0),
+    (
+        &["buggy_duplicate_registration"],
+        &["duplicate-registration"],
+        0,
+    ),
+    (&["buggy_stale_unregister"], &["stale-unregister"], 0),
+    (&["buggy_registration_leak"], &["registration-leak"], 0),
+    (&["buggy_config_init_failed"], &["config-init-failed"], 1),
+    (
+        &["buggy_notification_storm", "storm_mirror"],
+        &["notification-storm"],
+        1,
+    ),
+];
+
+#[test]
+fn every_fixture_gives_exactly_its_rules() {
+    if fixtures().is_none() {
+        return;
+    }
+    let mut failures = Vec::new();
+    for (names, expected, code) in TABLE {
+        let libs: Vec<PathBuf> = names.iter().map(|n| lib(n)).collect();
+        let o = faxsim(&["--format", "json"], &libs);
+        let got = rules(&json(&o));
+        let want: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+        if got != want || o.status.code() != Some(*code) {
+            failures.push(format!(
+                "{names:?}: rules {got:?} (want {want:?}), exit {:?} (want {code})",
+                o.status.code()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_extension_side_rule_has_a_fixture() {
+    let covered: BTreeSet<&str> = TABLE
+        .iter()
+        .flat_map(|(_, r, _)| r.iter().copied())
+        .chain(["extension-crashed", "extension-hung"])
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .args(["rules", "--format", "json"])
+        .output()
+        .unwrap();
+    let catalog: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in catalog["rules"].as_array().unwrap() {
+        if r["side"] == "extension" {
+            let id = r["id"].as_str().unwrap();
+            assert!(covered.contains(id), "no C fixture provokes {id}");
+        }
+    }
+}
+
+#[test]
+fn careful_fixtures_are_clean_under_100_seeds() {
+    if fixtures().is_none() {
+        return;
+    }
+    let libs: Vec<PathBuf> = [
+        "careful_routing",
+        "careful_fsp",
+        "careful_vfsp",
+        "careful_threads",
+    ]
+    .iter()
+    .map(|n| lib(n))
+    .collect();
+    // One at a time (their own battery) and all together (each other's writes).
+    for set in libs.iter().map(|l| vec![l.clone()]).chain([libs.clone()]) {
+        let o = faxsim(&["--seeds", "100", "--format", "json"], &set);
+        let v = json(&o);
+        assert_eq!(rules(&v), BTreeSet::new(), "{set:?}");
+        assert_eq!(o.status.code(), Some(0));
+        assert_eq!(v["runs"].as_array().unwrap().len(), 100 * set.len());
+    }
+}
+
+#[test]
+fn two_libraries_share_one_service() {
+    if fixtures().is_none() {
+        return;
+    }
+    let o = faxsim(
+        &["--format", "json"],
+        &[lib("careful_routing"), lib("buggy_buffer_leak")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    let runs = v["runs"].as_array().unwrap();
+    let names: Vec<&str> = runs.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("validate:{}", lib_file("careful_routing")),
+            format!("validate:{}", lib_file("buggy_buffer_leak"))
+        ]
+    );
+    assert_eq!(runs[0]["passed"], true);
+    assert_eq!(runs[1]["passed"], false);
+    for f in v["findings"].as_array().unwrap() {
+        assert_eq!(f["extension"], "buggy_buffer_leak");
+        assert_eq!(f["rule"], "buffer-leak");
+        assert!(f["event"].as_u64().is_some());
+        assert!(
+            f["message"].as_str().unwrap().contains("never freed"),
+            "{f}"
+        );
+    }
+}
+
+fn read_trace(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every trace line is JSON"))
+        .collect()
+}
+
+#[test]
+fn calls_from_extension_threads_are_attributed() {
+    if fixtures().is_none() {
+        return;
+    }
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("threads.jsonl");
+    let o = faxsim(
+        &["--record", trace.to_str().unwrap()],
+        &[lib("careful_routing"), lib("careful_threads")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let events = read_trace(&trace);
+    let foreign: Vec<&Value> = events.iter().filter(|e| e["thread"] != 0).collect();
+    assert!(!foreign.is_empty(), "the worker's calls are in the trace");
+    for e in &foreign {
+        // careful_threads is the second library: ExtId 1, with its own hInst.
+        assert_eq!(e["ext"], 1, "{e}");
+    }
+    assert!(
+        foreign
+            .iter()
+            .any(|e| e["kind"]["type"] == "register-call" && e["kind"]["hinst"]["ext"] == 1)
+    );
+}
+
+#[test]
+fn register_failure_reason_reaches_c() {
+    if fixtures().is_none() {
+        return;
+    }
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("errno.jsonl");
+    let o = faxsim(
+        &["--record", trace.to_str().unwrap()],
+        &[lib("errno_probe")],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let events = read_trace(&trace);
+    let published = events
+        .iter()
+        .find(|e| e["kind"]["type"] == "set-data-call" && e["ext"] == 0)
+        .expect("the probe published what it read");
+    // ERROR_INVALID_PARAMETER (87), as the C code read it from errno / GetLastError.
+    assert_eq!(published["kind"]["data"], serde_json::json!([87, 0, 0, 0]));
+}
+
+#[test]
+fn a_crash_under_isolate_exits_3_and_keeps_the_trace() {
+    if fixtures().is_none() {
+        return;
+    }
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("crash.jsonl");
+    let o = faxsim(
+        &[
+            "--isolate",
+            "--format",
+            "json",
+            "--record",
+            trace.to_str().unwrap(),
+        ],
+        &[lib("careful_routing"), lib("buggy_extension_crashed")],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let v = json(&o);
+    let crashed: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "extension-crashed")
+        .collect();
+    assert_eq!(crashed.len(), 1, "{v}");
+    assert_eq!(crashed[0]["extension"], "buggy_extension_crashed");
+    let events = read_trace(&trace);
+    assert!(events.len() > 10, "the events before the crash are kept");
+    assert_eq!(events.last().unwrap()["kind"]["type"], "extension-crashed");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"]["type"] == "config-change-call" && e["ext"] == 1)
+    );
+}
+
+#[test]
+fn a_hang_under_isolate_exits_3() {
+    if fixtures().is_none() {
+        return;
+    }
+    let o = faxsim(
+        &["--isolate", "--timeout-ms", "1500", "--format", "json"],
+        &[lib("buggy_extension_hung")],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        rules(&json(&o)),
+        BTreeSet::from(["extension-hung".to_string()])
+    );
+}
+
+#[test]
+fn bad_libraries_are_usage_errors_naming_the_file() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let missing = dir.join("no-such-library.so");
+    let o = faxsim(&[], &[missing]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no-such-library.so: no such file"), "{err}");
+
+    let text = dir.join("notes.so");
+    std::fs::write(&text, "just some text\n").unwrap();
+    let o = faxsim(&[], &[text]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("notes.so: not a shared library (a text file)"),
+        "{err}"
+    );
+
+    if fixtures().is_none() {
+        return;
+    }
+    let o = faxsim(&[], &[lib("not_fax")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("exports no fax entry point"), "{err}");
+
+    let o = faxsim(&["--kind", "fsp"], &[lib("careful_routing")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("needs the export FaxDevInitialize"), "{err}");
+
+    // 65 libraries: one more than the trampoline pool.
+    let many: Vec<PathBuf> = (0..65).map(|_| lib("careful_routing")).collect();
+    let o = faxsim(&[], &many);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the trampoline pool is exhausted"), "{err}");
+}
+
+#[test]
+fn junit_has_one_case_per_library_per_seed() {
+    if fixtures().is_none() {
+        return;
+    }
+    let o = faxsim(
+        &["--format", "junit", "--seeds", "3"],
+        &[lib("careful_routing"), lib("buggy_double_free")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let xml = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 6, "{xml}");
+    assert_eq!(xml.matches("<failure").count(), 3, "{xml}");
+    assert!(xml.contains("double-free"));
+}
+
+#[test]
+fn deny_warnings_fails_on_warnings() {
+    if fixtures().is_none() {
+        return;
+    }
+    let libs = [lib("buggy_free_null")];
+    assert_eq!(faxsim(&[], &libs).status.code(), Some(0));
+    assert_eq!(faxsim(&["--deny-warnings"], &libs).status.code(), Some(1));
+}
+
+#[test]
+fn text_report_is_stable() {
+    if fixtures().is_none() {
+        return;
+    }
+    let dir = fixtures().unwrap();
+    let o = faxsim(
+        &[],
+        &[
+            lib("careful_routing"),
+            lib("buggy_buffer_overrun"),
+            lib("passive_fsp"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8(o.stdout)
+        .unwrap()
+        .replace(&dir.display().to_string(), "[FIXTURES]")
+        .replace('\\', "/")
+        .replace(std::env::consts::DLL_SUFFIX, ".[dll]")
+        .replace(&format!("/{}", std::env::consts::DLL_PREFIX), "/");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn the_rust_template_is_careful() {
+    // Builds the template's cdylib in a target directory of its own (the test's cargo
+    // holds no lock while tests run, but sharing its directory would rebuild the world).
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-template");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "rust-careful-routing",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success());
+    let lib = target.join("debug").join(lib_file("rust_careful_routing"));
+    let o = faxsim(&["--seeds", "30", "--format", "json"], &[lib]);
+    assert_eq!(rules(&json(&o)), BTreeSet::new());
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn routing_methods_are_written_even_if_never_touched() {
+    if fixtures().is_none() {
+        return;
+    }
+    const METHOD: &str = "{5797dee0-e738-11d0-83c0-00c04fb6e984}";
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("routing-method.jsonl");
+    let o = faxsim(
+        &[
+            "--record",
+            trace.to_str().unwrap(),
+            "--routing-method",
+            METHOD,
+        ],
+        &[lib("careful_routing")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let written: BTreeSet<u64> = read_trace(&trace)
+        .iter()
+        .filter(|e| e["kind"]["type"] == "external-write-call" && e["kind"]["guid"] == METHOD)
+        .map(|e| e["kind"]["device"].as_u64().unwrap())
+        .collect();
+    assert!(
+        written.contains(&0),
+        "device 0 of {METHOD} was written: {written:?}"
+    );
+    assert!(written.len() >= 2, "and the devices: {written:?}");
+    let bad = faxsim(
+        &["--routing-method", "not-a-guid"],
+        &[lib("careful_routing")],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// Scenario files load real libraries too (`library = "..."`, relative to the file).
+#[test]
+fn scenario_files_host_real_libraries() {
+    let Some(dir) = fixtures() else { return };
+    let scenario = dir.join("hosted.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"[scenario]
+description = "A careful C routing extension beside a leaky one, with a scripted admin."
+
+[[extension]]
+name = "careful"
+kind = "routing"
+library = "{careful}"
+
+[[extension]]
+name = "leaky"
+kind = "routing"
+library = "{leaky}"
+
+[[device]]
+id = 1
+tapi = 101
+
+[[step]]
+op = "start"
+
+[[step]]
+op = "write"
+guid = "{{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}}"
+hex = "01000000"
+
+[[step]]
+op = "restart"
+
+[[expect.finding]]
+rule = "buffer-leak"
+ext = "leaky"
+
+[[expect.lifecycle]]
+ext = "careful"
+order = ["load", "initialize-config", "route-initialize", "unload", "load", "initialize-config", "route-initialize", "unload"]
+"#,
+            careful = lib_file("careful_routing"),
+            leaky = lib_file("buggy_buffer_leak"),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .args(["run", "--format", "json"])
+        .arg(&scenario)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("faxsim runs");
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let findings = &report["runs"][0]["findings"];
+    assert!(
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["extension"] == "leaky"),
+        "the careful library is clean: {findings:#}"
+    );
+}
