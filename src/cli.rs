@@ -48,6 +48,22 @@ pub enum Command {
         after_help = "Examples:\n  faxsim run scenarios/\n  faxsim run scenarios/ownership/leak.toml --seed 7\n  faxsim run scenarios/ --format junit --output junit.xml"
     )]
     Run(cmd::run::RunArgs),
+    /// Print a trace: canonical text, lossless JSON Lines, a Mermaid sequence diagram, or
+    /// Chrome/Perfetto trace-event JSON.
+    #[command(
+        after_help = "Examples:\n  faxsim show run.trace\n  faxsim show run.trace --format mermaid > run.mmd\n  faxsim show run.trace --format chrome > run.json   # open in ui.perfetto.dev\n  faxsim show run.trace --redact                     # for bug reports"
+    )]
+    Show(cmd::show::ShowArgs),
+    /// Check recorded traces (from the simulator or a recorder) against the rule catalog.
+    #[command(
+        after_help = "Examples:\n  faxsim check run.trace\n  faxsim check traces/*.trace --format json --deny-warnings"
+    )]
+    Check(cmd::check::CheckArgs),
+    /// Convert a trace between the binary form and JSON Lines.
+    #[command(
+        after_help = "Examples:\n  faxsim convert run.trace run.jsonl\n  faxsim convert run.jsonl run.trace\n  faxsim convert damaged.trace good.trace --to binary --salvage"
+    )]
+    Convert(cmd::convert::ConvertArgs),
     /// Host extension libraries in a simulated fax service and report every way they break
     /// the protocol.
     #[command(
@@ -83,6 +99,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Rules(args) => cmd::rules::run(&args, color),
         Command::Run(args) => cmd::run::run(&args, color),
+        Command::Show(args) => cmd::show::run(&args),
+        Command::Check(args) => cmd::check::run(&args, color),
+        Command::Convert(args) => cmd::convert::run(&args),
         Command::Validate(args) => cmd::validate::run(&args, color),
     };
     match result {

@@ -3,6 +3,11 @@ use std::process::ExitCode;
 
 mod cli;
 mod cmd;
+#[allow(
+    dead_code,
+    reason = "the recorder is for run/validate --record; tested in place"
+)]
+mod record;
 mod report;
 
 fn main() -> ExitCode {

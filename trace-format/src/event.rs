@@ -303,6 +303,7 @@ pub enum EventKind {
         /// `lpcwstrDataGUID`, in the exact form the registrant used.
         guid: Arc<str>,
         /// `lpData` (`dwDataSize` is its length).
+        #[serde(with = "crate::bytes::payload")]
         data: Arc<[u8]>,
         /// `seq` of the write that caused it, when known (a recorder on a real service
         /// does not see other writers).
@@ -335,6 +336,7 @@ pub enum EventKind {
         /// The buffer handed out (on success).
         buffer: Option<BufferId>,
         /// Its bytes (on success).
+        #[serde(with = "crate::bytes::opt_payload")]
         data: PayloadArg,
         /// The failure was injected by a fault plan.
         injected: bool,
@@ -350,6 +352,7 @@ pub enum EventKind {
         /// `lpcwstrDataGUID`.
         guid: GuidArg,
         /// `pData` (its first `size` bytes).
+        #[serde(with = "crate::bytes::opt_payload")]
         data: PayloadArg,
         /// `dwDataSize`.
         size: u32,
@@ -411,6 +414,7 @@ pub enum EventKind {
         /// The GUID string.
         guid: GuidArg,
         /// The bytes.
+        #[serde(with = "crate::bytes::opt_payload")]
         data: PayloadArg,
         /// The size.
         size: u32,

@@ -1,8 +1,9 @@
 //! The canonical one-line-per-event text form.
 //!
-//! Columns: `seq`, virtual time, thread, the extension (or `-`), then the event kind and
-//! its arguments as `key=value`. Payloads print as hex up to 16 bytes, then `…(N bytes)`.
-//! Error codes print by name where the name is known.
+//! Columns: `seq` (right-aligned to 6), `t=` virtual time, `th` thread, the extension's
+//! name (or `-`), then the event kind and its arguments as `key=value`. Payloads print as
+//! hex up to 16 bytes, then `…(N bytes)`; redacted, as `[len=N sha256:XXXXXXXX]`. Error
+//! codes print by name where the name is known. `docs/trace-format.md` lists every kind.
 
 use std::fmt::{self, Write as _};
 
@@ -38,18 +39,60 @@ pub fn payload(data: &[u8]) -> String {
     s
 }
 
-fn opt_payload(data: &PayloadArg) -> String {
+fn opt_payload(data: &PayloadArg, redact: bool) -> String {
     match data {
         None => "NULL".into(),
-        Some(d) => payload(d),
+        Some(d) => pay(d, redact),
+    }
+}
+
+fn pay(data: &[u8], redact: bool) -> String {
+    if redact {
+        // Bracketed: the digest has a space, and the line splits on spaces.
+        format!("[{}]", crate::render::redact_payload(data))
+    } else {
+        payload(data)
+    }
+}
+
+/// Like [`TextLine`], with every payload replaced by its length and a short digest
+/// (for bug reports whose configuration is private).
+#[derive(Debug, Clone, Copy)]
+pub struct RedactedTextLine<'a> {
+    /// The event.
+    pub event: &'a Event,
+    /// Extension names, indexed by `ExtId`.
+    pub names: &'a [String],
+}
+
+impl fmt::Display for RedactedTextLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        render(f, self.event, self.names, true)
     }
 }
 
 fn guid(g: &GuidArg) -> String {
     match g {
         None => "NULL".into(),
-        Some(g) => g.to_string(),
+        Some(g) => one_line(g),
     }
+}
+
+/// Text from the trace with control characters escaped, so every event stays one line
+/// whatever a crafted or damaged trace holds.
+pub fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The Win32 error names the text form knows (the codes of the protocol).
@@ -122,211 +165,217 @@ impl fmt::Display for HandleArg {
 
 impl fmt::Display for TextLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use EventKind::*;
-        let e = self.event;
-        let who = match e.ext {
-            Some(x) => ext_name(self.names, x),
-            None => "-".into(),
-        };
-        write!(
-            f,
-            "{:>6} t={:<6} th{:<2} {:<12} {}",
-            e.seq,
-            e.time,
-            e.thread,
-            who,
-            e.kind.name()
-        )?;
-        match &e.kind {
-            ServiceStart { run } => write!(f, " run={run}"),
-            DeviceAdded {
-                device,
-                tapi,
-                owner,
-            } => {
-                write!(f, " device={device}")?;
-                if let Some(t) = tapi {
-                    write!(f, " tapi={t}")?;
-                }
-                if let Some(o) = owner {
-                    write!(f, " owner={}", ext_name(self.names, *o))?;
-                }
-                Ok(())
+        render(f, self.event, self.names, false)
+    }
+}
+
+fn render(f: &mut fmt::Formatter<'_>, e: &Event, names: &[String], redact: bool) -> fmt::Result {
+    use EventKind::*;
+    let who = match e.ext {
+        Some(x) => ext_name(names, x),
+        None => "-".into(),
+    };
+    write!(
+        f,
+        "{:>6} t={:<6} th{:<2} {:<12} {}",
+        e.seq,
+        e.time,
+        e.thread,
+        who,
+        e.kind.name()
+    )?;
+    match &e.kind {
+        ServiceStart { run } => write!(f, " run={run}"),
+        DeviceAdded {
+            device,
+            tapi,
+            owner,
+        } => {
+            write!(f, " device={device}")?;
+            if let Some(t) = tapi {
+                write!(f, " tapi={t}")?;
             }
-            DeviceRemoved { device } => write!(f, " device={device}"),
-            ValueCorrupted { device, guid } => write!(f, " device={device} guid={guid}"),
-            Load { kind, exports } => write!(
-                f,
-                " kind={kind} config={} shutdown={}",
-                exports.initialize_config, exports.dev_shutdown
-            ),
-            VirtualDeviceCreationReturn {
-                ok,
-                count,
-                id_prefix,
-                name_prefix,
-            } => write!(
-                f,
-                " ok={ok} count={count} id_prefix={id_prefix} name_prefix={name_prefix:?}"
-            ),
-            InitializeConfigReturn { hr } | DevShutdownReturn { hr } => {
-                write!(f, " hr={}", hresult_name(*hr))
+            if let Some(o) = owner {
+                write!(f, " owner={}", ext_name(names, *o))?;
             }
-            DevInitializeReturn { ok }
-            | RouteInitializeReturn { ok }
-            | RouteDeviceChangeReturn { ok } => write!(f, " ok={ok}"),
-            RouteDeviceChangeCall { device, new_device } => {
-                write!(f, " device={device} new={new_device}")
-            }
-            ConfigChangeCall {
-                handle,
-                callback,
-                device,
-                guid,
-                data,
-                cause,
-            } => {
-                write!(
-                    f,
-                    " handle#{} callback#{} device={device} guid={guid} data={}",
-                    handle.0,
-                    callback.0,
-                    payload(data)
-                )?;
-                if let Some(c) = cause {
-                    write!(f, " cause={c}")?;
-                }
-                Ok(())
-            }
-            ConfigChangeReturn { handle, hr } => {
-                write!(f, " handle#{} hr={}", handle.0, hresult_name(*hr))
-            }
-            GetDataCall {
-                device,
-                source,
-                guid: g,
-                null_out,
-            } => {
-                write!(
-                    f,
-                    " device={device} src={} guid={}",
-                    source_name(*source),
-                    guid(g)
-                )?;
-                if *null_out {
-                    f.write_str(" out=NULL")?;
-                }
-                Ok(())
-            }
-            GetDataReturn {
-                code,
-                buffer,
-                data,
-                injected,
-            } => {
-                write!(f, " {}", win32_name(*code))?;
-                if let Some(b) = buffer {
-                    write!(f, " buffer#{} data={}", b.0, opt_payload(data))?;
-                }
-                if *injected {
-                    f.write_str(" (injected)")?;
-                }
-                Ok(())
-            }
-            SetDataCall {
-                hinst,
-                device,
-                source,
-                guid: g,
-                data,
-                size,
-            } => write!(
-                f,
-                " hinst={hinst} device={device} src={} guid={} size={size} data={}",
-                source_name(*source),
-                guid(g),
-                opt_payload(data)
-            ),
-            SetDataReturn { code, injected } | UnregisterReturn { code, injected } => {
-                write!(f, " {}", win32_name(*code))?;
-                if *injected {
-                    f.write_str(" (injected)")?;
-                }
-                Ok(())
-            }
-            RegisterCall {
-                hinst,
-                device,
-                source,
-                guid: g,
-                callback,
-            } => {
-                write!(
-                    f,
-                    " hinst={hinst} device={device} src={} guid={}",
-                    source_name(*source),
-                    guid(g)
-                )?;
-                match callback {
-                    Some(c) => write!(f, " callback#{}", c.0),
-                    None => f.write_str(" callback=NULL"),
-                }
-            }
-            RegisterReturn {
-                handle,
-                last_error,
-                injected,
-            } => {
-                match handle {
-                    Some(h) => write!(f, " handle#{}", h.0)?,
-                    None => write!(f, " NULL last_error={}", win32_name(*last_error))?,
-                }
-                if *injected {
-                    f.write_str(" (injected)")?;
-                }
-                Ok(())
-            }
-            UnregisterCall { handle } => write!(f, " {handle}"),
-            FreeBufferCall { buffer } => write!(f, " {buffer}"),
-            ExternalWriteCall {
-                device,
-                guid: g,
-                data,
-                size,
-            } => write!(
-                f,
-                " device={device} guid={} size={size} data={}",
-                guid(g),
-                opt_payload(data)
-            ),
-            ExternalWriteReturn { code } => write!(f, " {}", win32_name(*code)),
-            BufferDamaged { buffer, damage } => match damage {
-                Damage::Overrun { offset } => {
-                    write!(f, " buffer#{} overrun at +{offset}", buffer.0)
-                }
-                Damage::WriteAfterFree { offset } => {
-                    write!(f, " buffer#{} written after free at +{offset}", buffer.0)
-                }
-            },
-            ChangeDataWritten { delivery, offset } => {
-                write!(f, " delivery={delivery} at +{offset}")
-            }
-            DeliveryCut {
-                depth,
-                handle,
-                cause,
-            } => write!(f, " depth={depth} handle#{} cause={cause}", handle.0),
-            ExtensionCrashed { detail } => write!(f, " {detail}"),
-            ExtensionHung { limit_ms } => write!(f, " limit={limit_ms}ms"),
-            ServiceStopping
-            | ServiceStopped
-            | Unload
-            | VirtualDeviceCreationCall
-            | InitializeConfigCall
-            | DevInitializeCall
-            | RouteInitializeCall
-            | DevShutdownCall
-            | FreeBufferReturn => Ok(()),
+            Ok(())
         }
+        DeviceRemoved { device } => write!(f, " device={device}"),
+        ValueCorrupted { device, guid } => {
+            write!(f, " device={device} guid={}", one_line(guid))
+        }
+        Load { kind, exports } => write!(
+            f,
+            " kind={kind} config={} shutdown={}",
+            exports.initialize_config, exports.dev_shutdown
+        ),
+        VirtualDeviceCreationReturn {
+            ok,
+            count,
+            id_prefix,
+            name_prefix,
+        } => write!(
+            f,
+            " ok={ok} count={count} id_prefix={id_prefix} name_prefix={name_prefix:?}"
+        ),
+        InitializeConfigReturn { hr } | DevShutdownReturn { hr } => {
+            write!(f, " hr={}", hresult_name(*hr))
+        }
+        DevInitializeReturn { ok }
+        | RouteInitializeReturn { ok }
+        | RouteDeviceChangeReturn { ok } => write!(f, " ok={ok}"),
+        RouteDeviceChangeCall { device, new_device } => {
+            write!(f, " device={device} new={new_device}")
+        }
+        ConfigChangeCall {
+            handle,
+            callback,
+            device,
+            guid,
+            data,
+            cause,
+        } => {
+            write!(
+                f,
+                " handle#{} callback#{} device={device} guid={} data={}",
+                handle.0,
+                callback.0,
+                one_line(guid),
+                pay(data, redact)
+            )?;
+            if let Some(c) = cause {
+                write!(f, " cause={c}")?;
+            }
+            Ok(())
+        }
+        ConfigChangeReturn { handle, hr } => {
+            write!(f, " handle#{} hr={}", handle.0, hresult_name(*hr))
+        }
+        GetDataCall {
+            device,
+            source,
+            guid: g,
+            null_out,
+        } => {
+            write!(
+                f,
+                " device={device} src={} guid={}",
+                source_name(*source),
+                guid(g)
+            )?;
+            if *null_out {
+                f.write_str(" out=NULL")?;
+            }
+            Ok(())
+        }
+        GetDataReturn {
+            code,
+            buffer,
+            data,
+            injected,
+        } => {
+            write!(f, " {}", win32_name(*code))?;
+            if let Some(b) = buffer {
+                write!(f, " buffer#{} data={}", b.0, opt_payload(data, redact))?;
+            }
+            if *injected {
+                f.write_str(" (injected)")?;
+            }
+            Ok(())
+        }
+        SetDataCall {
+            hinst,
+            device,
+            source,
+            guid: g,
+            data,
+            size,
+        } => write!(
+            f,
+            " hinst={hinst} device={device} src={} guid={} size={size} data={}",
+            source_name(*source),
+            guid(g),
+            opt_payload(data, redact)
+        ),
+        SetDataReturn { code, injected } | UnregisterReturn { code, injected } => {
+            write!(f, " {}", win32_name(*code))?;
+            if *injected {
+                f.write_str(" (injected)")?;
+            }
+            Ok(())
+        }
+        RegisterCall {
+            hinst,
+            device,
+            source,
+            guid: g,
+            callback,
+        } => {
+            write!(
+                f,
+                " hinst={hinst} device={device} src={} guid={}",
+                source_name(*source),
+                guid(g)
+            )?;
+            match callback {
+                Some(c) => write!(f, " callback#{}", c.0),
+                None => f.write_str(" callback=NULL"),
+            }
+        }
+        RegisterReturn {
+            handle,
+            last_error,
+            injected,
+        } => {
+            match handle {
+                Some(h) => write!(f, " handle#{}", h.0)?,
+                None => write!(f, " NULL last_error={}", win32_name(*last_error))?,
+            }
+            if *injected {
+                f.write_str(" (injected)")?;
+            }
+            Ok(())
+        }
+        UnregisterCall { handle } => write!(f, " {handle}"),
+        FreeBufferCall { buffer } => write!(f, " {buffer}"),
+        ExternalWriteCall {
+            device,
+            guid: g,
+            data,
+            size,
+        } => write!(
+            f,
+            " device={device} guid={} size={size} data={}",
+            guid(g),
+            opt_payload(data, redact)
+        ),
+        ExternalWriteReturn { code } => write!(f, " {}", win32_name(*code)),
+        BufferDamaged { buffer, damage } => match damage {
+            Damage::Overrun { offset } => {
+                write!(f, " buffer#{} overrun at +{offset}", buffer.0)
+            }
+            Damage::WriteAfterFree { offset } => {
+                write!(f, " buffer#{} written after free at +{offset}", buffer.0)
+            }
+        },
+        ChangeDataWritten { delivery, offset } => {
+            write!(f, " delivery={delivery} at +{offset}")
+        }
+        DeliveryCut {
+            depth,
+            handle,
+            cause,
+        } => write!(f, " depth={depth} handle#{} cause={cause}", handle.0),
+        ExtensionCrashed { detail } => write!(f, " {}", one_line(detail)),
+        ExtensionHung { limit_ms } => write!(f, " limit={limit_ms}ms"),
+        ServiceStopping
+        | ServiceStopped
+        | Unload
+        | VirtualDeviceCreationCall
+        | InitializeConfigCall
+        | DevInitializeCall
+        | RouteInitializeCall
+        | DevShutdownCall
+        | FreeBufferReturn => Ok(()),
     }
 }

@@ -3,18 +3,63 @@
 //! in the canonical text form, then the findings.
 //!
 //! ```text
-//! cargo run --release -p faxsim-sim --example walkthrough [-- --seed N --delivery sync|shuffled|deferred]
+//! cargo run --release -p faxsim-sim --example walkthrough [-- --seed N --delivery sync|shuffled|deferred --record run.trace]
 //! ```
+//!
+//! `--record PATH` streams every event into a trace file as it happens (flushed after
+//! each event); `faxsim show PATH` and `faxsim check PATH` read it back.
 
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
 
 use faxsim_sim::example_extensions::*;
-use faxsim_sim::trace::{ExtensionKind, TextLine};
+use faxsim_sim::trace::{
+    Event, ExtensionInfo, ExtensionKind, Header, TextLine, TraceError, TraceWriter,
+};
 use faxsim_sim::*;
 
-fn parse_args() -> Result<ServiceOptions, String> {
+/// The trace being recorded, shared by the service's sink and `main`.
+struct Recording {
+    path: PathBuf,
+    writer: Option<TraceWriter<BufWriter<File>>>,
+    error: Option<TraceError>,
+}
+
+impl Recording {
+    /// Creates the file and writes the header (an error is kept for `main` to report).
+    fn start(&mut self, header: &Header) {
+        let started = File::create(&self.path)
+            .map_err(TraceError::from)
+            .and_then(|f| TraceWriter::new(BufWriter::new(f), header));
+        match started {
+            Ok(w) => self.writer = Some(w),
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
+
+/// Forwards every event of the run to the trace writer.
+struct TraceSink(Rc<RefCell<Recording>>);
+
+impl EventSink for TraceSink {
+    fn event(&mut self, event: &Event) {
+        let mut r = self.0.borrow_mut();
+        if let Some(w) = r.writer.as_mut()
+            && let Err(e) = w.write_event(event)
+        {
+            r.writer = None;
+            r.error = Some(e);
+        }
+    }
+}
+
+fn parse_args() -> Result<(ServiceOptions, Option<PathBuf>), String> {
     let mut opts = ServiceOptions::default();
+    let mut record = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -28,18 +73,24 @@ fn parse_args() -> Result<ServiceOptions, String> {
                     other => return Err(format!("unknown delivery policy {other:?}")),
                 }
             }
+            "--record" => record = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
                 return Err(
-                    "usage: walkthrough [--seed N] [--delivery sync|shuffled|deferred]".into(),
+                    "usage: walkthrough [--seed N] [--delivery sync|shuffled|deferred] [--record PATH]"
+                        .into(),
                 );
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    Ok(opts)
+    Ok((opts, record))
 }
 
-fn run(opts: ServiceOptions) -> Result<(Vec<String>, Service, Vec<Finding>), SimError> {
+fn run(
+    opts: ServiceOptions,
+    recording: Option<&Rc<RefCell<Recording>>>,
+) -> Result<(Vec<String>, Service, Vec<Finding>), SimError> {
+    let options_json = serde_json::to_value(&opts).unwrap_or_default();
     let mut svc = Service::new(opts);
     svc.add_device(1, Some(0x0001_0001))?;
     svc.add_device(2, Some(0x0001_0002))?;
@@ -63,6 +114,27 @@ fn run(opts: ServiceOptions) -> Result<(Vec<String>, Service, Vec<Finding>), Sim
         ext("buggy-routing", ExtensionKind::Routing),
         Rc::new(BuggyRouting::default()),
     )?;
+    if let Some(rec) = recording {
+        let kinds = [
+            ExtensionKind::Fsp,
+            ExtensionKind::VirtualFsp,
+            ExtensionKind::Routing,
+            ExtensionKind::Routing,
+        ];
+        let extensions = svc
+            .extension_names()
+            .into_iter()
+            .zip(kinds)
+            .map(|(name, kind)| ExtensionInfo {
+                name,
+                kind,
+                sha256: None,
+            })
+            .collect();
+        let header = Header::new(svc.options().seed, options_json, extensions);
+        svc.add_sink(Box::new(TraceSink(rec.clone())));
+        rec.borrow_mut().start(&header);
+    }
     // An administrator sets the global routing flags before the service starts.
     svc.external_write(0, FLAGS_GUID, &1u32.to_le_bytes())?;
     svc.start()?;
@@ -78,7 +150,7 @@ fn run(opts: ServiceOptions) -> Result<(Vec<String>, Service, Vec<Finding>), Sim
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args() {
+    let (opts, record) = match parse_args() {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");
@@ -86,7 +158,33 @@ fn main() -> ExitCode {
         }
     };
     let seed = opts.seed;
-    let (names, svc, findings) = match run(opts) {
+    let recording = record.as_ref().map(|p| {
+        Rc::new(RefCell::new(Recording {
+            path: p.clone(),
+            writer: None,
+            error: None,
+        }))
+    });
+    let result = run(opts, recording.as_ref());
+    if let (Some(rec), Some(path)) = (recording, &record) {
+        let mut r = rec.borrow_mut();
+        let finished = match (r.error.take(), r.writer.take()) {
+            (Some(e), _) => Err(e),
+            (None, Some(w)) => w.finish().map(|_| ()),
+            (None, None) => Err(TraceError::WriterFailed),
+        };
+        match finished {
+            Ok(()) => {
+                let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+                eprintln!("recorded {} ({bytes} bytes)", path.display());
+            }
+            Err(e) => {
+                eprintln!("{}: cannot record the trace: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let (names, svc, findings) = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("the run stopped: {e}");

@@ -1,0 +1,208 @@
+//! `faxsim check`: the rule catalog over recorded traces, streamed (a trace is never
+//! held in memory whole).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use faxsim_sim::{Checker, CheckerConfig, DeliveryPolicy, Finding, Severity, VirtualFspInitOrder};
+use faxsim_trace::Header;
+
+use crate::cli::{CliError, Format};
+use crate::cmd::show::{TraceInput, print_notes};
+use crate::report::Color;
+use crate::report::json::{FindingJson, ReportJson, RunJson};
+
+/// Arguments of `faxsim check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Trace files (binary or JSON Lines), from the simulator or a recorder.
+    #[arg(required = true, value_name = "TRACE")]
+    pub traces: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+/// The checker configuration a trace's header implies: extension names, and the
+/// nesting limit, delivery policy and virtual FSP init order from the stored service
+/// options. Each option falls back to the default when absent or unreadable (traces from
+/// a recorder on a real service carry no options).
+pub fn checker_config(header: &Header) -> CheckerConfig {
+    let opts = &header.options;
+    let field = |name: &str| opts.get(name).cloned();
+    CheckerConfig {
+        names: header.extension_names(),
+        nesting_limit: opts
+            .pointer("/limits/nesting")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0),
+        delivery: field("delivery")
+            .and_then(|v| serde_json::from_value::<DeliveryPolicy>(v).ok())
+            .unwrap_or_default(),
+        virtual_fsp_init: field("virtual_fsp_init")
+            .and_then(|v| serde_json::from_value::<VirtualFspInitOrder>(v).ok())
+            .unwrap_or_default(),
+    }
+}
+
+/// One checked trace.
+struct Checked {
+    path: PathBuf,
+    seed: u64,
+    names: Vec<String>,
+    events: u64,
+    findings: Vec<Finding>,
+}
+
+/// Checks one trace. Damage after the header is reported on stderr and the events
+/// before it are still checked (without the end-of-stream judgement, which a cut trace
+/// cannot support); the second value says whether the file was damaged.
+fn check_one(path: &Path) -> Result<(Checked, bool), CliError> {
+    let mut input = TraceInput::open(path)?;
+    let header = input.header().clone();
+    let mut checker = Checker::new(checker_config(&header));
+    let mut events = 0;
+    let damage = loop {
+        match input.next_event() {
+            Ok(Some(e)) => {
+                checker.observe(&e);
+                events += 1;
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    print_notes(path, input.notes());
+    let damaged = match &damage {
+        None => {
+            checker.finish();
+            false
+        }
+        Some(e) => {
+            eprintln!(
+                "faxsim: {}: {e}; checked the {events} events before it",
+                path.display()
+            );
+            true
+        }
+    };
+    Ok((
+        Checked {
+            path: path.to_path_buf(),
+            seed: header.seed,
+            names: header.extension_names(),
+            events,
+            findings: checker.take_findings(),
+        },
+        damaged,
+    ))
+}
+
+fn passed(findings: &[Finding], deny_warnings: bool) -> bool {
+    !findings
+        .iter()
+        .any(|f| deny_warnings || f.severity == Severity::Error)
+}
+
+fn text_report(runs: &[Checked], deny_warnings: bool, color: Color) -> String {
+    let mut out = String::new();
+    for r in runs {
+        let ok = passed(&r.findings, deny_warnings);
+        let status = if ok {
+            color.green("PASS")
+        } else {
+            color.red("FAIL")
+        };
+        out += &format!(
+            "{status} {} (seed {}, {} events)\n",
+            r.path.display(),
+            r.seed,
+            r.events
+        );
+        for f in &r.findings {
+            let who = f.ext.map_or("-".to_string(), |e| {
+                r.names
+                    .get(e.index())
+                    .cloned()
+                    .unwrap_or_else(|| format!("ext#{}", e.0))
+            });
+            out += &format!(
+                "  {} {:<24} event {:<5} {:<16} {}\n",
+                color.severity(f.severity),
+                f.rule.id(),
+                f.event,
+                who,
+                f.message
+            );
+        }
+    }
+    let failed = runs
+        .iter()
+        .filter(|r| !passed(&r.findings, deny_warnings))
+        .count();
+    let count = |s| {
+        runs.iter()
+            .flat_map(|r| &r.findings)
+            .filter(|f| f.severity == s)
+            .count()
+    };
+    out += &format!(
+        "\n{} trace(s) checked, {failed} failed: {} errors, {} warnings\n",
+        runs.len(),
+        count(Severity::Error),
+        count(Severity::Warning)
+    );
+    out
+}
+
+/// Runs `faxsim check`.
+pub fn run(args: &CheckArgs, color: Color) -> Result<ExitCode, CliError> {
+    let mut runs = Vec::new();
+    let mut bad = false;
+    for path in &args.traces {
+        match check_one(path) {
+            Ok((checked, damaged)) => {
+                bad |= damaged;
+                runs.push(checked);
+            }
+            Err(e) => {
+                eprintln!("faxsim: {e}");
+                bad = true;
+            }
+        }
+    }
+    let text = match args.format {
+        Format::Text => text_report(&runs, args.deny_warnings, color),
+        Format::Json => {
+            let json_runs = runs
+                .iter()
+                .map(|r| RunJson {
+                    name: format!("check:{}", r.path.display()),
+                    seed: r.seed,
+                    passed: passed(&r.findings, args.deny_warnings),
+                    findings: r
+                        .findings
+                        .iter()
+                        .map(|f| FindingJson::new(f, &r.names))
+                        .collect(),
+                    failures: Vec::new(),
+                })
+                .collect();
+            ReportJson::new(json_runs).to_json() + "\n"
+        }
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(if bad {
+        ExitCode::from(2)
+    } else if runs.iter().all(|r| passed(&r.findings, args.deny_warnings)) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
