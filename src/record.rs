@@ -70,6 +70,26 @@ impl<W: Write + 'static> Recorder<W> {
         Ok(Recorder { state })
     }
 
+    /// Starts a trace on `out` for a service the caller cannot reach (a driver that makes
+    /// its own): returns the recorder and the sink to hand to that driver.
+    pub fn detached(
+        out: W,
+        header: &Header,
+        policy: FlushPolicy,
+    ) -> Result<(Recorder<W>, Box<dyn EventSink>), TraceError> {
+        let writer = TraceWriter::with_policy(out, header, policy)?;
+        let state = Rc::new(RefCell::new(State {
+            writer: Some(writer),
+            error: None,
+        }));
+        Ok((
+            Recorder {
+                state: state.clone(),
+            },
+            Box::new(Sink(state)),
+        ))
+    }
+
     /// Writes the end frame and returns the output, or the first error of the recording.
     pub fn finish(self) -> Result<W, TraceError> {
         let mut s = self.state.borrow_mut();
@@ -83,7 +103,30 @@ impl<W: Write + 'static> Recorder<W> {
     }
 }
 
+/// The header entry of an extension; libraries get the SHA-256 of their file.
+pub fn extension_info(
+    name: &str,
+    kind: faxsim_trace::ExtensionKind,
+    library: Option<&Path>,
+) -> ExtensionInfo {
+    ExtensionInfo {
+        name: name.to_string(),
+        kind,
+        sha256: library.and_then(|p| faxsim_trace::sha256_file(p).ok()),
+    }
+}
+
 impl Recorder<BufWriter<File>> {
+    /// Records into a new file at `path` for a driver that owns its service (flushing
+    /// every event); returns the recorder and the sink to hand over.
+    pub fn create_detached(
+        path: &Path,
+        header: &Header,
+    ) -> Result<(Self, Box<dyn EventSink>), TraceError> {
+        let file = BufWriter::new(File::create(path)?);
+        Recorder::detached(file, header, FlushPolicy::EveryEvent)
+    }
+
     /// Records into a new file at `path`, flushing every event (a run that dies keeps
     /// every event it produced).
     pub fn create(svc: &mut Service, path: &Path, header: &Header) -> Result<Self, TraceError> {

@@ -134,3 +134,43 @@ fn a_failing_expectation_exits_1_and_prints_the_reproducing_command() {
     );
     assert!(s.contains("--seed 9"), "{s}");
 }
+
+#[test]
+fn record_writes_one_trace_per_scenario_that_checks_to_the_live_findings() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-record");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = faxsim(&["run", "scenarios/", "--format", "json", "--record", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let live: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = live["runs"].as_array().unwrap();
+    let mut traces: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    traces.sort();
+    assert_eq!(traces.len(), runs.len(), "one trace per scenario");
+    let key = |findings: &serde_json::Value| {
+        let mut k: Vec<(String, u64)> = findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["rule"].as_str().unwrap().to_string(), f["event"].as_u64().unwrap()))
+            .collect();
+        k.sort();
+        k
+    };
+    for run in runs {
+        // scenarios/ownership/double-free.toml -> ownership--double-free.trace
+        let name = run["name"].as_str().unwrap();
+        let rel = name.trim_start_matches("run:scenarios/").trim_end_matches(".toml");
+        let trace = dir.join(format!("{}.trace", rel.replace('/', "--")));
+        let out = faxsim(&["check", "--format", "json", trace.to_str().unwrap()]);
+        let offline: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{name}: {e}: {}", text(&out.stderr)));
+        assert_eq!(
+            key(&run["findings"]),
+            key(&offline["runs"][0]["findings"]),
+            "{name}: live and offline findings differ"
+        );
+    }
+}

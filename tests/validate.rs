@@ -297,11 +297,24 @@ fn two_libraries_share_one_service() {
     }
 }
 
+/// The events of a recorded trace, as JSON values (the trace is the binary format; the
+/// header must name the libraries and the peer).
 fn read_trace(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every trace line is JSON"))
+    let file = std::fs::File::open(path).expect("the trace exists");
+    let trace = faxsim_trace::read_trace(std::io::BufReader::new(file)).expect("a whole trace");
+    assert!(
+        trace
+            .header
+            .extensions
+            .iter()
+            .any(|x| x.name == "faxsim-peer"),
+        "{:?}",
+        trace.header.extensions
+    );
+    trace
+        .events
+        .iter()
+        .map(|e| serde_json::to_value(e).expect("events serialise"))
         .collect()
 }
 
@@ -310,7 +323,7 @@ fn calls_from_extension_threads_are_attributed() {
     if fixtures().is_none() {
         return;
     }
-    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("threads.jsonl");
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("threads.trace");
     let o = faxsim(
         &["--record", trace.to_str().unwrap()],
         &[lib("careful_routing"), lib("careful_threads")],
@@ -340,7 +353,7 @@ fn register_failure_reason_reaches_c() {
     if fixtures().is_none() {
         return;
     }
-    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("errno.jsonl");
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("errno.trace");
     let o = faxsim(
         &["--record", trace.to_str().unwrap()],
         &[lib("errno_probe")],
@@ -360,7 +373,7 @@ fn a_crash_under_isolate_exits_3_and_keeps_the_trace() {
     if fixtures().is_none() {
         return;
     }
-    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("crash.jsonl");
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("crash.trace");
     let o = faxsim(
         &[
             "--isolate",
@@ -527,7 +540,7 @@ fn routing_methods_are_written_even_if_never_touched() {
         return;
     }
     const METHOD: &str = "{5797dee0-e738-11d0-83c0-00c04fb6e984}";
-    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("routing-method.jsonl");
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("routing-method.trace");
     let o = faxsim(
         &[
             "--record",
@@ -626,4 +639,41 @@ order = ["load", "initialize-config", "route-initialize", "unload", "load", "ini
             .all(|f| f["extension"] == "leaky"),
         "the careful library is clean: {findings:#}"
     );
+}
+
+/// A validate run's trace checks offline to the findings validate reported live.
+#[test]
+fn recorded_validate_traces_check_to_the_same_findings() {
+    if fixtures().is_none() {
+        return;
+    }
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("leak-check.trace");
+    let live = faxsim(
+        &["--record", trace.to_str().unwrap(), "--format", "json"],
+        &[lib("buggy_buffer_leak"), lib("careful_routing")],
+    );
+    let offline = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .args(["check", "--format", "json"])
+        .arg(&trace)
+        .output()
+        .expect("faxsim runs");
+    let (live, offline) = (json(&live), json(&offline));
+    let key = |v: &Value| -> Vec<(String, u64, String)> {
+        let mut f: Vec<_> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["rule"].as_str().unwrap().to_string(),
+                    f["event"].as_u64().unwrap(),
+                    f["extension"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        f.sort();
+        f
+    };
+    assert!(!key(&live).is_empty());
+    assert_eq!(key(&live), key(&offline));
 }

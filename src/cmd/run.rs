@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use faxsim_sim::scenario::{Scenario, ScenarioReport, collect_files};
 
 use crate::cli::CliError;
+use crate::record;
 use crate::report::Color;
 use crate::report::json::{FindingJson, ReportJson, RunJson};
 
@@ -37,6 +38,40 @@ pub struct RunArgs {
     /// Write the report to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write one trace per scenario into this folder (`ownership/double-free.toml` becomes
+    /// `ownership--double-free.trace`); read them with `faxsim show` and `faxsim check`.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+}
+
+/// Where the trace of `scenario` goes under `dir`: its path below the common root, with
+/// the folder separators made `--`, so every scenario gets its own flat file name.
+fn trace_path(dir: &Path, scenario: &Path, root: &Path) -> PathBuf {
+    let rel = scenario.strip_prefix(root).unwrap_or(scenario);
+    let name: Vec<String> = rel
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .filter(|c| c != "." && c != "..")
+        .collect();
+    dir.join(format!("{}.trace", name.join("--")))
+}
+
+/// The folder all `files` share (so traces are named by their path below it).
+fn common_root(files: &[PathBuf]) -> PathBuf {
+    let mut root = files
+        .first()
+        .and_then(|f| f.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    for f in files {
+        while !f.starts_with(&root) {
+            if !root.pop() {
+                return PathBuf::new();
+            }
+        }
+    }
+    root
 }
 
 fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
@@ -176,18 +211,59 @@ fn junit_report(reports: &[ScenarioReport]) -> Result<String, CliError> {
 /// Runs `faxsim run`.
 pub fn run(args: &RunArgs, color: Color) -> Result<ExitCode, CliError> {
     let files = scenario_files(&args.paths)?;
+    let root = common_root(&files);
+    if let Some(dir) = &args.record {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::Input(format!("{}: cannot create: {e}", dir.display())))?;
+    }
     let mut reports = Vec::with_capacity(files.len());
     for f in &files {
         let scenario = Scenario::load(f).map_err(|e| CliError::Input(e.to_string()))?;
         let uses_libraries = scenario.file.extensions.iter().any(|e| e.library.is_some());
         let mut host = uses_libraries.then(faxsim_host::ScenarioHost::new);
+        let trace = args.record.as_ref().map(|dir| trace_path(dir, f, &root));
+        let mut recorder = None;
+        let mut record_error = None;
+        let mut prepare = |svc: &mut faxsim_sim::Service| {
+            let Some(path) = &trace else { return };
+            let infos = (0..svc.extension_names().len())
+                .map(|i| {
+                    let ext = faxsim_sim::trace::ExtId(i as u16);
+                    let name = &svc.extension_names()[i];
+                    let library = scenario
+                        .file
+                        .extensions
+                        .iter()
+                        .find(|e| &e.name == name)
+                        .and_then(|e| e.library.as_ref())
+                        .map(|l| f.parent().unwrap_or(Path::new(".")).join(l));
+                    record::extension_info(name, svc.extension_kind(ext), library.as_deref())
+                })
+                .collect();
+            let header = record::header_for(svc.options(), infos);
+            match record::Recorder::create(svc, path, &header) {
+                Ok(r) => recorder = Some(r),
+                Err(e) => {
+                    record_error = Some(format!("{}: cannot write the trace: {e}", path.display()))
+                }
+            }
+        };
         let report = scenario
-            .run(
+            .run_with(
                 args.seed,
                 host.as_mut()
                     .map(|h| h as &mut dyn faxsim_sim::scenario::LibraryHost),
+                &mut prepare,
             )
             .map_err(|e| CliError::Input(e.to_string()))?;
+        if let Some(e) = record_error {
+            return Err(CliError::Input(e));
+        }
+        if let (Some(rec), Some(path)) = (recorder, &trace) {
+            rec.finish().map_err(|e| {
+                CliError::Input(format!("{}: cannot write the trace: {e}", path.display()))
+            })?;
+        }
         reports.push(report);
     }
     let color = if args.output.is_some() {

@@ -45,8 +45,8 @@ pub struct ValidateArgs {
     /// through sync, shuffled and deferred.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub seeds: Option<u64>,
-    /// Write the events to PATH as JSON Lines (one file per seed with --seeds: PATH gets
-    /// a -seedN suffix).
+    /// Write the run to PATH as a faxsim trace (one file per seed with --seeds: PATH gets
+    /// a -seedN suffix); read it with `faxsim show` and `faxsim check`.
     #[arg(long, value_name = "PATH")]
     pub record: Option<PathBuf>,
     /// A GUID the battery writes (on device 0 and every device) even if no extension
@@ -270,22 +270,29 @@ fn record_path(args: &ValidateArgs, seed: u64) -> Option<PathBuf> {
     Some(path.with_file_name(name))
 }
 
-/// Streams events as JSON Lines (flushed per event, so a crash keeps what came before).
-struct JsonlSink(std::io::BufWriter<std::fs::File>);
-
-impl EventSink for JsonlSink {
-    fn event(&mut self, event: &Event) {
-        if let Ok(line) = serde_json::to_string(event) {
-            let _ = writeln!(self.0, "{line}");
-            let _ = self.0.flush();
-        }
-    }
+/// The trace header of one battery run: its options and every extension (the libraries,
+/// with the SHA-256 of their files, then the in-process peer).
+fn trace_header(libs: &[Lib], opts: &BatteryOptions) -> faxsim_trace::Header {
+    let mut infos: Vec<faxsim_trace::ExtensionInfo> = libs
+        .iter()
+        .map(|l| {
+            crate::record::extension_info(
+                &l.name,
+                l.kind.unwrap_or(ExtensionKind::Routing),
+                Some(&l.path),
+            )
+        })
+        .collect();
+    infos.push(crate::record::extension_info(
+        PEER_NAME,
+        ExtensionKind::Routing,
+        None,
+    ));
+    crate::record::header_for(&battery::service_options(opts), infos)
 }
 
-fn jsonl_sink(path: &Path) -> Result<JsonlSink, Fatal> {
-    let f = std::fs::File::create(path)
-        .map_err(|e| Fatal::Usage(format!("{}: cannot create the trace: {e}", path.display())))?;
-    Ok(JsonlSink(std::io::BufWriter::new(f)))
+fn trace_error(path: &Path, e: impl std::fmt::Display) -> Fatal {
+    Fatal::Usage(format!("{}: cannot write the trace: {e}", path.display()))
 }
 
 fn open_host(libs: &[PathBuf], kind: Option<ExtensionKind>) -> Result<Host, Fatal> {
@@ -305,16 +312,24 @@ fn run_in_process(
     let libs: Vec<Lib> = host.libraries().map(Lib::from).collect();
     let mut runs = Vec::new();
     for (seed, delivery) in seeds_of(args) {
-        let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
-        if let Some(p) = record_path(args, seed) {
-            sinks.push(Box::new(jsonl_sink(&p)?));
-        }
         let opts = BatteryOptions {
             seed,
             delivery,
             extra_guids: args.routing_methods.clone(),
         };
+        let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
+        let mut recorder = None;
+        if let Some(p) = record_path(args, seed) {
+            let (rec, sink) =
+                crate::record::Recorder::create_detached(&p, &trace_header(&libs, &opts))
+                    .map_err(|e| trace_error(&p, e))?;
+            sinks.push(sink);
+            recorder = Some((rec, p));
+        }
         let out = battery::run(&mut host, &opts, sinks).map_err(|e| Fatal::Usage(e.to_string()))?;
+        if let Some((rec, p)) = recorder {
+            rec.finish().map_err(|e| trace_error(&p, e))?;
+        }
         let mut notes = out.notes;
         if let Some(e) = out.aborted {
             notes.push(format!("the run was cut short: {e}"));
@@ -496,10 +511,19 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
             });
         }
         if let Some(p) = record_path(args, seed) {
-            let mut sink = jsonl_sink(&p)?;
+            let opts = BatteryOptions {
+                seed,
+                delivery,
+                extra_guids: args.routing_methods.clone(),
+            };
+            let (rec, mut sink) =
+                crate::record::Recorder::create_detached(&p, &trace_header(&libs, &opts))
+                    .map_err(|e| trace_error(&p, e))?;
             for e in &events {
                 sink.event(e);
             }
+            drop(sink);
+            rec.finish().map_err(|e| trace_error(&p, e))?;
         }
         let config = CheckerConfig {
             names: names.clone(),

@@ -301,6 +301,11 @@ impl Service {
         self.exts[ext.index()].hinst
     }
 
+    /// The kind of `ext`.
+    pub fn extension_kind(&self, ext: ExtId) -> ExtensionKind {
+        self.exts[ext.index()].kind
+    }
+
     /// Extension names, indexed by `ExtId`.
     pub fn extension_names(&self) -> Vec<String> {
         self.exts.iter().map(|e| e.name.clone()).collect()

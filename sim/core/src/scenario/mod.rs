@@ -568,7 +568,18 @@ impl Scenario {
     pub fn run(
         &self,
         seed: Option<u64>,
+        libraries: Option<&mut dyn LibraryHost>,
+    ) -> Result<ScenarioReport, ScenarioError> {
+        self.run_with(seed, libraries, &mut |_| {})
+    }
+
+    /// [`Scenario::run`], calling `prepare` with the service once every extension is
+    /// added and before the first step (to attach a trace recorder, say).
+    pub fn run_with(
+        &self,
+        seed: Option<u64>,
         mut libraries: Option<&mut dyn LibraryHost>,
+        prepare: &mut dyn FnMut(&mut Service),
     ) -> Result<ScenarioReport, ScenarioError> {
         let opts = self.options(seed);
         let seed = opts.seed;
@@ -620,6 +631,7 @@ impl Scenario {
             let hinst = svc.hinst(ExtId(i as u16));
             shared.hinsts.borrow_mut().insert(name, hinst);
         }
+        prepare(&mut svc);
         let steps: Vec<Step> = if self.file.steps.is_empty() {
             vec![Step::Start, Step::Settle, Step::Stop]
         } else {
