@@ -139,7 +139,14 @@ fn a_failing_expectation_exits_1_and_prints_the_reproducing_command() {
 fn record_writes_one_trace_per_scenario_that_checks_to_the_live_findings() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-record");
     let _ = std::fs::remove_dir_all(&dir);
-    let out = faxsim(&["run", "scenarios/", "--format", "json", "--record", dir.to_str().unwrap()]);
+    let out = faxsim(&[
+        "run",
+        "scenarios/",
+        "--format",
+        "json",
+        "--record",
+        dir.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let live: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let runs = live["runs"].as_array().unwrap();
@@ -154,7 +161,12 @@ fn record_writes_one_trace_per_scenario_that_checks_to_the_live_findings() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|f| (f["rule"].as_str().unwrap().to_string(), f["event"].as_u64().unwrap()))
+            .map(|f| {
+                (
+                    f["rule"].as_str().unwrap().to_string(),
+                    f["event"].as_u64().unwrap(),
+                )
+            })
             .collect();
         k.sort();
         k
@@ -162,7 +174,9 @@ fn record_writes_one_trace_per_scenario_that_checks_to_the_live_findings() {
     for run in runs {
         // scenarios/ownership/double-free.toml -> ownership--double-free.trace
         let name = run["name"].as_str().unwrap();
-        let rel = name.trim_start_matches("run:scenarios/").trim_end_matches(".toml");
+        let rel = name
+            .trim_start_matches("run:scenarios/")
+            .trim_end_matches(".toml");
         let trace = dir.join(format!("{}.trace", rel.replace('/', "--")));
         let out = faxsim(&["check", "--format", "json", trace.to_str().unwrap()]);
         let offline: serde_json::Value = serde_json::from_slice(&out.stdout)
