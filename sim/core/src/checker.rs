@@ -385,6 +385,8 @@ pub struct Checker {
     threads: HashMap<u16, ThreadState>,
     /// Outermost writes whose storm was reported.
     storm_roots: HashSet<u64>,
+    /// A crash or hang ended the service (see [`Checker::observe`]).
+    gone: bool,
     /// The last GUID string parsed and its value: a write's notifications all pass the
     /// same shared string, so this spares re-parsing it per notification. Holding the
     /// `Arc` keeps its address from being reused by another string.
@@ -450,6 +452,11 @@ impl Checker {
     /// Feeds one event (in `seq` order).
     pub fn observe(&mut self, event: &Event) {
         use EventKind as K;
+        if self.gone {
+            // A crash or hang took the service down: what a dying process still wrote
+            // judges nothing.
+            return;
+        }
         let seq = event.seq;
         self.last_seq = Some(seq);
         let ext = event.ext;
@@ -670,6 +677,7 @@ impl Checker {
             K::ExtensionCrashed { detail } => {
                 let msg = format!("{} crashed: {detail}", self.name(ext));
                 self.report(Rule::ExtensionCrashed, ext, seq, msg);
+                self.service_gone();
             }
             K::ExtensionHung { limit_ms } => {
                 let msg = format!(
@@ -677,6 +685,7 @@ impl Checker {
                     self.name(ext)
                 );
                 self.report(Rule::ExtensionHung, ext, seq, msg);
+                self.service_gone();
             }
         }
     }
@@ -1365,6 +1374,13 @@ impl Checker {
             }
             _ => {}
         }
+    }
+
+    /// The service went down with a crashed or hung extension: nothing is owed any more,
+    /// nothing later is judged.
+    fn service_gone(&mut self) {
+        self.gone = true;
+        self.cancel_pending(|_| true);
     }
 
     /// Takes `h` out of the live lists (its registration is over or replaced).

@@ -80,6 +80,15 @@ pub enum SimError {
         /// The code.
         code: u32,
     },
+    /// An extension crashed or hung (a scripted one, or a host that saw it): the service
+    /// is gone with it; the events so far are kept.
+    #[error("extension {ext} {what}")]
+    ExtensionFailed {
+        /// Its name.
+        ext: String,
+        /// "crashed (…)" or "hung".
+        what: String,
+    },
     /// A limit of the run was exceeded; the events so far are kept.
     #[error("the run exceeded its {kind:?} limit of {limit}")]
     LimitExceeded {
@@ -437,6 +446,9 @@ impl Service {
             );
         }
         for ext in self.load_order() {
+            if self.abort.is_some() {
+                break;
+            }
             self.load_and_initialise(ext);
         }
         if self.state == State::Starting {
@@ -681,6 +693,10 @@ impl Service {
     // ---- internals: events ----------------------------------------------------------
 
     fn emit(&mut self, ext: Option<ExtId>, kind: EventKind) -> u64 {
+        if matches!(self.abort, Some(SimError::ExtensionFailed { .. })) {
+            // The service died with the extension: nothing after the crash happened.
+            return self.seq;
+        }
         let seq = self.seq;
         self.seq += 1;
         if seq >= self.opts.limits.events {
@@ -809,6 +825,9 @@ impl Service {
             let imp = self.exts[ext.index()].imp.clone();
             let hr = imp.initialize_config(&mut self.callbacks_for(ext));
             self.emit(Some(ext), EventKind::InitializeConfigReturn { hr });
+            if self.abort.is_some() {
+                return;
+            }
             self.exts[ext.index()].life = if hr == 0 {
                 Life::Ready
             } else {
@@ -1646,6 +1665,30 @@ impl Callbacks<'_> {
             .get(&self.thread)
             .copied()
             .unwrap_or(ERROR_SUCCESS)
+    }
+
+    /// The extension crashes here (a scripted `crash`): `extension-crashed` is recorded
+    /// and the service goes down with it, as a real one would; the run ends.
+    pub fn crash(&mut self, detail: &str) {
+        self.enter();
+        let name = self.svc.exts[self.ext.index()].name.clone();
+        self.svc.report_crash(self.ext, detail);
+        self.svc.fail(SimError::ExtensionFailed {
+            ext: name,
+            what: format!("crashed ({detail})"),
+        });
+    }
+
+    /// The extension stops answering here (a scripted `hang`): `extension-hung` is
+    /// recorded with the time limit an isolating host would have waited; the run ends.
+    pub fn hang(&mut self, limit_ms: u64) {
+        self.enter();
+        let name = self.svc.exts[self.ext.index()].name.clone();
+        self.svc.report_hang(self.ext, limit_ms);
+        self.svc.fail(SimError::ExtensionFailed {
+            ext: name,
+            what: "hung".into(),
+        });
     }
 
     /// Reports damage a host found in the real memory behind a buffer (its own guard

@@ -532,7 +532,7 @@ impl Scenario {
                 buffer_ref(buffer)?;
                 h.as_deref().map_or(Ok(()), hex)
             }
-            Action::WriteChangeData => Ok(()),
+            Action::WriteChangeData | Action::Crash { .. } | Action::Hang { .. } => Ok(()),
         }
     }
 
@@ -639,6 +639,7 @@ impl Scenario {
         };
         let mut failures = Vec::new();
         let mut aborted = None;
+        let mut crashed = false;
         for (i, step) in steps.iter().enumerate() {
             let r = self.step(&mut svc, step, &scripted, &mut failures, &mut libraries);
             if let Some(host) = libraries.as_deref_mut() {
@@ -648,6 +649,12 @@ impl Scenario {
                 Ok(()) => {}
                 Err(HostStepError::Sim(e @ SimError::LimitExceeded { .. })) => {
                     aborted = Some(e);
+                    break;
+                }
+                // A crash or hang ends the run (the service is gone with the extension);
+                // the expectations judge what happened up to it.
+                Err(HostStepError::Sim(SimError::ExtensionFailed { .. })) => {
+                    crashed = true;
                     break;
                 }
                 Err(HostStepError::Sim(e)) => {
@@ -660,8 +667,13 @@ impl Scenario {
         }
         // A run whose steps leave the service up is stopped, so the checks that only
         // unload can make (buffer-leak, registration-leak, damaged buffers) always happen.
-        match svc.stop() {
-            Ok(()) | Err(SimError::NotRunning) => {}
+        let stopped = if crashed {
+            Err(SimError::NotRunning)
+        } else {
+            svc.stop()
+        };
+        match stopped {
+            Ok(()) | Err(SimError::NotRunning | SimError::ExtensionFailed { .. }) => {}
             Err(e @ SimError::LimitExceeded { .. }) => {
                 aborted.get_or_insert(e);
             }

@@ -320,6 +320,17 @@ pub enum Action {
     },
     /// Write into the current ConfigChange's lpData (`change-buffer-written`).
     WriteChangeData,
+    /// The extension crashes here (`extension-crashed`); the service goes down with it and
+    /// the run ends (what isolated hosting reports for a real library).
+    Crash {
+        /// What crashed, as the report says it (default `"scripted crash"`).
+        detail: Option<String>,
+    },
+    /// The extension stops answering here (`extension-hung`); the run ends.
+    Hang {
+        /// The time limit an isolating host would have waited, in ms (default 10000).
+        limit_ms: Option<u64>,
+    },
 }
 
 /// One step of the scenario.

@@ -370,6 +370,8 @@ impl ScriptedExtension {
                     cb.write_buffer_raw(id, 0, &[0x5A]);
                 }
             }
+            Action::Crash { detail } => cb.crash(detail.as_deref().unwrap_or("scripted crash")),
+            Action::Hang { limit_ms } => cb.hang(limit_ms.unwrap_or(10_000)),
             Action::WriteChangeData => match change {
                 Some(ch) => ch.write_into_data(0),
                 None => self.fail("write-change-data outside a ConfigChange".into()),
