@@ -1014,6 +1014,35 @@ impl Service {
         code
     }
 
+    /// What every callback checks first: may the extension call now, and does a planned
+    /// fault fire (then `injected` is set).
+    fn admit(
+        &mut self,
+        ext: ExtId,
+        callback: Callback,
+        key: Option<Key>,
+        injected: &mut bool,
+    ) -> Result<(), u32> {
+        self.gate(ext)?;
+        match self.fault(callback, ext, key) {
+            Some(code) => {
+                *injected = true;
+                Err(code)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The key a call with a valid GUID names: a bad source is `ERROR_INVALID_PARAMETER`,
+    /// a TAPI id that maps to no device `ERROR_FILE_NOT_FOUND`.
+    fn key_of(&self, device: u32, source: i32, key: Option<Key>) -> Result<Key, u32> {
+        match self.devices.resolve(device, source) {
+            Resolved::BadSource => Err(ERROR_INVALID_PARAMETER),
+            Resolved::UnknownTapi => Err(ERROR_FILE_NOT_FOUND),
+            Resolved::Logical(_) => Ok(key.expect("resolved with a valid GUID")),
+        }
+    }
+
     fn guid_key(&self, device: u32, source: i32, guid: Option<&str>) -> Option<Key> {
         match self.devices.resolve(device, source) {
             Resolved::Logical(l) => Some((l, parse_braced_guid(guid?)?)),
@@ -1042,22 +1071,14 @@ impl Service {
         let key = self.guid_key(device, source, guid);
         let mut injected = false;
         let outcome = (|| {
-            self.gate(ext)?;
-            if let Some(code) = self.fault(Callback::GetData, ext, key) {
-                injected = true;
-                return Err(code);
-            }
+            self.admit(ext, Callback::GetData, key, &mut injected)?;
             let Some(guid_arc) = guid_arc.filter(|g| parse_braced_guid(g).is_some()) else {
                 return Err(ERROR_INVALID_PARAMETER);
             };
             if null_out {
                 return Err(ERROR_INVALID_PARAMETER);
             }
-            let key = match self.devices.resolve(device, source) {
-                Resolved::BadSource => return Err(ERROR_INVALID_PARAMETER),
-                Resolved::UnknownTapi => return Err(ERROR_FILE_NOT_FOUND),
-                Resolved::Logical(_) => key.expect("resolved with a valid GUID"),
-            };
+            let key = self.key_of(device, source, key)?;
             let value = self.store.get(key).ok_or(ERROR_FILE_NOT_FOUND)?;
             if value.corrupt {
                 return Err(ERROR_BADDB);
@@ -1140,11 +1161,7 @@ impl Service {
         let key = self.guid_key(device, source, guid);
         let mut injected = false;
         let outcome = (|| {
-            self.gate(ext)?;
-            if let Some(code) = self.fault(Callback::SetData, ext, key) {
-                injected = true;
-                return Err(code);
-            }
+            self.admit(ext, Callback::SetData, key, &mut injected)?;
             if guid_arc.is_none_or(|g| parse_braced_guid(&g).is_none()) {
                 return Err(ERROR_INVALID_PARAMETER);
             }
@@ -1152,11 +1169,7 @@ impl Service {
             let Some(payload) = payload else {
                 return Err(ERROR_INVALID_PARAMETER);
             };
-            let key = match self.devices.resolve(device, source) {
-                Resolved::BadSource => return Err(ERROR_INVALID_PARAMETER),
-                Resolved::UnknownTapi => return Err(ERROR_FILE_NOT_FOUND),
-                Resolved::Logical(_) => key.expect("resolved with a valid GUID"),
-            };
+            let key = self.key_of(device, source, key)?;
             if self.opts.in_process_value_cap.is_some_and(|cap| size > cap) {
                 return Err(ERROR_NOT_ENOUGH_MEMORY);
             }
@@ -1198,11 +1211,7 @@ impl Service {
         let key = self.guid_key(device, source, guid);
         let mut injected = false;
         let outcome = (|| {
-            self.gate(ext)?;
-            if let Some(code) = self.fault(Callback::RegisterForEvents, ext, key) {
-                injected = true;
-                return Err(code);
-            }
+            self.admit(ext, Callback::RegisterForEvents, key, &mut injected)?;
             if self.delivering > 0 {
                 return Err(ERROR_BUSY);
             }
@@ -1212,11 +1221,7 @@ impl Service {
             if parse_braced_guid(&guid_arc).is_none() {
                 return Err(ERROR_INVALID_PARAMETER);
             }
-            let key = match self.devices.resolve(device, source) {
-                Resolved::BadSource => return Err(ERROR_INVALID_PARAMETER),
-                Resolved::UnknownTapi => return Err(ERROR_FILE_NOT_FOUND),
-                Resolved::Logical(_) => key.expect("resolved with a valid GUID"),
-            };
+            let key = self.key_of(device, source, key)?;
             if self.regs.find(ext, key).is_some() {
                 return Err(ERROR_ALREADY_ASSIGNED);
             }
@@ -1259,11 +1264,7 @@ impl Service {
         self.emit(Some(ext), EventKind::UnregisterCall { handle });
         let mut injected = false;
         let outcome = (|| {
-            self.gate(ext)?;
-            if let Some(code) = self.fault(Callback::UnregisterForEvents, ext, None) {
-                injected = true;
-                return Err(code);
-            }
+            self.admit(ext, Callback::UnregisterForEvents, None, &mut injected)?;
             if self.delivering > 0 {
                 return Err(ERROR_BUSY);
             }
