@@ -353,6 +353,38 @@ fn describe_call(kind: &EventKind) -> String {
 
 // ---- the checker ----------------------------------------------------------------------
 
+/// Per-thread state, indexed by the small thread id (ids are dense: 0 is the service's
+/// thread, others count up in first-seen order), so the hot path indexes a `Vec`.
+#[derive(Debug, Default)]
+struct Threads(Vec<ThreadState>);
+
+impl Threads {
+    fn at(&mut self, thread: u16) -> &mut ThreadState {
+        let i = usize::from(thread);
+        if self.0.len() <= i {
+            self.0.resize_with(i + 1, ThreadState::default);
+        }
+        &mut self.0[i]
+    }
+
+    fn get(&self, thread: u16) -> Option<&ThreadState> {
+        self.0.get(usize::from(thread))
+    }
+
+    fn get_mut(&mut self, thread: u16) -> Option<&mut ThreadState> {
+        self.0.get_mut(usize::from(thread))
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    #[cfg(test)]
+    fn values(&self) -> impl Iterator<Item = &ThreadState> {
+        self.0.iter()
+    }
+}
+
 /// Judges an event stream, live or offline.
 ///
 /// Feed events in `seq` order with [`Checker::observe`], then call [`Checker::finish`] at
@@ -382,7 +414,7 @@ pub struct Checker {
     finished_writes: VecDeque<u64>,
     /// Deliveries owed: (seq of the write's call, registration).
     pending: HashSet<(u64, HandleId)>,
-    threads: HashMap<u16, ThreadState>,
+    threads: Threads,
     /// Outermost writes whose storm was reported.
     storm_roots: HashSet<u64>,
     /// A crash or hang ended the service (see [`Checker::observe`]).
@@ -535,7 +567,7 @@ impl Checker {
                 ..
             } => self.on_config_change(event, *handle, *device, guid, *cause),
             K::ConfigChangeReturn { handle, .. } => {
-                let t = self.threads.entry(event.thread).or_default();
+                let t = self.threads.at(event.thread);
                 if let Some(i) = t.deliveries.iter().rposition(|d| d.handle == *handle) {
                     t.deliveries.truncate(i + 1);
                     t.last_delivery = t.deliveries.pop();
@@ -719,13 +751,13 @@ impl Checker {
     }
 
     fn thread(&mut self, thread: u16) -> &mut ThreadState {
-        self.threads.entry(thread).or_default()
+        self.threads.at(thread)
     }
 
     /// Pops the innermost open call matching `pred`, dropping calls above it (their
     /// returns were lost, e.g. to a crash). `None` if no open call matches.
     fn pop_frame(&mut self, thread: u16, pred: impl Fn(&Frame) -> bool) -> Option<Frame> {
-        let t = self.threads.get_mut(&thread)?;
+        let t = self.threads.get_mut(thread)?;
         let i = t.calls.iter().rposition(pred)?;
         t.calls.truncate(i + 1);
         t.calls.pop()
@@ -745,7 +777,7 @@ impl Checker {
 
     /// The outermost write of the chain a write or delivery on `thread` belongs to.
     fn current_root(&self, thread: u16) -> Option<u64> {
-        let t = self.threads.get(&thread)?;
+        let t = self.threads.get(thread)?;
         if let Some(r) = t.deliveries.last().and_then(|d| d.root) {
             return Some(r);
         }
@@ -806,7 +838,7 @@ impl Checker {
     }
 
     fn describe_delivery(&self, thread: u16, delivery: u64) -> String {
-        let d = self.threads.get(&thread).and_then(|t| {
+        let d = self.threads.get(thread).and_then(|t| {
             t.deliveries
                 .iter()
                 .rev()
@@ -1190,7 +1222,7 @@ impl Checker {
         ext: Option<ExtId>,
         what: impl FnOnce() -> String,
     ) {
-        let t = self.threads.entry(thread).or_default();
+        let t = self.threads.at(thread);
         if t.storm_reported {
             return;
         }
@@ -1291,7 +1323,7 @@ impl Checker {
 
     /// ": called while the ConfigChange at event N (handle #h) was being delivered".
     fn busy_context(&self, thread: u16) -> String {
-        match self.threads.get(&thread).and_then(|t| t.deliveries.last()) {
+        match self.threads.get(thread).and_then(|t| t.deliveries.last()) {
             Some(d) => format!(
                 ": it was called while the ConfigChange at event {} (handle #{}, device {}, {}) was being delivered",
                 d.at, d.handle.0, d.device, d.guid
