@@ -34,7 +34,7 @@ pub(crate) fn module_base(addr: *const c_void) -> Option<u64> {
             &mut module,
         )
     };
-    (ok != 0).then(|| module as usize as u64)
+    (ok != 0).then_some(module as usize as u64)
 }
 
 /// Systems with neither: the service's made-up handle stays.
