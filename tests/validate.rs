@@ -18,6 +18,11 @@ fn fixtures() -> Option<&'static Path> {
 }
 
 fn build_fixtures() -> Option<PathBuf> {
+    // Fixtures built elsewhere (say, Windows DLLs cross-compiled for a run under Wine,
+    // where the test cannot start a compiler itself).
+    if let Some(dir) = std::env::var_os("FAXSIM_PREBUILT_FIXTURES") {
+        return Some(PathBuf::from(dir));
+    }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("validate-fixtures");
     std::fs::create_dir_all(&dir).ok()?;
     let compiler = cc::Build::new()
@@ -63,6 +68,7 @@ fn target() -> String {
     match std::env::consts::OS {
         "linux" => format!("{arch}-unknown-linux-gnu"),
         "macos" => format!("{arch}-apple-darwin"),
+        "windows" if cfg!(target_env = "gnu") => format!("{arch}-pc-windows-gnu"),
         "windows" => format!("{arch}-pc-windows-msvc"),
         os => format!("{arch}-unknown-{os}"),
     }

@@ -21,6 +21,7 @@ fn target() -> String {
     match std::env::consts::OS {
         "linux" => format!("{arch}-unknown-linux-gnu"),
         "macos" => format!("{arch}-apple-darwin"),
+        "windows" if cfg!(target_env = "gnu") => format!("{arch}-pc-windows-gnu"),
         "windows" => format!("{arch}-pc-windows-msvc"),
         os => format!("{arch}-unknown-{os}"),
     }
