@@ -9,7 +9,10 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/extensions/c");
+#[path = "support/cfixtures.rs"]
+mod cfixtures;
+
+use cfixtures::{SOURCES, lib_file};
 
 /// Every fixture, compiled once per test binary. `None` when no C compiler works here.
 fn fixtures() -> Option<&'static Path> {
@@ -25,14 +28,7 @@ fn build_fixtures() -> Option<PathBuf> {
     }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("validate-fixtures");
     std::fs::create_dir_all(&dir).ok()?;
-    let compiler = cc::Build::new()
-        .opt_level(0)
-        .target(&target())
-        .host(&target())
-        .cargo_metadata(false)
-        .cargo_warnings(false)
-        .try_get_compiler()
-        .ok()?;
+    let compiler = cfixtures::compiler(0)?;
     let mut sources: Vec<PathBuf> = std::fs::read_dir(SOURCES)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -46,9 +42,15 @@ fn build_fixtures() -> Option<PathBuf> {
             let compiler = compiler.clone();
             let dir = dir.clone();
             std::thread::spawn(move || {
-                chunk
-                    .iter()
-                    .all(|src| compile(&compiler, src, &dir.join(lib_file(&stem(src)))))
+                chunk.iter().all(|src| {
+                    match cfixtures::compile(&compiler, src, &dir.join(lib_file(&stem(src)))) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            eprintln!("{e}");
+                            false
+                        }
+                    }
+                })
             })
         })
         .collect();
@@ -63,64 +65,8 @@ fn build_fixtures() -> Option<PathBuf> {
     Some(dir)
 }
 
-fn target() -> String {
-    let arch = std::env::consts::ARCH;
-    match std::env::consts::OS {
-        "linux" => format!("{arch}-unknown-linux-gnu"),
-        "macos" => format!("{arch}-apple-darwin"),
-        "windows" if cfg!(target_env = "gnu") => format!("{arch}-pc-windows-gnu"),
-        "windows" => format!("{arch}-pc-windows-msvc"),
-        os => format!("{arch}-unknown-{os}"),
-    }
-}
-
 fn stem(p: &Path) -> String {
     p.file_stem().unwrap().to_string_lossy().into_owned()
-}
-
-fn lib_file(name: &str) -> String {
-    format!(
-        "{}{name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    )
-}
-
-fn compile(compiler: &cc::Tool, src: &Path, out: &Path) -> bool {
-    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("sim/abi/include");
-    let mut cmd = compiler.to_command();
-    if compiler.is_like_msvc() {
-        cmd.arg("/nologo")
-            .arg("/LD")
-            .arg(format!("/I{}", include.display()))
-            .arg(src)
-            .arg(format!("/Fe{}", out.display()))
-            .arg(format!(
-                "/Fo{}\\",
-                out.parent().unwrap().join(stem(src)).display()
-            ));
-    } else {
-        cmd.args(["-shared", "-fPIC", "-pthread", "-std=c11"])
-            .arg("-I")
-            .arg(&include)
-            .arg(src)
-            .arg("-o")
-            .arg(out);
-        if cfg!(target_os = "linux") {
-            cmd.arg("-ldl");
-        }
-    }
-    match cmd.output() {
-        Ok(o) if o.status.success() => true,
-        Ok(o) => {
-            eprintln!("{}: {}", src.display(), String::from_utf8_lossy(&o.stderr));
-            false
-        }
-        Err(e) => {
-            eprintln!("{}: {e}", src.display());
-            false
-        }
-    }
 }
 
 fn lib(name: &str) -> PathBuf {
