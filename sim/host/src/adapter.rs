@@ -27,6 +27,17 @@ pub struct FfiExtension {
     /// Unloaded by the service, to be closed by the host with the callbacks published
     /// (a library's unload-time code, `DllMain` detach or a destructor, may call back).
     pub(crate) closing: RefCell<Option<Instance>>,
+    /// Scratch for ConfigChange calls, reused so a delivery allocates nothing once warm:
+    /// the last GUID string passed with its NUL-terminated UTF-16 form, and a pool of
+    /// guarded `lpData` copies (one per nesting level in use).
+    pub(crate) change_scratch: RefCell<ChangeScratch>,
+}
+
+/// See [`FfiExtension::change_scratch`].
+#[derive(Debug, Default)]
+pub(crate) struct ChangeScratch {
+    guid: Option<(String, Vec<u16>)>,
+    buffers: Vec<Vec<u8>>,
 }
 
 impl FfiExtension {
@@ -192,10 +203,23 @@ impl Extension for FfiExtension {
         };
         // A host-owned copy with a guard zone: writes into it (or past it) are seen.
         let len = change.data.len();
-        let mut data = Vec::with_capacity(len + GUARD_LEN);
-        data.extend_from_slice(change.data);
-        data.resize(len + GUARD_LEN, GUARD_BYTE);
-        let guid: Vec<u16> = change.guid.encode_utf16().chain([0]).collect();
+        let (mut data, guid) = {
+            let mut scratch = self.change_scratch.borrow_mut();
+            let mut data = scratch.buffers.pop().unwrap_or_default();
+            data.clear();
+            data.extend_from_slice(change.data);
+            data.resize(len + GUARD_LEN, GUARD_BYTE);
+            // Taken out for the call (a nested delivery finds none and encodes its own).
+            let guid = match scratch.guid.take() {
+                Some((text, wide)) if text == change.guid => (text, wide),
+                _ => (
+                    change.guid.to_string(),
+                    change.guid.encode_utf16().chain([0]).collect(),
+                ),
+            };
+            (data, guid)
+        };
+        let (guid_text, guid) = guid;
         let ptr = data.as_mut_ptr();
         lock().heap.begin_change(ptr as usize, change.delivery);
         let device = change.device;
@@ -225,6 +249,9 @@ impl Extension for FfiExtension {
         if let Some(offset) = written {
             change.write_into_data(offset as u32);
         }
+        let mut scratch = self.change_scratch.borrow_mut();
+        scratch.buffers.push(data);
+        scratch.guid = Some((guid_text, guid));
         hr
     }
 

@@ -211,6 +211,7 @@ impl Host {
             exports,
             instance: std::cell::RefCell::new(Some(instance)),
             closing: std::cell::RefCell::new(None),
+            change_scratch: std::cell::RefCell::default(),
         });
         self.libs.push((info, ext));
         Ok(&self.libs.last().expect("just pushed").0)
