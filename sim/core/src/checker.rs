@@ -858,14 +858,16 @@ impl Checker {
 
     /// One delivery of write `w` was made, cut or cancelled: forget the write once it owes
     /// nothing and has returned.
-    fn settle(&mut self, w: u64) {
-        let Some(wr) = self.writes.get_mut(&w) else {
-            return;
-        };
+    /// One owed delivery of write `w` was made; returns the root of `w`'s chain (what the
+    /// caller would otherwise look up again).
+    fn settle(&mut self, w: u64) -> Option<u64> {
+        let wr = self.writes.get_mut(&w)?;
         wr.outstanding = wr.outstanding.saturating_sub(1);
+        let root = wr.root;
         if wr.outstanding == 0 && wr.state != WriteState::Open {
             self.retire(w);
         }
+        Some(root)
     }
 
     fn retire(&mut self, w: u64) {
@@ -1060,11 +1062,10 @@ impl Checker {
                 oldest
             }
         };
-        if let Some(w) = settled {
-            self.settle(w);
-        }
+        let settled_root = settled.and_then(|w| self.settle(w));
 
         let root = match cause {
+            Some(c) if settled == Some(c) => Some(settled_root.unwrap_or(c)),
             Some(c) => Some(self.writes.get(&c).map_or(c, |w| w.root)),
             None => self.current_root(event.thread),
         };
@@ -1114,14 +1115,17 @@ impl Checker {
             self.report(Rule::NotifyMismatch, ext, seq, msg);
             return;
         };
-        let who = reg.ext.or(ext);
+        // One lookup on the hot path: the fields judged below, copied out.
+        let (reg_ext, reg_hinst, reg_key, reg_device, reg_state) =
+            (reg.ext, reg.hinst, reg.key, reg.device, reg.state);
+        let who = reg_ext.or(ext);
         let cause_text = |cause: Option<u64>| match cause {
             Some(c) => format!(" caused by the write at event {c}"),
             None => String::new(),
         };
 
         let mut after_shutdown = None;
-        match reg.state {
+        match reg_state {
             RegState::Live => {}
             RegState::Unregistered(at) => {
                 let msg = format!(
@@ -1135,15 +1139,14 @@ impl Checker {
                 after_shutdown = Some(format!("after the registration was dropped at event {at}"));
             }
         }
-        let reg = &self.registrations[&handle];
         if after_shutdown.is_none() {
-            let shutdown_at = self.ext_state(reg.ext).and_then(|s| s.shutdown_at);
+            let shutdown_at = self.ext_state(reg_ext).and_then(|s| s.shutdown_at);
             if let Some(at) = self.stopping_at {
                 after_shutdown = Some(format!("after the service began stopping at event {at}"));
             } else if let Some(at) = shutdown_at {
                 after_shutdown = Some(format!(
                     "after {}'s FaxDevShutdown was called at event {at}",
-                    self.name(reg.ext)
+                    self.name(reg_ext)
                 ));
             }
         }
@@ -1156,14 +1159,13 @@ impl Checker {
             self.report(Rule::NotifyAfterShutdown, who, seq, msg);
         }
 
-        let reg = &self.registrations[&handle];
         let (is_self, wrong_key, writer_hinst) = match cause.and_then(|c| self.writes.get(&c)) {
-            Some(w) => (w.hinst == Some(reg.hinst), w.key != reg.key, w.hinst),
+            Some(w) => (w.hinst == Some(reg_hinst), w.key != reg_key, w.hinst),
             None => (false, false, None),
         };
-        let wrong_device = device != reg.device;
-        let wrong_guid = self.guid_value(guid) != reg.key.1;
-        let wrong_ext = ext.is_some() && reg.ext.is_some() && ext != reg.ext;
+        let wrong_device = device != reg_device;
+        let wrong_guid = self.guid_value(guid) != reg_key.1;
+        let wrong_ext = ext.is_some() && reg_ext.is_some() && ext != reg_ext;
 
         if is_self && let Some(c) = cause {
             let msg = format!(
