@@ -1,0 +1,90 @@
+//! No heap allocation per delivered notification through the host's FFI trampolines
+//! either: writes fanned out to 1 and to 8 hosted C libraries allocate the same.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use faxsim_host::Host;
+use faxsim_sim::trace::{ExtId, ExtensionKind, SOURCE_FAX};
+use faxsim_sim::*;
+
+#[path = "support/cfixtures.rs"]
+mod cfixtures;
+
+const GUID: &str = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}";
+const WRITES: u64 = 200;
+
+/// `n` copies of the listener fixture (each hosted library needs its own file).
+fn listeners(n: usize) -> Option<Vec<PathBuf>> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("alloc-ffi");
+    std::fs::create_dir_all(&dir).ok()?;
+    let compiler = cfixtures::compiler(0)?;
+    let src = Path::new(cfixtures::SOURCES).join("bench_listener.c");
+    let built = dir.join(cfixtures::lib_file("bench_listener"));
+    if !built.exists()
+        && let Err(e) = cfixtures::compile(&compiler, &src, &built)
+    {
+        eprintln!("note: {e}; skipping");
+        return None;
+    }
+    (0..n)
+        .map(|i| {
+            let p = dir.join(cfixtures::lib_file(&format!("listener_{n}_{i}")));
+            std::fs::copy(&built, &p).ok().map(|_| p)
+        })
+        .collect()
+}
+
+fn allocations(libs: &[PathBuf], live_check: bool) -> u64 {
+    let mut host = Host::new();
+    for p in libs {
+        host.open(p, Some(ExtensionKind::Routing))
+            .expect("the fixture loads");
+    }
+    let mut svc = Service::new(ServiceOptions {
+        record_events: false,
+        live_check,
+        ..ServiceOptions::default()
+    });
+    host.attach(&mut svc).expect("attaches");
+    let writer: ExtId = svc
+        .add_extension(
+            ExtensionSpec {
+                name: "writer".into(),
+                kind: ExtensionKind::Routing,
+            },
+            Rc::new(HookExtension::new()),
+        )
+        .expect("adds");
+    host.start(&mut svc).expect("starts");
+    let payload = [7u8; 16];
+    for _ in 0..WRITES {
+        svc.callbacks(writer, 0)
+            .set_data(0, SOURCE_FAX, GUID, &payload);
+    }
+    let count = allocation_counter::measure(|| {
+        for _ in 0..WRITES {
+            svc.callbacks(writer, 0)
+                .set_data(0, SOURCE_FAX, GUID, &payload);
+        }
+    })
+    .count_total;
+    svc.stop().expect("stops");
+    host.close_unloaded(&mut svc);
+    count
+}
+
+#[test]
+fn no_allocation_per_notification_through_the_trampolines() {
+    let (Some(one), Some(eight)) = (listeners(1), listeners(8)) else {
+        return;
+    };
+    for check in [false, true] {
+        let a = allocations(&one, check);
+        let b = allocations(&eight, check);
+        assert_eq!(
+            a, b,
+            "checker {check}: {WRITES} writes allocated {a} times with 1 hosted listener and {b} with 8"
+        );
+    }
+}
