@@ -31,8 +31,12 @@ use faxsim_host::Host;
 use faxsim_sim::trace::{ExtensionKind, SOURCE_FAX};
 use faxsim_sim::*;
 
-/// The GUID the fixture registers for (`FLAGS_GUID` of `extensions/c/fixture.h`).
-const GUID: &str = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}";
+#[path = "../tests/support/fanout.rs"]
+mod fanout;
+
+/// The GUID the fixture registers for (`FLAGS_GUID` of `extensions/c/fixture.h`), the
+/// shared workload's key.
+use fanout::{GUID, fanout_service};
 
 /// The fixture's exported ConfigChange handler.
 const HANDLER: &str = "BenchListenerConfigChange";
@@ -62,28 +66,9 @@ fn writer_spec() -> ExtensionSpec {
     }
 }
 
-/// In-process: one writer and `n` Rust registrants for (0, GUID).
+/// In-process: the shared fan-out workload, one writer and `n` Rust registrants.
 fn rust_service(n: usize, live_check: bool) -> (Service, trace::ExtId) {
-    let mut svc = Service::new(options(false, live_check));
-    let register = |cb: &mut Callbacks<'_>| {
-        let c = cb.new_callback();
-        cb.register(0, SOURCE_FAX, GUID, c).is_ok()
-    };
-    let writer = svc
-        .add_extension(writer_spec(), Rc::new(HookExtension::new()))
-        .unwrap();
-    for i in 0..n {
-        svc.add_extension(
-            ExtensionSpec {
-                name: format!("r{i}"),
-                kind: ExtensionKind::Routing,
-            },
-            Rc::new(HookExtension::new().on_general_init(register)),
-        )
-        .unwrap();
-    }
-    svc.start().unwrap();
-    (svc, writer)
+    fanout_service(n, options(false, live_check))
 }
 
 /// Hosted: the C libraries `libs` (each registers itself at init) and one in-process

@@ -11,12 +11,15 @@
 //! its baseline below. After an intended change, rerun and copy the new `Instructions`
 //! figures into the constants, in the same commit as the change.
 
+#[path = "../tests/support/fanout.rs"]
+mod fanout;
+
 #[cfg(target_os = "linux")]
 mod gate {
     use std::hint::black_box;
-    use std::rc::Rc;
 
-    use faxsim_sim::trace::{ExtId, ExtensionKind, SOURCE_FAX};
+    use crate::fanout::{GUID, fanout_service};
+    use faxsim_sim::trace::{ExtId, SOURCE_FAX};
     use faxsim_sim::*;
     use gungraun::{
         Callgrind, EventKind, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group,
@@ -34,39 +37,18 @@ mod gate {
         config
     }
 
-    const GUID: &str = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}";
     const WRITES: usize = 100;
     const REGISTRANTS: usize = 64;
 
     fn service(live_check: bool) -> (Service, ExtId) {
-        let mut svc = Service::new(ServiceOptions {
-            record_events: false,
-            live_check,
-            ..ServiceOptions::default()
-        });
-        let writer = svc
-            .add_extension(
-                ExtensionSpec {
-                    name: "writer".into(),
-                    kind: ExtensionKind::Routing,
-                },
-                Rc::new(HookExtension::new()),
-            )
-            .expect("adds");
-        for i in 0..REGISTRANTS {
-            svc.add_extension(
-                ExtensionSpec {
-                    name: format!("r{i}"),
-                    kind: ExtensionKind::Routing,
-                },
-                Rc::new(HookExtension::new().on_general_init(|cb| {
-                    let c = cb.new_callback();
-                    cb.register(0, SOURCE_FAX, GUID, c).is_ok()
-                })),
-            )
-            .expect("adds");
-        }
-        svc.start().expect("starts");
+        let (mut svc, writer) = fanout_service(
+            REGISTRANTS,
+            ServiceOptions {
+                record_events: false,
+                live_check,
+                ..ServiceOptions::default()
+            },
+        );
         // Warm up: the first write sizes the scratch lists and the checker's tables.
         svc.callbacks(writer, 0)
             .set_data(0, SOURCE_FAX, GUID, &[0; 16]);

@@ -14,13 +14,15 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::rc::Rc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use faxsim_sim::trace::{ExtensionKind, SOURCE_FAX};
+use faxsim_sim::trace::SOURCE_FAX;
 use faxsim_sim::*;
 
-const GUID: &str = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}";
+#[path = "../tests/support/fanout.rs"]
+mod fanout;
+
+use fanout::{GUID, fanout_service};
 
 /// A ConfigChange handler that does nothing, as the lower bound calls it.
 extern "system" fn no_op_change(device: u32, guid: *const u16, data: *mut u8, size: u32) -> i32 {
@@ -76,43 +78,21 @@ impl Naive {
     }
 }
 
-/// A service with one writer and `n` registrants for (0, GUID).
+/// The shared fan-out workload, with the event and step limits out of the way.
 fn service(n: usize, record_events: bool, live_check: bool) -> (Service, trace::ExtId) {
-    let mut svc = Service::new(ServiceOptions {
-        record_events,
-        live_check,
-        limits: Limits {
-            events: u64::MAX,
-            steps: u64::MAX,
-            ..Limits::default()
+    fanout_service(
+        n,
+        ServiceOptions {
+            record_events,
+            live_check,
+            limits: Limits {
+                events: u64::MAX,
+                steps: u64::MAX,
+                ..Limits::default()
+            },
+            ..ServiceOptions::default()
         },
-        ..ServiceOptions::default()
-    });
-    let register = |cb: &mut Callbacks<'_>| {
-        let c = cb.new_callback();
-        cb.register(0, SOURCE_FAX, GUID, c).is_ok()
-    };
-    let writer = svc
-        .add_extension(
-            ExtensionSpec {
-                name: "writer".into(),
-                kind: ExtensionKind::Routing,
-            },
-            Rc::new(HookExtension::new()),
-        )
-        .unwrap();
-    for i in 0..n {
-        svc.add_extension(
-            ExtensionSpec {
-                name: format!("r{i}"),
-                kind: ExtensionKind::Routing,
-            },
-            Rc::new(HookExtension::new().on_general_init(register)),
-        )
-        .unwrap();
-    }
-    svc.start().unwrap();
-    (svc, writer)
+    )
 }
 
 fn fanout(c: &mut Criterion) {

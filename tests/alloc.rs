@@ -1,44 +1,25 @@
 //! No heap allocation per delivered notification in steady state, in every mode: the
 //! allocation counter compares writes to 1 registrant with writes to 64.
 
-use std::rc::Rc;
-
-use faxsim_sim::trace::{ExtId, ExtensionKind, SOURCE_FAX};
+use faxsim_sim::trace::{ExtId, SOURCE_FAX};
 use faxsim_sim::*;
 
-const GUID: &str = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}";
+#[path = "support/fanout.rs"]
+mod fanout;
+
+use fanout::{GUID, fanout_service};
+
 const WRITES: u64 = 200;
 
 fn service(n: usize, record_events: bool, live_check: bool) -> (Service, ExtId) {
-    let mut svc = Service::new(ServiceOptions {
-        record_events,
-        live_check,
-        ..ServiceOptions::default()
-    });
-    let writer = svc
-        .add_extension(
-            ExtensionSpec {
-                name: "writer".into(),
-                kind: ExtensionKind::Routing,
-            },
-            Rc::new(HookExtension::new()),
-        )
-        .unwrap();
-    for i in 0..n {
-        svc.add_extension(
-            ExtensionSpec {
-                name: format!("r{i}"),
-                kind: ExtensionKind::Routing,
-            },
-            Rc::new(HookExtension::new().on_general_init(|cb| {
-                let c = cb.new_callback();
-                cb.register(0, SOURCE_FAX, GUID, c).is_ok()
-            })),
-        )
-        .unwrap();
-    }
-    svc.start().unwrap();
-    (svc, writer)
+    fanout_service(
+        n,
+        ServiceOptions {
+            record_events,
+            live_check,
+            ..ServiceOptions::default()
+        },
+    )
 }
 
 /// Allocations made by `WRITES` writes after warming up.
