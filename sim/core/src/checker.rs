@@ -1304,10 +1304,10 @@ impl Checker {
                 self.report(Rule::BusyReentry, ext, seq, msg);
             }
             ERROR_ALREADY_ASSIGNED => {
-                let earlier = self.live_handles.iter().copied().find(|h| {
-                    self.registrations
-                        .get(h)
-                        .is_some_and(|r| r.ext == ext && r.key == key)
+                let earlier = self.live_by_key.get(&key).and_then(|live| {
+                    live.iter()
+                        .copied()
+                        .find(|h| self.registrations.get(h).is_some_and(|r| r.ext == ext))
                 });
                 let holds = match earlier {
                     Some(h) => format!(
