@@ -37,19 +37,17 @@
 //!   4096 finished writes and 65536 dead buffers; freeing an older buffer again is still a
 //!   `double-free` (buffer ids are never reused).
 
-use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet, VecDeque};
-use std::hash::BuildHasherDefault;
-
-use crate::registry::FxHasher;
-
-/// Maps keyed by small ids: only looked up, never iterated where order shows, so a fast
-/// non-keyed hasher is safe (and deterministic).
-type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<FxHasher>>;
-type HashSet<K> = StdHashSet<K, BuildHasherDefault<FxHasher>>;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
 use faxsim_trace::text::{hresult_name, win32_name};
+
+use crate::idtable::IdTable;
+
+// Maps keyed by small ids: only looked up, never iterated where order shows, so a fast
+// non-keyed hasher is safe (and deterministic).
+use crate::registry::{FxMap as HashMap, FxSet as HashSet};
 use faxsim_trace::{
     BufferArg, BufferId, Damage, Event, EventKind, Exports, ExtId, ExtensionKind, GuidArg,
     HInstArg, HandleArg, HandleId, SOURCE_FAX, SOURCE_TAPI,
@@ -159,6 +157,31 @@ struct Registration {
     /// `seq` of the RegisterCall.
     at: u64,
     state: RegState,
+    /// Writes (by `seq` of their call) that owe this registration a ConfigChange. Kept
+    /// with the registration so a delivery settles it without a hash lookup; it keeps its
+    /// capacity, so steady-state deliveries never allocate.
+    owed: Vec<u64>,
+}
+
+impl Registration {
+    /// Takes write `w`'s delivery off what is owed; false if it owed none.
+    fn take_owed(&mut self, w: u64) -> bool {
+        match self.owed.iter().position(|&x| x == w) {
+            Some(i) => {
+                self.owed.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// What judging a delivery needs of the write that caused it (one lookup, copied out).
+#[derive(Clone, Copy)]
+struct Cause {
+    root: u64,
+    hinst: Option<HInstArg>,
+    key: Key,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -404,7 +427,7 @@ pub struct Checker {
     logical_to_tapi: HashMap<u32, u32>,
     live_buffers: HashMap<BufferId, BufferInfo>,
     dead_buffers: HashMap<BufferId, (BufferInfo, BufferEnd)>,
-    registrations: HashMap<HandleId, Registration>,
+    registrations: IdTable<Registration>,
     /// Live handles in the order they were issued.
     live_handles: Vec<HandleId>,
     /// The live handles again, by key (what a write looks up), in registration order.
@@ -412,8 +435,8 @@ pub struct Checker {
     writes: HashMap<u64, Write>,
     /// Finished writes, oldest first, forgotten beyond [`RETAINED_WRITES`].
     finished_writes: VecDeque<u64>,
-    /// Deliveries owed: (seq of the write's call, registration).
-    pending: HashSet<(u64, HandleId)>,
+    /// How many deliveries are owed in all (each registration lists its own).
+    owed_total: usize,
     threads: Threads,
     /// Outermost writes whose storm was reported.
     storm_roots: HashSet<u64>,
@@ -462,20 +485,21 @@ impl Checker {
         let Some(last) = self.last_seq else {
             return;
         };
+        let writes = &self.writes;
         let mut owed: Vec<(u64, HandleId)> = self
-            .pending
-            .iter()
-            .copied()
+            .registrations
+            .iter_mut()
+            .flat_map(|(h, r)| r.owed.iter().map(move |&w| (w, HandleId(h))))
             .filter(|(w, _)| {
                 matches!(
-                    self.writes.get(w).map(|w| w.state),
+                    writes.get(w).map(|w| w.state),
                     Some(WriteState::Succeeded(_))
                 )
             })
             .collect();
         owed.sort_unstable();
         for (w, h) in owed {
-            self.pending.remove(&(w, h));
+            self.take_owed(h, w);
             self.missed(w, h, last);
             self.settle(w);
         }
@@ -555,7 +579,7 @@ impl Checker {
             K::DevShutdownCall => {
                 if let Some(e) = ext {
                     self.ext_mut(e).shutdown_at = Some(seq);
-                    self.cancel_pending_where(|_, r| r.is_some_and(|r| r.ext == ext));
+                    self.cancel_pending_where(|_, r| r.ext == ext);
                 }
             }
             K::DevShutdownReturn { .. } => self.on_shutdown_return(ext, seq),
@@ -694,11 +718,11 @@ impl Checker {
                 handle,
                 cause,
             } => {
-                if self.pending.remove(&(*cause, *handle)) {
+                if self.take_owed(*handle, *cause) {
                     self.settle(*cause);
                 }
                 let root = self.writes.get(cause).map_or(*cause, |w| w.root);
-                let who = self.registrations.get(handle).and_then(|r| r.ext).or(ext);
+                let who = self.registrations.get(handle.0).and_then(|r| r.ext).or(ext);
                 self.storm(event.thread, Some(root), seq, who, || {
                     format!(
                         "the delivery to handle #{} for the write at event {cause} was cut at nesting depth {depth}",
@@ -807,7 +831,7 @@ impl Checker {
     }
 
     fn registration_text(&self, h: HandleId) -> String {
-        match self.registrations.get(&h) {
+        match self.registrations.get(h.0) {
             Some(r) => format!(
                 "handle #{} of {} ({}, {}, registered at event {})",
                 h.0,
@@ -879,37 +903,59 @@ impl Checker {
         }
     }
 
+    /// Takes write `w`'s delivery to `h` off what is owed; false if none was owed.
+    fn take_owed(&mut self, h: HandleId, w: u64) -> bool {
+        let taken = self
+            .registrations
+            .get_mut(h.0)
+            .is_some_and(|r| r.take_owed(w));
+        if taken {
+            self.owed_total -= 1;
+        }
+        taken
+    }
+
     /// Cancels owed deliveries whose write matches `pred`.
     fn cancel_pending(&mut self, pred: impl Fn(u64) -> bool) {
         self.cancel(|w, _, _| pred(w));
     }
 
     /// Cancels owed deliveries to registrations matching `pred`.
-    fn cancel_pending_where(&mut self, pred: impl Fn(HandleId, Option<&Registration>) -> bool) {
+    fn cancel_pending_where(&mut self, pred: impl Fn(HandleId, &Registration) -> bool) {
         self.cancel(|_, h, r| pred(h, r));
     }
 
-    /// Cancels the owed deliveries `pred` selects, retiring writes that then owe nothing.
-    fn cancel(&mut self, pred: impl Fn(u64, HandleId, Option<&Registration>) -> bool) {
-        if self.pending.is_empty() {
+    /// Cancels the owed deliveries `pred` selects, retiring writes that then owe nothing
+    /// (in the order of their `seq`).
+    fn cancel(&mut self, pred: impl Fn(u64, HandleId, &Registration) -> bool) {
+        if self.owed_total == 0 {
             return;
         }
-        let regs = &self.registrations;
         let writes = &mut self.writes;
         let settled = &mut self.scratch;
         settled.clear();
-        self.pending.retain(|&(w, h)| {
-            if !pred(w, h, regs.get(&h)) {
-                return true;
+        let mut cancelled = 0;
+        for (h, r) in self.registrations.iter_mut() {
+            if r.owed.is_empty() {
+                continue;
             }
-            if let Some(wr) = writes.get_mut(&w) {
-                wr.outstanding = wr.outstanding.saturating_sub(1);
-                if wr.outstanding == 0 && wr.state != WriteState::Open {
-                    settled.push(w);
+            let mut owed = std::mem::take(&mut r.owed);
+            owed.retain(|&w| {
+                if !pred(w, HandleId(h), r) {
+                    return true;
                 }
-            }
-            false
-        });
+                cancelled += 1;
+                if let Some(wr) = writes.get_mut(&w) {
+                    wr.outstanding = wr.outstanding.saturating_sub(1);
+                    if wr.outstanding == 0 && wr.state != WriteState::Open {
+                        settled.push(w);
+                    }
+                }
+                false
+            });
+            r.owed = owed;
+        }
+        self.owed_total -= cancelled;
         if !self.scratch.is_empty() {
             let mut settled = std::mem::take(&mut self.scratch);
             settled.sort_unstable();
@@ -926,7 +972,7 @@ impl Checker {
             Some(WriteState::Succeeded(r)) => format!(" (it returned at event {r})"),
             _ => String::new(),
         };
-        let who = self.registrations.get(&h).and_then(|r| r.ext);
+        let who = self.registrations.get(h.0).and_then(|r| r.ext);
         let msg = format!(
             "{} got no ConfigChange for {}{ret}",
             self.registration_text(h),
@@ -950,7 +996,7 @@ impl Checker {
         if self.stopping_at.is_none() && key.1.is_some() {
             let matching = self.live_by_key.get(&key).map(Vec::as_slice).unwrap_or(&[]);
             for h in matching {
-                let Some(r) = self.registrations.get(h) else {
+                let Some(r) = self.registrations.get_mut(h.0) else {
                     continue;
                 };
                 if r.key != key || hinst == Some(r.hinst) {
@@ -962,10 +1008,12 @@ impl Checker {
                     .ext
                     .and_then(|e| self.exts.get(e.index()))
                     .is_some_and(|s| s.config_failed_at.is_some() || s.shutdown_at.is_some());
-                if !gone && self.pending.insert((seq, *h)) {
+                if !gone && !r.owed.contains(&seq) {
+                    r.owed.push(seq);
                     outstanding += 1;
                 }
             }
+            self.owed_total += outstanding as usize;
         }
         self.writes.insert(
             seq,
@@ -1009,15 +1057,15 @@ impl Checker {
         } else if !ok {
             self.cancel_pending(|pw| pw == w);
         } else if self.config.delivery != DeliveryPolicy::Deferred {
-            let mut missed: Vec<HandleId> = self
-                .pending
-                .iter()
-                .filter(|(pw, _)| *pw == w)
-                .map(|(_, h)| *h)
+            // Synchronous delivery ends with the write: whatever it still owes was missed.
+            let missed: Vec<HandleId> = self
+                .registrations
+                .iter_mut()
+                .filter(|(_, r)| r.owed.contains(&w))
+                .map(|(h, _)| HandleId(h))
                 .collect();
-            missed.sort_unstable();
             for h in missed {
-                self.pending.remove(&(w, h));
+                self.take_owed(h, w);
                 self.missed(w, h, event.seq);
                 self.settle(w);
             }
@@ -1047,26 +1095,41 @@ impl Checker {
 
         // The delivery is made: it settles what the write owed. Without a cause (a
         // recorder on a real service), it settles the oldest delivery owed to the handle.
-        let settled = match cause {
-            Some(c) => self.pending.remove(&(c, handle)).then_some(c),
+        let facts = match cause {
+            Some(c) => {
+                let settled = self.take_owed(handle, c);
+                // One lookup of the write: settle it and copy out what judging needs.
+                let mut retire = false;
+                let facts = self.writes.get_mut(&c).map(|wr| {
+                    if settled {
+                        wr.outstanding = wr.outstanding.saturating_sub(1);
+                        retire = wr.outstanding == 0 && wr.state != WriteState::Open;
+                    }
+                    Cause {
+                        root: wr.root,
+                        hinst: wr.hinst,
+                        key: wr.key,
+                    }
+                });
+                if retire {
+                    self.retire(c);
+                }
+                facts
+            }
             None => {
                 let oldest = self
-                    .pending
-                    .iter()
-                    .filter(|(_, h)| *h == handle)
-                    .map(|(w, _)| *w)
-                    .min();
+                    .registrations
+                    .get(handle.0)
+                    .and_then(|r| r.owed.iter().copied().min());
                 if let Some(w) = oldest {
-                    self.pending.remove(&(w, handle));
+                    self.take_owed(handle, w);
+                    self.settle(w);
                 }
-                oldest
+                None
             }
         };
-        let settled_root = settled.and_then(|w| self.settle(w));
-
         let root = match cause {
-            Some(c) if settled == Some(c) => Some(settled_root.unwrap_or(c)),
-            Some(c) => Some(self.writes.get(&c).map_or(c, |w| w.root)),
+            Some(c) => Some(facts.map_or(c, |f| f.root)),
             None => self.current_root(event.thread),
         };
         let depth = {
@@ -1081,7 +1144,7 @@ impl Checker {
             t.deliveries.len()
         };
 
-        self.judge_delivery(event, handle, device, guid, cause);
+        self.judge_delivery(event, handle, device, guid, cause, facts);
 
         if u64::try_from(depth).unwrap_or(u64::MAX) > u64::from(self.nesting_limit()) {
             let limit = self.nesting_limit();
@@ -1102,10 +1165,11 @@ impl Checker {
         device: u32,
         guid: &Arc<str>,
         cause: Option<u64>,
+        facts: Option<Cause>,
     ) {
         let seq = event.seq;
         let ext = event.ext;
-        let Some(reg) = self.registrations.get(&handle) else {
+        let Some(reg) = self.registrations.get(handle.0) else {
             let msg = format!(
                 "{} got a ConfigChange for handle #{} (device {device}, {guid}), but handle #{} was never registered",
                 self.name(ext),
@@ -1115,9 +1179,11 @@ impl Checker {
             self.report(Rule::NotifyMismatch, ext, seq, msg);
             return;
         };
-        // One lookup on the hot path: the fields judged below, copied out.
+        // One lookup on the hot path: the fields judged below, copied out. The service
+        // passes the registration's own string, so the same pointer means the same GUID.
         let (reg_ext, reg_hinst, reg_key, reg_device, reg_state) =
             (reg.ext, reg.hinst, reg.key, reg.device, reg.state);
+        let same_guid_string = reg.guid.as_ref().is_some_and(|g| Arc::ptr_eq(g, guid));
         let who = reg_ext.or(ext);
         let cause_text = |cause: Option<u64>| match cause {
             Some(c) => format!(" caused by the write at event {c}"),
@@ -1159,12 +1225,12 @@ impl Checker {
             self.report(Rule::NotifyAfterShutdown, who, seq, msg);
         }
 
-        let (is_self, wrong_key, writer_hinst) = match cause.and_then(|c| self.writes.get(&c)) {
+        let (is_self, wrong_key, writer_hinst) = match facts {
             Some(w) => (w.hinst == Some(reg_hinst), w.key != reg_key, w.hinst),
             None => (false, false, None),
         };
         let wrong_device = device != reg_device;
-        let wrong_guid = self.guid_value(guid) != reg_key.1;
+        let wrong_guid = !same_guid_string && self.guid_value(guid) != reg_key.1;
         let wrong_ext = ext.is_some() && reg_ext.is_some() && ext != reg_ext;
 
         if is_self && let Some(c) = cause {
@@ -1178,7 +1244,9 @@ impl Checker {
         }
 
         if wrong_key || wrong_device || wrong_guid || wrong_ext {
-            let reg = &self.registrations[&handle];
+            let Some(reg) = self.registrations.get(handle.0) else {
+                return;
+            };
             let mut reasons = Vec::new();
             if wrong_key && let Some(c) = cause {
                 reasons.push(format!(
@@ -1267,13 +1335,19 @@ impl Checker {
             return;
         };
         if let Some(h) = handle {
-            if let Some(old) = self.registrations.get(&h)
+            if let Some(old) = self.registrations.get(h.0)
                 && old.state == RegState::Live
             {
                 self.remove_live(h);
             }
+            // A handle issued twice (a broken trace): what was owed to it stays owed.
+            let owed = self
+                .registrations
+                .get_mut(h.0)
+                .map(|old| std::mem::take(&mut old.owed))
+                .unwrap_or_default();
             self.registrations.insert(
-                h,
+                h.0,
                 Registration {
                     ext,
                     hinst,
@@ -1283,6 +1357,7 @@ impl Checker {
                     guid,
                     at,
                     state: RegState::Live,
+                    owed,
                 },
             );
             self.live_handles.push(h);
@@ -1307,12 +1382,13 @@ impl Checker {
                 let earlier = self.live_by_key.get(&key).and_then(|live| {
                     live.iter()
                         .copied()
-                        .find(|h| self.registrations.get(h).is_some_and(|r| r.ext == ext))
+                        .find(|h| self.registrations.get(h.0).is_some_and(|r| r.ext == ext))
                 });
                 let holds = match earlier {
                     Some(h) => format!(
                         "it already holds handle #{} for that device and GUID (registered at event {})",
-                        h.0, self.registrations[&h].at
+                        h.0,
+                        self.registrations.get(h.0).map_or(0, |r| r.at)
                     ),
                     None => "it already holds a registration for that device and GUID".to_string(),
                 };
@@ -1351,10 +1427,10 @@ impl Checker {
                 .ext_state(ext)
                 .is_some_and(|s| s.shutdown_at.is_some() && s.loaded)
             && matches!(handle, HandleArg::Handle(h)
-                if self.registrations.get(&h).is_some_and(|r| r.ext == ext));
+                if self.registrations.get(h.0).is_some_and(|r| r.ext == ext));
         if code == ERROR_SUCCESS || released_in_shutdown {
             if let HandleArg::Handle(h) = handle
-                && let Some(r) = self.registrations.get_mut(&h)
+                && let Some(r) = self.registrations.get_mut(h.0)
                 && r.state == RegState::Live
             {
                 r.state = RegState::Unregistered(seq);
@@ -1381,7 +1457,7 @@ impl Checker {
             }
             ERROR_NOT_FOUND => {
                 let why = match handle {
-                    HandleArg::Handle(h) => match self.registrations.get(&h).map(|r| r.state) {
+                    HandleArg::Handle(h) => match self.registrations.get(h.0).map(|r| r.state) {
                         Some(RegState::Unregistered(u)) => format!(
                             "{} was already unregistered at event {u}",
                             self.registration_text(h)
@@ -1420,7 +1496,7 @@ impl Checker {
     /// Takes `h` out of the live lists (its registration is over or replaced).
     fn remove_live(&mut self, h: HandleId) {
         self.live_handles.retain(|x| *x != h);
-        if let Some(key) = self.registrations.get(&h).map(|r| r.key)
+        if let Some(key) = self.registrations.get(h.0).map(|r| r.key)
             && let Some(list) = self.live_by_key.get_mut(&key)
         {
             list.retain(|x| *x != h);
@@ -1431,7 +1507,7 @@ impl Checker {
     fn drop_registrations(&mut self, seq: u64, pred: impl Fn(&Registration) -> bool) {
         let mut dropped = false;
         for h in &self.live_handles {
-            if let Some(r) = self.registrations.get_mut(h)
+            if let Some(r) = self.registrations.get_mut(h.0)
                 && pred(r)
             {
                 r.state = RegState::Dropped(seq);
@@ -1441,11 +1517,11 @@ impl Checker {
         if dropped {
             let regs = &self.registrations;
             self.live_handles
-                .retain(|h| regs.get(h).is_some_and(|r| r.state == RegState::Live));
+                .retain(|h| regs.get(h.0).is_some_and(|r| r.state == RegState::Live));
             for list in self.live_by_key.values_mut() {
-                list.retain(|h| regs.get(h).is_some_and(|r| r.state == RegState::Live));
+                list.retain(|h| regs.get(h.0).is_some_and(|r| r.state == RegState::Live));
             }
-            self.cancel_pending_where(|_, r| r.is_none_or(|r| r.state != RegState::Live));
+            self.cancel_pending_where(|_, r| r.state != RegState::Live);
         }
     }
 
@@ -1530,7 +1606,7 @@ impl Checker {
             hresult_name(hr)
         );
         self.report(Rule::ConfigInitFailed, ext, seq, msg);
-        self.cancel_pending_where(|_, r| r.is_some_and(|r| r.ext == ext));
+        self.cancel_pending_where(|_, r| r.ext == ext);
     }
 
     /// `init-failure-ignored`, once per lifecycle, if `e`'s config init failed.
@@ -1607,7 +1683,7 @@ impl Checker {
             .live_handles
             .iter()
             .copied()
-            .filter(|h| self.registrations.get(h).is_some_and(|r| r.ext == ext))
+            .filter(|h| self.registrations.get(h.0).is_some_and(|r| r.ext == ext))
             .collect();
         if held.is_empty() {
             return;

@@ -12,6 +12,7 @@ pub mod extension;
 pub mod faults;
 pub mod guid;
 pub mod hooks;
+mod idtable;
 pub mod ledger;
 pub mod options;
 pub mod registry;

@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use faxsim_trace::{CallbackId, ExtId, HandleId};
 
+use crate::extension::Extension;
 use crate::store::Key;
 
 /// A module handle value. `HInst(0)` is NULL.
@@ -18,7 +20,7 @@ impl HInst {
 }
 
 /// One registration.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Registration {
     /// Its handle.
     pub handle: HandleId,
@@ -40,6 +42,8 @@ pub struct Registration {
     pub registered_at: u64,
     /// Still registered.
     pub live: bool,
+    /// The registrant's implementation: what a delivery calls.
+    pub imp: Rc<dyn Extension>,
 }
 
 /// A fast hasher for small integer keys (the Fx multiply-rotate scheme). The registration
@@ -74,13 +78,87 @@ impl Hasher for FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// A hash map with [`FxHasher`] (for small integer and short string keys).
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// A hash set with [`FxHasher`].
+pub(crate) type FxSet<K> = std::collections::HashSet<K, BuildHasherDefault<FxHasher>>;
 
-/// All registrations of a service run, with an index by key kept in registration order.
-#[derive(Debug, Default)]
+/// What a delivery needs of one live registration, copied out so a write can walk its
+/// recipients while the service is borrowed mutably by the handlers it calls.
+#[derive(Clone)]
+pub struct Recipient {
+    /// The registration's handle.
+    pub handle: HandleId,
+    /// The registrant.
+    pub ext: ExtId,
+    /// The hInst it registered with (self-exclusion compares it with the writer's).
+    pub hinst: HInst,
+    /// Its callback pointer.
+    pub callback: CallbackId,
+    /// The device id it registered with.
+    pub device: u32,
+    /// The key it is registered for (its logical device id is `key.0`).
+    pub key: Key,
+    /// The GUID string exactly as it passed it.
+    pub guid: Arc<str>,
+    /// The registrant's implementation (held here so a delivery calls it without
+    /// touching a reference count).
+    pub imp: Rc<dyn Extension>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("handle", &self.handle)
+            .field("ext", &self.ext)
+            .field("key", &self.key)
+            .field("guid", &self.guid)
+            .field("live", &self.live)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recipient")
+            .field("handle", &self.handle)
+            .field("ext", &self.ext)
+            .field("guid", &self.guid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RegistrationTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationTable")
+            .field("registrations", &self.regs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recipient {
+    pub(crate) fn of(reg: &Registration) -> Recipient {
+        Recipient {
+            handle: reg.handle,
+            ext: reg.ext,
+            hinst: reg.hinst,
+            callback: reg.callback,
+            device: reg.device,
+            key: reg.key,
+            guid: reg.guid.clone(),
+            imp: reg.imp.clone(),
+        }
+    }
+}
+
+/// All registrations of a service run, with the live ones of each key kept in
+/// registration order as a shared list: a write takes the list with one reference-count
+/// increment instead of copying it, and the list is rebuilt only when that key's
+/// registrations change (rare next to notifications).
+#[derive(Default)]
 pub struct RegistrationTable {
     regs: Vec<Registration>,
-    by_key: FxMap<Key, Vec<HandleId>>,
+    by_key: FxMap<Key, Rc<[Recipient]>>,
     next_handle: u32,
 }
 
@@ -97,8 +175,8 @@ impl RegistrationTable {
         self.by_key
             .get(&key)?
             .iter()
-            .copied()
-            .find(|h| self.get(*h).is_some_and(|r| r.ext == ext))
+            .find(|r| r.ext == ext)
+            .map(|r| r.handle)
     }
 
     /// Adds a registration and returns its handle.
@@ -106,7 +184,8 @@ impl RegistrationTable {
         self.next_handle += 1;
         let handle = HandleId(self.next_handle);
         reg.handle = handle;
-        self.by_key.entry(reg.key).or_default().push(handle);
+        let list = self.by_key.entry(reg.key).or_insert_with(|| Rc::from([]));
+        *list = list.iter().cloned().chain([Recipient::of(&reg)]).collect();
         self.regs.push(reg);
         handle
     }
@@ -115,6 +194,11 @@ impl RegistrationTable {
     pub fn get(&self, handle: HandleId) -> Option<&Registration> {
         let first = self.regs.first()?.handle.0;
         self.regs.get(handle.0.checked_sub(first)? as usize)
+    }
+
+    /// What a delivery to `handle` needs (live or not).
+    pub fn recipient(&self, handle: HandleId) -> Option<Recipient> {
+        self.get(handle).map(Recipient::of)
     }
 
     /// Ends a live registration; false if it is unknown or already ended.
@@ -134,14 +218,18 @@ impl RegistrationTable {
         }
         reg.live = false;
         if let Some(list) = self.by_key.get_mut(&reg.key) {
-            list.retain(|h| *h != handle);
+            *list = list
+                .iter()
+                .filter(|r| r.handle != handle)
+                .cloned()
+                .collect();
         }
         true
     }
 
-    /// Live handles registered for `key`, in registration order.
-    pub fn for_key(&self, key: Key) -> &[HandleId] {
-        self.by_key.get(&key).map(Vec::as_slice).unwrap_or(&[])
+    /// The live registrations for `key`, in registration order.
+    pub fn for_key(&self, key: Key) -> Option<Rc<[Recipient]>> {
+        self.by_key.get(&key).filter(|l| !l.is_empty()).cloned()
     }
 
     /// Live registrations of `ext`.
@@ -155,5 +243,58 @@ impl RegistrationTable {
         for h in handles {
             self.remove(h);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(ext: u16, key: Key) -> Registration {
+        Registration {
+            handle: HandleId(0),
+            ext: ExtId(ext),
+            hinst: HInst(u64::from(ext) + 1),
+            key,
+            device: key.0,
+            source: 0,
+            guid: Arc::from("{00000000-0000-0000-0000-000000000001}"),
+            callback: CallbackId(1),
+            registered_at: 0,
+            live: true,
+            imp: Rc::new(crate::HookExtension::new()),
+        }
+    }
+
+    #[test]
+    fn the_key_list_follows_adds_and_removes_in_registration_order() {
+        let mut t = RegistrationTable::default();
+        let k = (0, 1);
+        let a = t.add(reg(0, k));
+        let b = t.add(reg(1, k));
+        let other = t.add(reg(2, (0, 2)));
+        let c = t.add(reg(3, k));
+        let handles = |t: &RegistrationTable| -> Vec<HandleId> {
+            t.for_key(k)
+                .map(|l| l.iter().map(|r| r.handle).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(handles(&t), [a, b, c]);
+        // A write that took the list keeps its snapshot while the key changes.
+        let snapshot = t.for_key(k).unwrap();
+        assert!(t.remove(b));
+        assert!(!t.remove(b), "a second remove finds nothing live");
+        assert_eq!(handles(&t), [a, c]);
+        assert_eq!(snapshot.len(), 3);
+        assert_eq!(t.find(ExtId(3), k), Some(c));
+        assert_eq!(t.find(ExtId(1), k), None);
+        t.drop_ext(ExtId(0));
+        t.drop_ext(ExtId(3));
+        assert!(t.for_key(k).is_none(), "an emptied key has no recipients");
+        assert_eq!(t.for_key((0, 2)).unwrap()[0].handle, other);
+        assert!(
+            t.get(b).is_some_and(|r| !r.live),
+            "ended registrations stay readable"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! its public operations; extensions call back through [`Callbacks`]. Every crossing of
 //! the boundary becomes an [`Event`]; the live [`Checker`] judges each one.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ use crate::faults::{Fault, Trigger};
 use crate::guid::parse_braced_guid;
 use crate::ledger::{FreeOutcome, OwnershipLedger};
 use crate::options::{DeliveryPolicy, LoadOrder, ServiceOptions, VirtualFspInitOrder};
-use crate::registry::{HInst, Registration, RegistrationTable};
+use crate::registry::{FxSet, HInst, Recipient, Registration, RegistrationTable};
 use crate::rules::Finding;
 use crate::seed::{Component, DetRng};
 use crate::store::{ConfigStore, Key};
@@ -191,8 +191,8 @@ pub struct Service {
     fault_rng: DetRng,
     pending: VecDeque<Pending>,
     last_due: HashMap<HandleId, u64>,
-    scratch: Vec<Vec<HandleId>>,
-    guids: HashSet<Arc<str>>,
+    scratch: Vec<Vec<usize>>,
+    guids: FxSet<Arc<str>>,
     foreign: BTreeMap<u64, ForeignId>,
     callback_ids: Vec<u32>,
     events: Vec<Event>,
@@ -239,7 +239,7 @@ impl Service {
             pending: VecDeque::new(),
             last_due: HashMap::new(),
             scratch: Vec::new(),
-            guids: HashSet::new(),
+            guids: FxSet::default(),
             foreign: BTreeMap::new(),
             callback_ids: Vec::new(),
             events: Vec::new(),
@@ -936,9 +936,11 @@ impl Service {
                 .map(|r| (r.handle, r.key))
                 .collect();
             for (handle, key) in late {
-                if let Some(v) = self.store.get(key) {
+                if let Some(v) = self.store.get(key)
+                    && let Some(r) = self.regs.recipient(handle)
+                {
                     let data = v.data.clone();
-                    self.call_config_change(handle, None, &data, 1);
+                    self.call_config_change(&r, None, &data, 1);
                 }
             }
         }
@@ -1236,6 +1238,7 @@ impl Service {
                 callback,
                 registered_at: call,
                 live: true,
+                imp: self.exts[ext.index()].imp.clone(),
             }))
         })();
         let (handle, last_error) = match outcome {
@@ -1331,72 +1334,46 @@ impl Service {
     /// Notifies every registration for `key` except the writer's own (`writer` is `None`
     /// for external writers, who exclude no one), per the delivery policy.
     fn dispatch(&mut self, cause: u64, writer: Option<HInst>, key: Key, data: &Arc<[u8]>) {
-        let n = self.regs.for_key(key).len();
-        if n == 0 {
+        // The key's recipients, shared with the table (one count increment, no copy). The
+        // list cannot change during a synchronous delivery anyway: Register and
+        // Unregister answer ERROR_BUSY until it ends.
+        let Some(plan) = self.regs.for_key(key) else {
+            return;
+        };
+        let dev = self.opts.deviations;
+        let excluded = |r: &Recipient| !dev.notify_writer && writer == Some(r.hinst);
+        let deferred = self.opts.delivery == DeliveryPolicy::Deferred;
+        if self.opts.delivery == DeliveryPolicy::Sync && !dev.skip_registrant {
+            // The hot path: registration order, nothing to copy.
+            self.delivering += 1;
+            for r in plan.iter() {
+                if !excluded(r) && !self.deliver_one(r, cause, data) {
+                    break;
+                }
+            }
+            self.delivering -= 1;
             return;
         }
-        let dev = self.opts.deviations;
-        let depth = self.depth + 1;
-        // Recipients in visiting order, copied once into a per-depth scratch list (no
-        // allocation once warm). The key's list cannot change during a synchronous
-        // delivery: Register and Unregister answer ERROR_BUSY until it ends.
+        // Other policies visit a permutation of the recipients, built in a per-depth
+        // scratch list (no allocation once warm).
         let level = self.depth as usize;
         if self.scratch.len() <= level {
             self.scratch.resize_with(level + 1, Vec::new);
         }
         let mut order = std::mem::take(&mut self.scratch[level]);
         order.clear();
-        for h in self.regs.for_key(key) {
-            let reg = self.regs.get(*h).expect("indexed registrations exist");
-            if dev.notify_writer || writer != Some(reg.hinst) {
-                order.push(*h);
-            }
-        }
+        order.extend((0..plan.len()).filter(|&i| !excluded(&plan[i])));
         if dev.skip_registrant {
             order.pop();
         }
         if self.opts.delivery == DeliveryPolicy::Shuffled {
             self.delivery_rng.shuffle(&mut order);
         }
-        let deferred = self.opts.delivery == DeliveryPolicy::Deferred;
         if !deferred {
             self.delivering += 1;
         }
-        for &h in &order {
-            if self.state == State::Stopping && !dev.notify_after_shutdown {
-                // Shutdown began inside an earlier handler: nobody else hears of it.
-                break;
-            }
-            if depth > self.opts.limits.nesting {
-                self.emit(
-                    Some(self.regs.get(h).expect("live").ext),
-                    EventKind::DeliveryCut {
-                        depth,
-                        handle: h,
-                        cause,
-                    },
-                );
-                continue;
-            }
-            if deferred {
-                let wait = self
-                    .defer_rng
-                    .below(u64::from(self.opts.max_defer_steps) + 1);
-                let mut due = self.step + 1 + wait;
-                let last = self.last_due.entry(h).or_insert(0);
-                due = due.max(*last);
-                *last = due;
-                self.pending.push_back(Pending {
-                    handle: h,
-                    cause: Some(cause),
-                    data: data.clone(),
-                    depth,
-                    due,
-                });
-            } else {
-                self.call_config_change(h, Some(cause), data, depth);
-            }
-            if self.abort.is_some() {
+        for &i in &order {
+            if !self.deliver_one(&plan[i], cause, data) {
                 break;
             }
         }
@@ -1406,41 +1383,78 @@ impl Service {
         self.scratch[level] = order;
     }
 
+    /// One recipient of write `cause`: delivered now, queued (deferred policy) or cut
+    /// (nesting limit). False when the rest of the write's recipients hear nothing.
+    fn deliver_one(&mut self, r: &Recipient, cause: u64, data: &Arc<[u8]>) -> bool {
+        if self.state == State::Stopping && !self.opts.deviations.notify_after_shutdown {
+            // Shutdown began inside an earlier handler: nobody else hears of it.
+            return false;
+        }
+        let depth = self.depth + 1;
+        if depth > self.opts.limits.nesting {
+            self.emit(
+                Some(r.ext),
+                EventKind::DeliveryCut {
+                    depth,
+                    handle: r.handle,
+                    cause,
+                },
+            );
+        } else if self.opts.delivery == DeliveryPolicy::Deferred {
+            let wait = self
+                .defer_rng
+                .below(u64::from(self.opts.max_defer_steps) + 1);
+            let mut due = self.step + 1 + wait;
+            let last = self.last_due.entry(r.handle).or_insert(0);
+            due = due.max(*last);
+            *last = due;
+            self.pending.push_back(Pending {
+                handle: r.handle,
+                cause: Some(cause),
+                data: data.clone(),
+                depth,
+                due,
+            });
+        } else {
+            self.call_config_change(r, Some(cause), data, depth);
+        }
+        self.abort.is_none()
+    }
+
     fn deliver_pending(&mut self, p: Pending) {
-        let live = self.regs.get(p.handle).is_some_and(|r| r.live);
-        if !live && !self.opts.deviations.notify_after_unregister {
+        let Some(r) = self.regs.get(p.handle) else {
+            return;
+        };
+        if !r.live && !self.opts.deviations.notify_after_unregister {
             return;
         }
-        if self.regs.get(p.handle).is_none() {
-            return;
-        }
+        let r = Recipient::of(r);
         self.delivering += 1;
-        self.call_config_change(p.handle, p.cause, &p.data, p.depth);
+        self.call_config_change(&r, p.cause, &p.data, p.depth);
         self.delivering -= 1;
     }
 
     fn call_config_change(
         &mut self,
-        h: HandleId,
+        r: &Recipient,
         cause: Option<u64>,
         data: &Arc<[u8]>,
         depth: u32,
     ) {
-        let Some(reg) = self.regs.get(h) else { return };
         // Each registrant hears of the change in the id space it registered with: the id
         // it passed (a TAPI id for TAPI registrants, even if the device has since gone).
-        let (ext, callback, mut device, guid) =
-            (reg.ext, reg.callback, reg.device, reg.guid.clone());
-        if self.opts.deviations.logical_ids_to_tapi_registrants {
-            device = reg.key.0;
-        }
+        let (h, ext, callback) = (r.handle, r.ext, r.callback);
+        let device = if self.opts.deviations.logical_ids_to_tapi_registrants {
+            r.key.0
+        } else {
+            r.device
+        };
         let slot = &self.exts[ext.index()];
         if slot.life == Life::Unloaded
             || (slot.shutting_down && !self.opts.deviations.notify_after_shutdown)
         {
             return;
         }
-        let imp = slot.imp.clone();
         let delivery = if self.observing() {
             self.emit(
                 Some(ext),
@@ -1448,7 +1462,7 @@ impl Service {
                     handle: h,
                     callback,
                     device,
-                    guid: guid.clone(),
+                    guid: r.guid.clone(),
                     data: data.clone(),
                     cause,
                 },
@@ -1459,13 +1473,15 @@ impl Service {
         let mut change = ConfigChange {
             callback,
             device,
-            guid: &guid,
+            guid: &r.guid,
             data,
             delivery,
             scribble: None,
         };
         let outer = std::mem::replace(&mut self.depth, depth);
-        let hr = imp.config_change(&mut self.callbacks_for(ext), &mut change);
+        let hr = r
+            .imp
+            .config_change(&mut self.callbacks_for(ext), &mut change);
         self.depth = outer;
         if let Some(offset) = change.scribble {
             self.emit(Some(ext), EventKind::ChangeDataWritten { delivery, offset });
