@@ -260,7 +260,9 @@ struct Delivery {
     at: u64,
     handle: HandleId,
     device: u32,
-    guid: Arc<str>,
+    /// The GUID string passed, kept only when it is not the registration's own (the
+    /// common case shares the registration's, sparing a reference count per delivery).
+    guid: Option<Arc<str>>,
     /// The outermost write of the chain that caused it, when known.
     root: Option<u64>,
 }
@@ -861,6 +863,14 @@ impl Checker {
         }
     }
 
+    /// The GUID string a delivery passed.
+    fn delivery_guid<'a>(&'a self, d: &'a Delivery) -> &'a str {
+        d.guid
+            .as_deref()
+            .or_else(|| self.registrations.get(d.handle.0)?.guid.as_deref())
+            .unwrap_or("NULL")
+    }
+
     fn describe_delivery(&self, thread: u16, delivery: u64) -> String {
         let d = self.threads.get(thread).and_then(|t| {
             t.deliveries
@@ -872,7 +882,9 @@ impl Checker {
         match d {
             Some(d) => format!(
                 "the ConfigChange at event {delivery} (handle #{}, device {}, {})",
-                d.handle.0, d.device, d.guid
+                d.handle.0,
+                d.device,
+                self.delivery_guid(d)
             ),
             None => format!("the ConfigChange at event {delivery}"),
         }
@@ -1132,13 +1144,18 @@ impl Checker {
             Some(c) => Some(facts.map_or(c, |f| f.root)),
             None => self.current_root(event.thread),
         };
+        let registrations_own = self
+            .registrations
+            .get(handle.0)
+            .and_then(|r| r.guid.as_ref())
+            .is_some_and(|g| Arc::ptr_eq(g, guid));
         let depth = {
             let t = self.thread(event.thread);
             t.deliveries.push(Delivery {
                 at: seq,
                 handle,
                 device,
-                guid: guid.clone(),
+                guid: (!registrations_own).then(|| guid.clone()),
                 root,
             });
             t.deliveries.len()
@@ -1404,7 +1421,10 @@ impl Checker {
         match self.threads.get(thread).and_then(|t| t.deliveries.last()) {
             Some(d) => format!(
                 ": it was called while the ConfigChange at event {} (handle #{}, device {}, {}) was being delivered",
-                d.at, d.handle.0, d.device, d.guid
+                d.at,
+                d.handle.0,
+                d.device,
+                self.delivery_guid(d)
             ),
             None => ": it was called while a notification was being delivered".to_string(),
         }
