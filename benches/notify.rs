@@ -7,7 +7,9 @@
 //!   clone per recipient, each event pushed as a JSON string;
 //! - `bare`: faxsim's service model with events and checks off;
 //! - `checked`: events built and judged by the live rule checker, not kept;
-//! - `recorded`: as `checked`, and every event kept in memory.
+//! - `recorded`: as `checked`, and every event kept in memory;
+//! - `traced`: as `checked`, and every event encoded by the binary trace writer (what
+//!   `--record` writes) into memory.
 //!
 //! Throughput is per delivered notification. Run:
 //! `cargo bench --bench notify -- --warm-up-time 1 --measurement-time 3`
@@ -78,6 +80,34 @@ impl Naive {
     }
 }
 
+/// Trace bytes kept in memory, dropped every 16 MiB so a long bench stays bounded.
+struct MemoryLog(Vec<u8>);
+
+impl std::io::Write for MemoryLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + bytes.len() > 16 << 20 {
+            self.0.clear();
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Streams every event into a trace writer, as `faxsim run --record` does.
+struct TraceSink(trace::TraceWriter<MemoryLog>);
+
+impl EventSink for TraceSink {
+    fn event(&mut self, event: &trace::Event) {
+        self.0
+            .write_event(event)
+            .expect("the trace writer accepts the event");
+    }
+}
+
 /// The shared fan-out workload, with the event and step limits out of the way.
 fn service(n: usize, record_events: bool, live_check: bool) -> (Service, trace::ExtId) {
     fanout_service(
@@ -118,8 +148,17 @@ fn fanout(c: &mut Criterion) {
                 ("bare", false, false),
                 ("checked", false, true),
                 ("recorded", true, true),
+                ("traced", false, true),
             ] {
                 let (mut svc, writer) = service(n, record, check);
+                if mode == "traced" {
+                    let header = trace::Header::new(0, serde_json::Value::Null, Vec::new());
+                    let out = MemoryLog(Vec::with_capacity(16 << 20));
+                    let w =
+                        trace::TraceWriter::with_policy(out, &header, trace::FlushPolicy::Batched)
+                            .expect("a trace starts in memory");
+                    svc.add_sink(Box::new(TraceSink(w)));
+                }
                 let mut writes = 0u32;
                 group.bench_function(BenchmarkId::new(mode, n), |b| {
                     b.iter(|| {
