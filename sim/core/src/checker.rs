@@ -510,6 +510,42 @@ impl Checker {
     /// Feeds one event (in `seq` order).
     pub fn observe(&mut self, event: &Event) {
         use EventKind as K;
+        // The notification path first, in a small function; everything else in
+        // `observe_any`, whose large frame it does not pay for.
+        match &event.kind {
+            K::ConfigChangeCall {
+                handle,
+                device,
+                guid,
+                cause,
+                ..
+            } if !self.gone => {
+                self.last_seq = Some(event.seq);
+                self.on_config_change(event, *handle, *device, guid, *cause);
+            }
+            K::ConfigChangeReturn { handle, .. } if !self.gone => {
+                self.last_seq = Some(event.seq);
+                self.on_config_change_return(event.thread, *handle);
+            }
+            _ => self.observe_any(event),
+        }
+    }
+
+    fn on_config_change_return(&mut self, thread: u16, handle: HandleId) {
+        let t = self.threads.at(thread);
+        if let Some(i) = t.deliveries.iter().rposition(|d| d.handle == handle) {
+            t.deliveries.truncate(i + 1);
+            t.last_delivery = t.deliveries.pop();
+        }
+        if t.deliveries.is_empty() {
+            t.storm_reported = false;
+        }
+    }
+
+    /// Any event (the notification path included).
+    #[inline(never)]
+    fn observe_any(&mut self, event: &Event) {
+        use EventKind as K;
         if self.gone {
             // A crash or hang took the service down: what a dying process still wrote
             // judges nothing.
@@ -593,14 +629,7 @@ impl Checker {
                 ..
             } => self.on_config_change(event, *handle, *device, guid, *cause),
             K::ConfigChangeReturn { handle, .. } => {
-                let t = self.threads.at(event.thread);
-                if let Some(i) = t.deliveries.iter().rposition(|d| d.handle == *handle) {
-                    t.deliveries.truncate(i + 1);
-                    t.last_delivery = t.deliveries.pop();
-                }
-                if t.deliveries.is_empty() {
-                    t.storm_reported = false;
-                }
+                self.on_config_change_return(event.thread, *handle);
             }
             K::GetDataCall {
                 device,
@@ -1161,7 +1190,9 @@ impl Checker {
             t.deliveries.len()
         };
 
-        self.judge_delivery(event, handle, device, guid, cause, facts);
+        if !self.delivery_is_clean(event.ext, handle, device, guid, facts) {
+            self.judge_delivery(event, handle, device, guid, cause, facts);
+        }
 
         if u64::try_from(depth).unwrap_or(u64::MAX) > u64::from(self.nesting_limit()) {
             let limit = self.nesting_limit();
@@ -1174,7 +1205,36 @@ impl Checker {
         }
     }
 
+    /// The common case, decided from the fields at hand: a ConfigChange to a live
+    /// registration of the extension that receives it, for a write by someone else to the
+    /// registration's own key, passing the registration's own device id and GUID string,
+    /// before any shutdown. Anything else goes to [`Checker::judge_delivery`], which
+    /// finds what is wrong and says so (and may find nothing).
+    fn delivery_is_clean(
+        &self,
+        ext: Option<ExtId>,
+        handle: HandleId,
+        device: u32,
+        guid: &Arc<str>,
+        facts: Option<Cause>,
+    ) -> bool {
+        let Some(reg) = self.registrations.get(handle.0) else {
+            return false;
+        };
+        let shutting_down =
+            |e: Option<ExtId>| self.ext_state(e).is_some_and(|s| s.shutdown_at.is_some());
+        reg.state == RegState::Live
+            && self.stopping_at.is_none()
+            && !shutting_down(reg.ext)
+            && device == reg.device
+            && reg.guid.as_ref().is_some_and(|g| Arc::ptr_eq(g, guid))
+            && (ext.is_none() || reg.ext.is_none() || ext == reg.ext)
+            && facts.is_none_or(|w| w.hinst != Some(reg.hinst) && w.key == reg.key)
+    }
+
     /// The service-side rules of one ConfigChange call.
+    #[cold]
+    #[inline(never)]
     fn judge_delivery(
         &mut self,
         event: &Event,

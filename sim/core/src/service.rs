@@ -1385,6 +1385,7 @@ impl Service {
 
     /// One recipient of write `cause`: delivered now, queued (deferred policy) or cut
     /// (nesting limit). False when the rest of the write's recipients hear nothing.
+    #[inline(always)]
     fn deliver_one(&mut self, r: &Recipient, cause: u64, data: &Arc<[u8]>) -> bool {
         if self.state == State::Stopping && !self.opts.deviations.notify_after_shutdown {
             // Shutdown began inside an earlier handler: nobody else hears of it.
@@ -1434,6 +1435,7 @@ impl Service {
         self.delivering -= 1;
     }
 
+    #[inline(always)]
     fn call_config_change(
         &mut self,
         r: &Recipient,
