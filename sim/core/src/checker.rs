@@ -1192,6 +1192,16 @@ impl Checker {
 
         if !self.delivery_is_clean(event.ext, handle, device, guid, facts) {
             self.judge_delivery(event, handle, device, guid, cause, facts);
+        } else if cfg!(debug_assertions) {
+            // Every test run in a debug build proves the shortcut hides nothing.
+            let before = self.findings.len();
+            self.judge_delivery(event, handle, device, guid, cause, facts);
+            debug_assert_eq!(
+                self.findings.len(),
+                before,
+                "a delivery judged clean at event {seq} had findings: {:?}",
+                &self.findings[before..]
+            );
         }
 
         if u64::try_from(depth).unwrap_or(u64::MAX) > u64::from(self.nesting_limit()) {
