@@ -956,6 +956,33 @@ impl Checker {
         taken
     }
 
+    /// Cancels what is owed to `h` alone (its Unregister): touches that registration only,
+    /// where [`Checker::cancel`] walks them all.
+    fn cancel_owed_to(&mut self, h: HandleId) {
+        let Some(r) = self.registrations.get_mut(h.0) else {
+            return;
+        };
+        let mut owed = std::mem::take(&mut r.owed);
+        if owed.is_empty() {
+            r.owed = owed;
+            return;
+        }
+        owed.sort_unstable();
+        self.owed_total -= owed.len();
+        for &w in &owed {
+            if let Some(wr) = self.writes.get_mut(&w) {
+                wr.outstanding = wr.outstanding.saturating_sub(1);
+                if wr.outstanding == 0 && wr.state != WriteState::Open {
+                    self.retire(w);
+                }
+            }
+        }
+        owed.clear();
+        if let Some(r) = self.registrations.get_mut(h.0) {
+            r.owed = owed;
+        }
+    }
+
     /// Cancels owed deliveries whose write matches `pred`.
     fn cancel_pending(&mut self, pred: impl Fn(u64) -> bool) {
         self.cancel(|w, _, _| pred(w));
@@ -1525,7 +1552,7 @@ impl Checker {
             {
                 r.state = RegState::Unregistered(seq);
                 self.remove_live(h);
-                self.cancel_pending_where(|p, _| p == h);
+                self.cancel_owed_to(h);
             }
             return;
         }
