@@ -14,7 +14,7 @@ use faxsim_trace::Exports;
 
 use crate::load::{self, EntryPoints, Instance};
 use crate::memory::{GUARD_BYTE, GUARD_LEN};
-use crate::shared::{call_c, lock};
+use crate::shared::{call_c, call_c_with, lock};
 use crate::trampolines::POOL;
 
 /// A real library, hosted as an extension of the simulated service.
@@ -188,19 +188,6 @@ impl Extension for FfiExtension {
     }
 
     fn config_change(&self, cb: &mut Callbacks<'_>, change: &mut ConfigChange<'_>) -> i32 {
-        let f = lock()
-            .slots
-            .get(self.slot)
-            .and_then(|s| s.as_ref())
-            .and_then(|s| s.callback_fn(change.callback));
-        let Some(f) = f else {
-            lock().notes.push(format!(
-                "no function pointer known for callback #{} of {}; the notification was answered E_FAIL",
-                change.callback.0,
-                self.path.display()
-            ));
-            return E_FAIL;
-        };
         // A host-owned copy with a guard zone: writes into it (or past it) are seen.
         let len = change.data.len();
         let (mut data, guid) = {
@@ -221,15 +208,41 @@ impl Extension for FfiExtension {
         };
         let (guid_text, guid) = guid;
         let ptr = data.as_mut_ptr();
-        lock().heap.begin_change(ptr as usize, change.delivery);
         let device = change.device;
-        let hr = call_c(cb, || {
-            // SAFETY: `f` is a ConfigChange pointer this library passed to Register; its
-            // library is loaded (registrations end at unload). The GUID is NUL-terminated
-            // and `ptr` holds `len` bytes (plus a guard zone), both alive for the call.
-            unsafe { f(device, guid.as_ptr(), ptr, len as u32) }
-        });
-        lock().heap.end_change(ptr as usize);
+        // The callback's address and the lpData bookkeeping ride on the crossing's locks.
+        let called = call_c_with(
+            cb,
+            |g| {
+                let f = g
+                    .slots
+                    .get(self.slot)
+                    .and_then(|s| s.as_ref())
+                    .and_then(|s| s.callback_fn(change.callback));
+                if f.is_some() {
+                    g.heap.begin_change(ptr as usize, change.delivery);
+                }
+                f
+            },
+            |f| {
+                // SAFETY: `f` is a ConfigChange pointer this library passed to Register;
+                // its library is loaded (registrations end at unload). The GUID is
+                // NUL-terminated and `ptr` holds `len` bytes (plus a guard zone), both
+                // alive for the call.
+                unsafe { f(device, guid.as_ptr(), ptr, len as u32) }
+            },
+            |g| g.heap.end_change(ptr as usize),
+        );
+        let Some(hr) = called else {
+            lock().notes.push(format!(
+                "no function pointer known for callback #{} of {}; the notification was answered E_FAIL",
+                change.callback.0,
+                self.path.display()
+            ));
+            let mut scratch = self.change_scratch.borrow_mut();
+            scratch.buffers.push(data);
+            scratch.guid = Some((guid_text, guid));
+            return E_FAIL;
+        };
         // One memcmp in the common case; the offset is searched only when something changed.
         let unchanged = data[..len] == *change.data;
         let written = (!unchanged)

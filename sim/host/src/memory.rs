@@ -3,7 +3,7 @@
 //! a pointer the host never handed out never reaches an allocator.
 
 use std::alloc::{Layout, alloc, dealloc};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::ptr::NonNull;
 
 use faxsim_sim::FreeArg;
@@ -68,8 +68,10 @@ impl Block {
 pub(crate) struct GuardedHeap {
     blocks: BTreeMap<usize, Block>,
     quarantine: VecDeque<usize>,
-    /// The `lpData` of ConfigChange calls in progress: address → delivery event.
-    change_data: HashMap<usize, u64>,
+    /// The `lpData` of ConfigChange calls in progress, innermost last: (address, delivery
+    /// event). As deep as the nesting of deliveries, so a list beats hashing an address
+    /// twice per notification.
+    change_data: Vec<(usize, u64)>,
 }
 
 // SAFETY: the heap owns its blocks' memory outright (no aliasing owner elsewhere); the
@@ -116,12 +118,14 @@ impl GuardedHeap {
 
     /// Marks `lpData` of delivery `delivery` as live for the duration of the call.
     pub fn begin_change(&mut self, addr: usize, delivery: u64) {
-        self.change_data.insert(addr, delivery);
+        self.change_data.push((addr, delivery));
     }
 
     /// Ends a ConfigChange call.
     pub fn end_change(&mut self, addr: usize) {
-        self.change_data.remove(&addr);
+        if let Some(i) = self.change_data.iter().rposition(|&(a, _)| a == addr) {
+            self.change_data.remove(i);
+        }
     }
 
     /// FreeBuffer of `addr`: what the model should be told, and damage found. A buffer of
@@ -130,7 +134,9 @@ impl GuardedHeap {
         let mut damage = Vec::new();
         let arg = if addr == 0 {
             FreeArg::Null
-        } else if let Some(&delivery) = self.change_data.get(&addr) {
+        } else if let Some(&(_, delivery)) =
+            self.change_data.iter().rev().find(|&&(a, _)| a == addr)
+        {
             FreeArg::ChangeData(delivery)
         } else if let Some(b) = self.blocks.get_mut(&addr) {
             if !b.freed {

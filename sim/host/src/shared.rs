@@ -137,6 +137,16 @@ pub(crate) fn lock() -> MutexGuard<'static, Shared> {
     SHARED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+thread_local! {
+    /// This thread's id, read once: `thread::current()` clones a reference-counted handle
+    /// (two atomic operations) on every call, and every crossing asks.
+    static ME: ThreadId = std::thread::current().id();
+}
+
+fn current_thread() -> ThreadId {
+    ME.with(|me| *me)
+}
+
 impl Shared {
     fn anyone_waits(&self) -> bool {
         self.waiting + self.watchers > 0
@@ -147,7 +157,7 @@ impl Shared {
     pub fn begin_service(&mut self) {
         self.busy = true;
         self.stack.clear();
-        self.service_thread = Some(std::thread::current().id());
+        self.service_thread = Some(current_thread());
         self.threads.clear();
         self.handles.reset();
     }
@@ -175,7 +185,7 @@ pub(crate) fn enter<R>(
     slot: usize,
     f: impl FnOnce(&mut Callbacks<'_>) -> R,
 ) -> Result<R, EnterError> {
-    let me = std::thread::current().id();
+    let me = current_thread();
     let mut g = lock();
     let Some(ext) = g
         .slots
@@ -234,29 +244,58 @@ impl Drop for ReleaseOnDrop {
 
 /// Calls into C (`f`) with `cb` published for calls back from any thread.
 pub(crate) fn call_c<R>(cb: &mut Callbacks<'_>, f: impl FnOnce() -> R) -> R {
-    let me = std::thread::current().id();
-    let ptr = (cb as *mut Callbacks<'_>).cast::<Callbacks<'static>>();
-    {
-        let mut g = lock();
-        g.stack.push(Ctx {
-            cb: CbPtr(ptr),
-            owner: me,
-        });
-        g.busy = false;
-        if g.anyone_waits() {
-            TURN.notify_all();
-        }
-    }
-    let _reacquire = Reacquire { me, ptr };
-    f()
+    publish_and_call(cb, lock(), (), |()| f(), |_| {})
 }
 
-struct Reacquire {
+/// As [`call_c`], with host bookkeeping folded into the two locks a crossing takes anyway
+/// (each lock is two atomic operations, a good part of a crossing's cost): `before` runs
+/// under the lock that publishes `cb` and may cancel the call (`None`: nothing is
+/// published, `f` is not called); `after` runs under the lock that takes the token back.
+pub(crate) fn call_c_with<T, R>(
+    cb: &mut Callbacks<'_>,
+    before: impl FnOnce(&mut Shared) -> Option<T>,
+    f: impl FnOnce(T) -> R,
+    after: impl FnOnce(&mut Shared),
+) -> Option<R> {
+    let mut g = lock();
+    let t = before(&mut g)?;
+    Some(publish_and_call(cb, g, t, f, after))
+}
+
+/// Publishes `cb` under `g`, releases the token, calls `f`, and takes the token back.
+fn publish_and_call<T, R, A: FnOnce(&mut Shared)>(
+    cb: &mut Callbacks<'_>,
+    mut g: MutexGuard<'static, Shared>,
+    t: T,
+    f: impl FnOnce(T) -> R,
+    after: A,
+) -> R {
+    let me = current_thread();
+    let ptr = (cb as *mut Callbacks<'_>).cast::<Callbacks<'static>>();
+    g.stack.push(Ctx {
+        cb: CbPtr(ptr),
+        owner: me,
+    });
+    g.busy = false;
+    if g.anyone_waits() {
+        TURN.notify_all();
+    }
+    drop(g);
+    let _reacquire = Reacquire {
+        me,
+        ptr,
+        after: Some(after),
+    };
+    f(t)
+}
+
+struct Reacquire<A: FnOnce(&mut Shared)> {
     me: ThreadId,
     ptr: *mut Callbacks<'static>,
+    after: Option<A>,
 }
 
-impl Drop for Reacquire {
+impl<A: FnOnce(&mut Shared)> Drop for Reacquire<A> {
     fn drop(&mut self) {
         let mut g = lock();
         let mine = |g: &Shared| {
@@ -274,6 +313,9 @@ impl Drop for Reacquire {
         }
         g.stack.pop();
         g.busy = true;
+        if let Some(after) = self.after.take() {
+            after(&mut g);
+        }
     }
 }
 
