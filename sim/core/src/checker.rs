@@ -208,6 +208,15 @@ struct Write {
     state: WriteState,
 }
 
+impl Write {
+    /// One expected delivery is accounted for (made, cut or cancelled); true when the
+    /// write now owes nothing and has returned, so it can be retired.
+    fn settle_one(&mut self) -> bool {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        self.outstanding == 0 && self.state != WriteState::Open
+    }
+}
+
 /// A buffer a successful GetData handed out.
 #[derive(Clone, Debug)]
 struct BufferInfo {
@@ -922,14 +931,12 @@ impl Checker {
     // ---- expected deliveries -------------------------------------------------------------
 
     /// One delivery of write `w` was made, cut or cancelled: forget the write once it owes
-    /// nothing and has returned.
-    /// One owed delivery of write `w` was made; returns the root of `w`'s chain (what the
-    /// caller would otherwise look up again).
+    /// nothing and has returned. Returns the root of `w`'s chain.
     fn settle(&mut self, w: u64) -> Option<u64> {
         let wr = self.writes.get_mut(&w)?;
-        wr.outstanding = wr.outstanding.saturating_sub(1);
+        let done = wr.settle_one();
         let root = wr.root;
-        if wr.outstanding == 0 && wr.state != WriteState::Open {
+        if done {
             self.retire(w);
         }
         Some(root)
@@ -970,11 +977,10 @@ impl Checker {
         owed.sort_unstable();
         self.owed_total -= owed.len();
         for &w in &owed {
-            if let Some(wr) = self.writes.get_mut(&w) {
-                wr.outstanding = wr.outstanding.saturating_sub(1);
-                if wr.outstanding == 0 && wr.state != WriteState::Open {
-                    self.retire(w);
-                }
+            if let Some(wr) = self.writes.get_mut(&w)
+                && wr.settle_one()
+            {
+                self.retire(w);
             }
         }
         owed.clear();
@@ -1013,11 +1019,10 @@ impl Checker {
                     return true;
                 }
                 cancelled += 1;
-                if let Some(wr) = writes.get_mut(&w) {
-                    wr.outstanding = wr.outstanding.saturating_sub(1);
-                    if wr.outstanding == 0 && wr.state != WriteState::Open {
-                        settled.push(w);
-                    }
+                if let Some(wr) = writes.get_mut(&w)
+                    && wr.settle_one()
+                {
+                    settled.push(w);
                 }
                 false
             });
@@ -1170,8 +1175,7 @@ impl Checker {
                 let mut retire = false;
                 let facts = self.writes.get_mut(&c).map(|wr| {
                     if settled {
-                        wr.outstanding = wr.outstanding.saturating_sub(1);
-                        retire = wr.outstanding == 0 && wr.state != WriteState::Open;
+                        retire = wr.settle_one();
                     }
                     Cause {
                         root: wr.root,
