@@ -1,11 +1,12 @@
-//! Bounded memory while streaming: 1,000,000 delivered notifications with every event
-//! encoded as JSON Lines to a sink (`std::io::sink()` behind a `BufWriter`), events not
-//! kept in memory (`record_events: false`), the live rule checker on (as a real run).
-//! Prints events/s and the peak RSS (Linux: `VmHWM` of /proc/self/status) before, at 10%
-//! and at the end, so a growth with the run's length shows.
+//! Bounded memory while recording: 1,000,000 delivered notifications with every event
+//! streamed through the binary trace writer (what `--record` writes; `--jsonl` for JSON
+//! Lines instead) into `std::io::sink()` behind a `BufWriter`, events not kept in memory
+//! (`record_events: false`), the live rule checker on (as a real run). Prints events/s and
+//! the peak RSS (Linux: `VmHWM` of /proc/self/status) before, at 10% and at the end, so a
+//! growth with the run's length shows.
 //!
 //! ```sh
-//! cargo run --release --example million [NOTIFICATIONS] [REGISTRANTS] [--no-check]
+//! cargo run --release --example million [NOTIFICATIONS] [REGISTRANTS] [--no-check] [--jsonl]
 //! ```
 //!
 //! Defaults: 1,000,000 notifications to 8 in-process registrants (125,000 writes of 16 B).
@@ -15,7 +16,7 @@ use std::io::{BufWriter, Sink, Write};
 use std::rc::Rc;
 use std::time::Instant;
 
-use faxsim_sim::trace::{Event, ExtensionKind, SOURCE_FAX};
+use faxsim_sim::trace::{Event, ExtensionKind, FlushPolicy, Header, SOURCE_FAX, TraceWriter};
 use faxsim_sim::*;
 
 const GUID: &str = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}";
@@ -34,6 +35,35 @@ impl EventSink for JsonLines {
         self.line.push(b'\n');
         self.out.write_all(&self.line).expect("the sink takes it");
         self.bytes.set(self.bytes.get() + self.line.len() as u64);
+    }
+}
+
+/// Counts what passes through to the inner writer.
+struct Counting<W> {
+    inner: W,
+    bytes: Rc<Cell<u64>>,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes.set(self.bytes.get() + n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Streams every event into a binary trace, as `faxsim run --record` does.
+struct Binary(TraceWriter<Counting<BufWriter<Sink>>>);
+
+impl EventSink for Binary {
+    fn event(&mut self, event: &Event) {
+        self.0
+            .write_event(event)
+            .expect("the trace writer takes it");
     }
 }
 
@@ -61,9 +91,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut positional = Vec::new();
     let mut live_check = true;
+    let mut jsonl = false;
     for a in args.by_ref() {
         if a == "--no-check" {
             live_check = false;
+        } else if a == "--jsonl" {
+            jsonl = true;
         } else {
             positional.push(a.parse::<u64>().expect("a number"));
         }
@@ -83,11 +116,22 @@ fn main() {
         ..ServiceOptions::default()
     });
     let bytes = Rc::new(Cell::new(0));
-    svc.add_sink(Box::new(JsonLines {
-        out: BufWriter::new(std::io::sink()),
-        bytes: bytes.clone(),
-        line: Vec::with_capacity(512),
-    }));
+    if jsonl {
+        svc.add_sink(Box::new(JsonLines {
+            out: BufWriter::new(std::io::sink()),
+            bytes: bytes.clone(),
+            line: Vec::with_capacity(512),
+        }));
+    } else {
+        let out = Counting {
+            inner: BufWriter::new(std::io::sink()),
+            bytes: bytes.clone(),
+        };
+        let header = Header::new(0, serde_json::Value::Null, Vec::new());
+        let w =
+            TraceWriter::with_policy(out, &header, FlushPolicy::Batched).expect("the trace starts");
+        svc.add_sink(Box::new(Binary(w)));
+    }
     let writer = svc
         .add_extension(
             ExtensionSpec {
@@ -140,7 +184,12 @@ fn main() {
         if live_check { "on" } else { "off" }
     );
     println!(
-        "{events} events streamed as JSON Lines ({:.1} MiB encoded), events kept: {}",
+        "{events} events streamed as {} ({:.1} MiB encoded), events kept: {}",
+        if jsonl {
+            "JSON Lines"
+        } else {
+            "a binary trace"
+        },
         bytes.get() as f64 / (1024.0 * 1024.0),
         svc.events().len()
     );
