@@ -42,16 +42,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use faxsim_trace::text::{hresult_name, win32_name};
-
-use crate::idtable::IdTable;
-
-// Maps keyed by small ids: only looked up, never iterated where order shows, so a fast
-// non-keyed hasher is safe (and deterministic).
-use crate::registry::{FxMap as HashMap, FxSet as HashSet};
 use faxsim_trace::{
     BufferArg, BufferId, Damage, Event, EventKind, Exports, ExtId, ExtensionKind, GuidArg,
     HInstArg, HandleArg, HandleId, SOURCE_FAX, SOURCE_TAPI,
 };
+
+use crate::idtable::IdTable;
+// Maps keyed by small ids: only looked up, never iterated where order shows, so a fast
+// non-keyed hasher is safe (and deterministic).
+use crate::registry::{FxMap as HashMap, FxSet as HashSet};
 
 use crate::guid::parse_braced_guid;
 use crate::options::{DeliveryPolicy, Limits, VirtualFspInitOrder};
