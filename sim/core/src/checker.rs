@@ -541,7 +541,10 @@ impl Checker {
 
     fn on_config_change_return(&mut self, thread: u16, handle: HandleId) {
         let t = self.threads.at(thread);
-        if let Some(i) = t.deliveries.iter().rposition(|d| d.handle == handle) {
+        if t.deliveries.last().is_some_and(|d| d.handle == handle) {
+            // The innermost delivery returns: the usual case.
+            t.last_delivery = t.deliveries.pop();
+        } else if let Some(i) = t.deliveries.iter().rposition(|d| d.handle == handle) {
             t.deliveries.truncate(i + 1);
             t.last_delivery = t.deliveries.pop();
         }
