@@ -1,6 +1,8 @@
 //! The regression gate: instruction counts (Callgrind, through gungraun) of the
 //! notification hot path, held against committed baselines. Counts are the same on a busy
 //! or an idle machine, so a 10% limit is meaningful where wall time would be noise.
+//! Two paths: in-process Rust registrants, and hosted C libraries reached through the
+//! host's trampolines (a C compiler must be present: the fixture is built in the setup).
 //!
 //! Run (Linux, valgrind and the matching runner installed):
 //! ```text
@@ -14,12 +16,17 @@
 #[path = "../tests/support/fanout.rs"]
 mod fanout;
 
+mod common;
+
 #[cfg(target_os = "linux")]
 mod gate {
     use std::hint::black_box;
 
+    use std::rc::Rc;
+
     use crate::fanout::{GUID, fanout_service};
-    use faxsim_sim::trace::{ExtId, SOURCE_FAX};
+    use faxsim_host::Host;
+    use faxsim_sim::trace::{ExtId, ExtensionKind, SOURCE_FAX};
     use faxsim_sim::*;
     use gungraun::{
         Callgrind, EventKind, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group,
@@ -27,6 +34,10 @@ mod gate {
 
     /// Committed baselines: instructions for 100 writes fanned out to 64 registrants.
     pub const BASELINE_BARE: u64 = 876_484;
+    /// 100 writes fanned out to 64 hosted copies of `extensions/c/bench_listener.c`.
+    pub const BASELINE_FFI_BARE: u64 = 4_426_382;
+    /// As above, with events built and checked live.
+    pub const BASELINE_FFI_CHECKED: u64 = 8_676_025;
     /// As above, with events built and checked live.
     pub const BASELINE_CHECKED: u64 = 5_152_495;
 
@@ -34,6 +45,14 @@ mod gate {
     fn limit(baseline: u64) -> LibraryBenchmarkConfig {
         let mut config = LibraryBenchmarkConfig::default();
         config.tool(Callgrind::default().hard_limits([(EventKind::Ir, baseline + baseline / 10)]));
+        config
+    }
+
+    /// As [`limit`], with the variables the setup's C compiler needs (gungraun clears the
+    /// environment of what it measures).
+    fn limit_hosted(baseline: u64) -> LibraryBenchmarkConfig {
+        let mut config = limit(baseline);
+        config.pass_through_envs(["PATH", "CC"]);
         config
     }
 
@@ -81,7 +100,65 @@ mod gate {
         black_box(writes(input))
     }
 
-    library_benchmark_group!(name = hot_path, benchmarks = fanout_64);
+    /// A started service with a writer and 64 hosted C registrants (the fixture built and
+    /// copied here: setup is not counted), warmed up by one write.
+    fn hosted(live_check: bool) -> (Host, Service, ExtId) {
+        let dir = crate::common::out_dir("gate-ffi");
+        let lib = crate::common::build_fixture("bench_listener", &dir)
+            .expect("the FFI gate needs a C compiler");
+        let libs = crate::common::copies(&lib, &dir, REGISTRANTS);
+        let mut host = Host::new();
+        for p in &libs {
+            host.open(p, Some(ExtensionKind::Routing))
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        }
+        let mut svc = Service::new(ServiceOptions {
+            record_events: false,
+            live_check,
+            ..ServiceOptions::default()
+        });
+        host.attach(&mut svc).expect("the host attaches");
+        let writer = svc
+            .add_extension(
+                ExtensionSpec {
+                    name: "writer".into(),
+                    kind: ExtensionKind::Routing,
+                },
+                Rc::new(HookExtension::new()),
+            )
+            .expect("the writer is added");
+        host.start(&mut svc).expect("the service starts");
+        svc.callbacks(writer, 0)
+            .set_data(0, SOURCE_FAX, GUID, &[0; 16]);
+        (host, svc, writer)
+    }
+
+    fn ffi_bare() -> (Host, Service, ExtId) {
+        hosted(false)
+    }
+
+    fn ffi_checked() -> (Host, Service, ExtId) {
+        hosted(true)
+    }
+
+    #[library_benchmark]
+    #[bench::bare(setup = ffi_bare, config = limit_hosted(BASELINE_FFI_BARE))]
+    #[bench::checked(setup = ffi_checked, config = limit_hosted(BASELINE_FFI_CHECKED))]
+    pub fn ffi_fanout_64((host, svc, writer): (Host, Service, ExtId)) -> u32 {
+        let payload = [0x42u8; 16];
+        let mut svc = svc;
+        let mut codes = 0;
+        for _ in 0..WRITES {
+            codes += svc
+                .callbacks(writer, 0)
+                .set_data(0, SOURCE_FAX, GUID, black_box(&payload));
+        }
+        // Unloading 64 libraries is not the hot path: leave it to the process's exit.
+        std::mem::forget((host, svc));
+        black_box(codes)
+    }
+
+    library_benchmark_group!(name = hot_path, benchmarks = [fanout_64, ffi_fanout_64]);
 }
 
 #[cfg(target_os = "linux")]
