@@ -21,14 +21,13 @@ mod common;
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::rc::Rc;
 
 use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
 use faxsim_host::Host;
-use faxsim_sim::trace::{ExtensionKind, SOURCE_FAX};
+use faxsim_sim::trace::SOURCE_FAX;
 use faxsim_sim::*;
 
 #[path = "../tests/support/fanout.rs"]
@@ -36,7 +35,7 @@ mod fanout;
 
 /// The GUID the fixture registers for (`FLAGS_GUID` of `extensions/c/fixture.h`), the
 /// shared workload's key.
-use fanout::{GUID, fanout_service};
+use fanout::{GUID, fanout_service, hosted_fanout_service};
 
 /// The fixture's exported ConfigChange handler.
 const HANDLER: &str = "BenchListenerConfigChange";
@@ -59,13 +58,6 @@ fn options(record_events: bool, live_check: bool) -> ServiceOptions {
     }
 }
 
-fn writer_spec() -> ExtensionSpec {
-    ExtensionSpec {
-        name: "writer".into(),
-        kind: ExtensionKind::Routing,
-    }
-}
-
 /// In-process: the shared fan-out workload, one writer and `n` Rust registrants.
 fn rust_service(n: usize, live_check: bool) -> (Service, trace::ExtId) {
     fanout_service(n, options(false, live_check))
@@ -78,18 +70,7 @@ fn ffi_service(
     record_events: bool,
     live_check: bool,
 ) -> (Host, Service, trace::ExtId) {
-    let mut host = Host::new();
-    for p in libs {
-        host.open(p, Some(ExtensionKind::Routing))
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    }
-    let mut svc = Service::new(options(record_events, live_check));
-    host.attach(&mut svc).unwrap();
-    let writer = svc
-        .add_extension(writer_spec(), Rc::new(HookExtension::new()))
-        .unwrap();
-    host.start(&mut svc).unwrap();
-    (host, svc, writer)
+    hosted_fanout_service(libs, options(record_events, live_check))
 }
 
 fn bench_writes(

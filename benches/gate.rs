@@ -22,11 +22,9 @@ mod common;
 mod gate {
     use std::hint::black_box;
 
-    use std::rc::Rc;
-
-    use crate::fanout::{GUID, fanout_service};
+    use crate::fanout::{GUID, fanout_service, hosted_fanout_service};
     use faxsim_host::Host;
-    use faxsim_sim::trace::{ExtId, ExtensionKind, SOURCE_FAX};
+    use faxsim_sim::trace::{ExtId, SOURCE_FAX};
     use faxsim_sim::*;
     use gungraun::{
         Callgrind, EventKind, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group,
@@ -107,27 +105,14 @@ mod gate {
         let lib = crate::common::build_fixture("bench_listener", &dir)
             .expect("the FFI gate needs a C compiler");
         let libs = crate::common::copies(&lib, &dir, REGISTRANTS);
-        let mut host = Host::new();
-        for p in &libs {
-            host.open(p, Some(ExtensionKind::Routing))
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        }
-        let mut svc = Service::new(ServiceOptions {
-            record_events: false,
-            live_check,
-            ..ServiceOptions::default()
-        });
-        host.attach(&mut svc).expect("the host attaches");
-        let writer = svc
-            .add_extension(
-                ExtensionSpec {
-                    name: "writer".into(),
-                    kind: ExtensionKind::Routing,
-                },
-                Rc::new(HookExtension::new()),
-            )
-            .expect("the writer is added");
-        host.start(&mut svc).expect("the service starts");
+        let (host, mut svc, writer) = hosted_fanout_service(
+            &libs,
+            ServiceOptions {
+                record_events: false,
+                live_check,
+                ..ServiceOptions::default()
+            },
+        );
         svc.callbacks(writer, 0)
             .set_data(0, SOURCE_FAX, GUID, &[0; 16]);
         (host, svc, writer)

@@ -2,16 +2,16 @@
 //! either: writes fanned out to 1 and to 8 hosted C libraries allocate the same.
 
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
-use faxsim_host::Host;
-use faxsim_sim::trace::{ExtId, ExtensionKind, SOURCE_FAX};
+use faxsim_sim::trace::SOURCE_FAX;
 use faxsim_sim::*;
 
 #[path = "support/cfixtures.rs"]
 mod cfixtures;
+#[path = "support/fanout.rs"]
+mod fanout;
 
-const GUID: &str = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}";
+use fanout::{GUID, hosted_fanout_service};
 const WRITES: u64 = 200;
 
 /// `n` copies of the listener fixture (each hosted library needs its own file).
@@ -36,27 +36,14 @@ fn listeners(n: usize) -> Option<Vec<PathBuf>> {
 }
 
 fn allocations(libs: &[PathBuf], live_check: bool) -> u64 {
-    let mut host = Host::new();
-    for p in libs {
-        host.open(p, Some(ExtensionKind::Routing))
-            .expect("the fixture loads");
-    }
-    let mut svc = Service::new(ServiceOptions {
-        record_events: false,
-        live_check,
-        ..ServiceOptions::default()
-    });
-    host.attach(&mut svc).expect("attaches");
-    let writer: ExtId = svc
-        .add_extension(
-            ExtensionSpec {
-                name: "writer".into(),
-                kind: ExtensionKind::Routing,
-            },
-            Rc::new(HookExtension::new()),
-        )
-        .expect("adds");
-    host.start(&mut svc).expect("starts");
+    let (host, mut svc, writer) = hosted_fanout_service(
+        libs,
+        ServiceOptions {
+            record_events: false,
+            live_check,
+            ..ServiceOptions::default()
+        },
+    );
     let payload = [7u8; 16];
     for _ in 0..WRITES {
         svc.callbacks(writer, 0)
