@@ -57,18 +57,24 @@ mod gate {
     const WRITES: usize = 100;
     const REGISTRANTS: usize = 64;
 
-    fn service(live_check: bool) -> (Service, ExtId) {
-        let (mut svc, writer) = fanout_service(
-            REGISTRANTS,
-            ServiceOptions {
-                record_events: false,
-                live_check,
-                ..ServiceOptions::default()
-            },
-        );
-        // Warm up: the first write sizes the scratch lists and the checker's tables.
+    fn options(live_check: bool) -> ServiceOptions {
+        ServiceOptions {
+            record_events: false,
+            live_check,
+            ..ServiceOptions::default()
+        }
+    }
+
+    /// Warms a service up: the first write sizes the scratch lists and the checker's
+    /// tables.
+    fn warm_up(svc: &mut Service, writer: ExtId) {
         svc.callbacks(writer, 0)
             .set_data(0, SOURCE_FAX, GUID, &[0; 16]);
+    }
+
+    fn service(live_check: bool) -> (Service, ExtId) {
+        let (mut svc, writer) = fanout_service(REGISTRANTS, options(live_check));
+        warm_up(&mut svc, writer);
         (svc, writer)
     }
 
@@ -80,7 +86,8 @@ mod gate {
         service(true)
     }
 
-    fn writes((mut svc, writer): (Service, ExtId)) -> u32 {
+    /// What is counted: `WRITES` writes of 16 bytes, each fanned out to every registrant.
+    fn writes(svc: &mut Service, writer: ExtId) -> u32 {
         let payload = [0x42u8; 16];
         let mut codes = 0;
         for _ in 0..WRITES {
@@ -94,8 +101,8 @@ mod gate {
     #[library_benchmark]
     #[bench::bare(setup = bare, config = limit(BASELINE_BARE))]
     #[bench::checked(setup = checked, config = limit(BASELINE_CHECKED))]
-    pub fn fanout_64(input: (Service, ExtId)) -> u32 {
-        black_box(writes(input))
+    pub fn fanout_64((mut svc, writer): (Service, ExtId)) -> u32 {
+        black_box(writes(&mut svc, writer))
     }
 
     /// A started service with a writer and 64 hosted C registrants (the fixture built and
@@ -105,16 +112,8 @@ mod gate {
         let lib = crate::common::build_fixture("bench_listener", &dir)
             .expect("the FFI gate needs a C compiler");
         let libs = crate::common::copies(&lib, &dir, REGISTRANTS);
-        let (host, mut svc, writer) = hosted_fanout_service(
-            &libs,
-            ServiceOptions {
-                record_events: false,
-                live_check,
-                ..ServiceOptions::default()
-            },
-        );
-        svc.callbacks(writer, 0)
-            .set_data(0, SOURCE_FAX, GUID, &[0; 16]);
+        let (host, mut svc, writer) = hosted_fanout_service(&libs, options(live_check));
+        warm_up(&mut svc, writer);
         (host, svc, writer)
     }
 
@@ -129,15 +128,8 @@ mod gate {
     #[library_benchmark]
     #[bench::bare(setup = ffi_bare, config = limit_hosted(BASELINE_FFI_BARE))]
     #[bench::checked(setup = ffi_checked, config = limit_hosted(BASELINE_FFI_CHECKED))]
-    pub fn ffi_fanout_64((host, svc, writer): (Host, Service, ExtId)) -> u32 {
-        let payload = [0x42u8; 16];
-        let mut svc = svc;
-        let mut codes = 0;
-        for _ in 0..WRITES {
-            codes += svc
-                .callbacks(writer, 0)
-                .set_data(0, SOURCE_FAX, GUID, black_box(&payload));
-        }
+    pub fn ffi_fanout_64((host, mut svc, writer): (Host, Service, ExtId)) -> u32 {
+        let codes = writes(&mut svc, writer);
         // Unloading 64 libraries is not the hot path: leave it to the process's exit.
         std::mem::forget((host, svc));
         black_box(codes)
