@@ -1223,7 +1223,7 @@ impl Checker {
             t.deliveries.len()
         };
 
-        if !self.delivery_is_clean(event.ext, handle, device, guid, facts) {
+        if !self.delivery_is_clean(event.ext, handle, device, registrations_own, facts) {
             self.judge_delivery(event, handle, device, guid, cause, facts);
         } else if cfg!(debug_assertions) {
             // Every test run in a debug build proves the shortcut hides nothing.
@@ -1250,15 +1250,16 @@ impl Checker {
 
     /// The common case, decided from the fields at hand: a ConfigChange to a live
     /// registration of the extension that receives it, for a write by someone else to the
-    /// registration's own key, passing the registration's own device id and GUID string,
-    /// before any shutdown. Anything else goes to [`Checker::judge_delivery`], which
-    /// finds what is wrong and says so (and may find nothing).
+    /// registration's own key, passing the registration's own device id and GUID string
+    /// (`registrations_own`: the same string, by pointer), before any shutdown. Anything
+    /// else goes to [`Checker::judge_delivery`], which finds what is wrong and says so
+    /// (and may find nothing).
     fn delivery_is_clean(
         &self,
         ext: Option<ExtId>,
         handle: HandleId,
         device: u32,
-        guid: &Arc<str>,
+        registrations_own: bool,
         facts: Option<Cause>,
     ) -> bool {
         let Some(reg) = self.registrations.get(handle.0) else {
@@ -1270,7 +1271,7 @@ impl Checker {
             && self.stopping_at.is_none()
             && !shutting_down(reg.ext)
             && device == reg.device
-            && reg.guid.as_ref().is_some_and(|g| Arc::ptr_eq(g, guid))
+            && registrations_own
             && (ext.is_none() || reg.ext.is_none() || ext == reg.ext)
             && facts.is_none_or(|w| w.hinst != Some(reg.hinst) && w.key == reg.key)
     }

@@ -153,12 +153,12 @@ impl Recipient {
 
 /// All registrations of a service run, with the live ones of each key kept in
 /// registration order as a shared list: a write takes the list with one reference-count
-/// increment instead of copying it, and the list is rebuilt only when that key's
-/// registrations change (rare next to notifications).
+/// increment instead of copying it. Changes edit the list in place, unless a write still
+/// holds it, in which case that write keeps its snapshot and the table a fresh copy.
 #[derive(Default)]
 pub struct RegistrationTable {
     regs: Vec<Registration>,
-    by_key: FxMap<Key, Rc<[Recipient]>>,
+    by_key: FxMap<Key, Rc<Vec<Recipient>>>,
     next_handle: u32,
 }
 
@@ -184,8 +184,7 @@ impl RegistrationTable {
         self.next_handle += 1;
         let handle = HandleId(self.next_handle);
         reg.handle = handle;
-        let list = self.by_key.entry(reg.key).or_insert_with(|| Rc::from([]));
-        *list = list.iter().cloned().chain([Recipient::of(&reg)]).collect();
+        Rc::make_mut(self.by_key.entry(reg.key).or_default()).push(Recipient::of(&reg));
         self.regs.push(reg);
         handle
     }
@@ -218,17 +217,13 @@ impl RegistrationTable {
         }
         reg.live = false;
         if let Some(list) = self.by_key.get_mut(&reg.key) {
-            *list = list
-                .iter()
-                .filter(|r| r.handle != handle)
-                .cloned()
-                .collect();
+            Rc::make_mut(list).retain(|r| r.handle != handle);
         }
         true
     }
 
     /// The live registrations for `key`, in registration order.
-    pub fn for_key(&self, key: Key) -> Option<Rc<[Recipient]>> {
+    pub fn for_key(&self, key: Key) -> Option<Rc<Vec<Recipient>>> {
         self.by_key.get(&key).filter(|l| !l.is_empty()).cloned()
     }
 

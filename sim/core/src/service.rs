@@ -1337,9 +1337,10 @@ impl Service {
         // The key's recipients, shared with the table (one count increment, no copy). The
         // list cannot change during a synchronous delivery anyway: Register and
         // Unregister answer ERROR_BUSY until it ends.
-        let Some(plan) = self.regs.for_key(key) else {
+        let Some(shared) = self.regs.for_key(key) else {
             return;
         };
+        let plan: &[Recipient] = &shared;
         let dev = self.opts.deviations;
         let excluded = |r: &Recipient| !dev.notify_writer && writer == Some(r.hinst);
         let deferred = self.opts.delivery == DeliveryPolicy::Deferred;
