@@ -3,11 +3,6 @@ use std::process::ExitCode;
 
 mod cli;
 mod cmd;
-#[allow(
-    dead_code,
-    reason = "the recorder is for run/validate --record; tested in place"
-)]
-mod record;
 mod report;
 
 fn main() -> ExitCode {

@@ -10,7 +10,7 @@ use faxsim_sim::{Checker, CheckerConfig, DeliveryPolicy, Finding, Severity, Virt
 use faxsim_trace::Header;
 
 use crate::cli::{CliError, Format};
-use crate::cmd::show::{TraceInput, print_notes};
+use crate::cmd::show::{open_trace, print_notes};
 use crate::report::Color;
 use crate::report::json::{FindingJson, ReportJson, RunJson};
 
@@ -64,7 +64,7 @@ struct Checked {
 /// before it are still checked (without the end-of-stream judgement, which a cut trace
 /// cannot support); the second value says whether the file was damaged.
 fn check_one(path: &Path) -> Result<(Checked, bool), CliError> {
-    let mut input = TraceInput::open(path)?;
+    let mut input = open_trace(path)?;
     let header = input.header().clone();
     let mut checker = Checker::new(checker_config(&header));
     let mut events = 0;

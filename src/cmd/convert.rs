@@ -10,7 +10,7 @@ use faxsim_trace::jsonl::JsonlWriter;
 use faxsim_trace::{FlushPolicy, TraceError, TraceWriter};
 
 use crate::cli::CliError;
-use crate::cmd::show::{TraceInput, print_notes, trace_error};
+use crate::cmd::show::{TraceInput, open_trace, print_notes, trace_error};
 
 /// The form to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -45,7 +45,7 @@ enum Sink {
 
 /// Runs `faxsim convert`.
 pub fn run(args: &ConvertArgs) -> Result<ExitCode, CliError> {
-    let mut input = TraceInput::open(&args.input)?;
+    let mut input = open_trace(&args.input)?;
     let to = args.to.unwrap_or(match input {
         TraceInput::Binary(_) => TraceForm::Jsonl,
         TraceInput::Jsonl(_) => TraceForm::Binary,

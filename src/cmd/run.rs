@@ -8,9 +8,9 @@ use clap::{Args, ValueEnum};
 use faxsim_sim::scenario::{Scenario, ScenarioReport, collect_files};
 
 use crate::cli::CliError;
-use crate::record;
 use crate::report::Color;
 use crate::report::json::{FindingJson, ReportJson, RunJson};
+use faxsim_trace::{ExtensionInfo, TraceSink};
 
 /// Output formats of `faxsim run`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -222,14 +222,16 @@ pub fn run(args: &RunArgs, color: Color) -> Result<ExitCode, CliError> {
         let uses_libraries = scenario.file.extensions.iter().any(|e| e.library.is_some());
         let mut host = uses_libraries.then(faxsim_host::ScenarioHost::new);
         let trace = args.record.as_ref().map(|dir| trace_path(dir, f, &root));
-        let mut recorder = None;
-        let mut record_error = None;
-        let mut prepare = |svc: &mut faxsim_sim::Service| {
-            let Some(path) = &trace else { return };
-            let infos = (0..svc.extension_names().len())
-                .map(|i| {
+        let mut sinks = |svc: &faxsim_sim::Service| {
+            let Some(path) = &trace else {
+                return Ok(Vec::new());
+            };
+            let infos = svc
+                .extension_names()
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
                     let ext = faxsim_sim::trace::ExtId(i as u16);
-                    let name = &svc.extension_names()[i];
                     let library = scenario
                         .file
                         .extensions
@@ -237,32 +239,26 @@ pub fn run(args: &RunArgs, color: Color) -> Result<ExitCode, CliError> {
                         .find(|e| &e.name == name)
                         .and_then(|e| e.library.as_ref())
                         .map(|l| f.parent().unwrap_or(Path::new(".")).join(l));
-                    record::extension_info(name, svc.extension_kind(ext), library.as_deref())
+                    ExtensionInfo::new(name, svc.extension_kind(ext), library.as_deref())
                 })
                 .collect();
-            let header = record::header_for(svc.options(), infos);
-            match record::Recorder::create(svc, path, &header) {
-                Ok(r) => recorder = Some(r),
-                Err(e) => {
-                    record_error = Some(format!("{}: cannot write the trace: {e}", path.display()))
-                }
-            }
+            let sink = TraceSink::create(path, &svc.trace_header(infos))
+                .map_err(|e| format!("{}: cannot write the trace: {e}", path.display()))?;
+            Ok(vec![Box::new(sink) as Box<dyn faxsim_sim::EventSink>])
         };
         let report = scenario
             .run_with(
                 args.seed,
                 host.as_mut()
                     .map(|h| h as &mut dyn faxsim_sim::scenario::LibraryHost),
-                &mut prepare,
+                &mut sinks,
             )
             .map_err(|e| CliError::Input(e.to_string()))?;
-        if let Some(e) = record_error {
-            return Err(CliError::Input(e));
-        }
-        if let (Some(rec), Some(path)) = (recorder, &trace) {
-            rec.finish().map_err(|e| {
-                CliError::Input(format!("{}: cannot write the trace: {e}", path.display()))
-            })?;
+        if let (Some(e), Some(path)) = (&report.recording_error, &trace) {
+            return Err(CliError::Input(format!(
+                "{}: cannot write the trace: {e}",
+                path.display()
+            )));
         }
         reports.push(report);
     }

@@ -2,15 +2,15 @@
 //! Also the trace input shared by `show`, `check` and `convert`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use faxsim_trace::jsonl::{JsonlReader, JsonlWriter};
+use faxsim_trace::jsonl::JsonlWriter;
 use faxsim_trace::render::{ChromeWriter, MermaidWriter, header_summary};
 use faxsim_trace::text::RedactedTextLine;
-use faxsim_trace::{Event, Header, Note, TextLine, TraceError, TraceReader};
+use faxsim_trace::{Note, TextLine, TraceError, TraceForm};
 
 use crate::cli::CliError;
 
@@ -41,100 +41,53 @@ pub struct ShowArgs {
     pub redact: bool,
 }
 
-/// An opened trace in either form.
-#[derive(Debug)]
-pub enum TraceInput {
-    /// The binary form.
-    Binary(TraceReader<BufReader<File>>),
-    /// The JSON Lines form.
-    Jsonl(JsonlReader<BufReader<File>>),
-}
+/// An opened trace file in either form.
+pub type TraceInput = faxsim_trace::TraceInput<BufReader<File>>;
 
 /// One line naming the file, for a trace that cannot be read.
 pub fn trace_error(path: &Path, e: &TraceError) -> CliError {
     CliError::Input(format!("{}: {e}", path.display()))
 }
 
-impl TraceInput {
-    /// Opens a trace, telling the two forms apart by their first byte.
-    pub fn open(path: &Path) -> Result<TraceInput, CliError> {
-        let file = File::open(path)
-            .map_err(|e| CliError::Input(format!("{}: cannot open: {e}", path.display())))?;
-        let mut src = BufReader::with_capacity(64 * 1024, file);
-        let first = src
-            .fill_buf()
-            .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", path.display())))?
-            .first()
-            .copied();
-        let r = if first == Some(b'{') {
-            JsonlReader::new(src).map(|r| {
-                if r.is_headerless() {
-                    eprintln!(
-                        "faxsim: {}: note: no header line; extension names, seed and options are unknown",
-                        path.display()
-                    );
-                }
-                TraceInput::Jsonl(r)
-            })
-        } else {
-            TraceReader::new(src).map(TraceInput::Binary)
-        };
-        r.map_err(|e| trace_error(path, &e))
+/// Opens a trace of either form, naming the file in any error (and noting on stderr when
+/// a JSON Lines file has no header line).
+pub fn open_trace(path: &Path) -> Result<TraceInput, CliError> {
+    let input =
+        TraceInput::open(path).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    if input.is_headerless() {
+        eprintln!(
+            "faxsim: {}: note: no header line; extension names, seed and options are unknown",
+            path.display()
+        );
     }
+    Ok(input)
+}
 
-    /// The header.
-    pub fn header(&self) -> &Header {
-        match self {
-            TraceInput::Binary(r) => r.header(),
-            TraceInput::Jsonl(r) => r.header(),
-        }
+/// `(version, written by)` for the summary.
+fn origin(input: &TraceInput) -> (String, String) {
+    match input.form() {
+        TraceForm::Binary => (input.version().to_string(), input.written_by().to_string()),
+        TraceForm::Jsonl => (
+            format!("{} as JSON Lines", faxsim_trace::FORMAT_VERSION),
+            input.written_by().to_string(),
+        ),
     }
+}
 
-    /// The next event; `Ok(None)` at a clean end.
-    pub fn next_event(&mut self) -> Result<Option<Event>, TraceError> {
-        match self {
-            TraceInput::Binary(r) => r.next_event(),
-            TraceInput::Jsonl(r) => r.next_event(),
-        }
+/// The end summary line of the text form.
+fn end_line(input: &TraceInput, events: u64) -> String {
+    if let Some(end) = input.binary_end() {
+        return format!(
+            "# end: {} events, hash {:016x}, {} bytes ({:.1} bytes/event)",
+            end.events,
+            end.hash,
+            end.bytes,
+            end.bytes as f64 / end.events.max(1) as f64
+        );
     }
-
-    /// What the reader skipped (binary form only).
-    pub fn notes(&self) -> &[Note] {
-        match self {
-            TraceInput::Binary(r) => r.notes(),
-            TraceInput::Jsonl(_) => &[],
-        }
-    }
-
-    /// `(version, written by)` for the summary.
-    fn origin(&self) -> (String, String) {
-        match self {
-            TraceInput::Binary(r) => (r.version().to_string(), r.written_by().to_string()),
-            TraceInput::Jsonl(r) => (
-                format!("{} as JSON Lines", faxsim_trace::FORMAT_VERSION),
-                r.header().faxsim.clone(),
-            ),
-        }
-    }
-
-    /// The end summary line of the text form.
-    fn end_line(&self, events: u64) -> String {
-        match self {
-            TraceInput::Binary(r) => match r.end() {
-                Some(end) => format!(
-                    "# end: {} events, hash {:016x}, {} bytes ({:.1} bytes/event)",
-                    end.events,
-                    end.hash,
-                    end.bytes,
-                    end.bytes as f64 / end.events.max(1) as f64
-                ),
-                None => format!("# end: {events} events"),
-            },
-            TraceInput::Jsonl(r) => match r.end() {
-                Some((n, Some(h))) => format!("# end: {n} events, hash {h:016x}"),
-                _ => format!("# end: {events} events"),
-            },
-        }
+    match input.end() {
+        Some((n, Some(h))) => format!("# end: {n} events, hash {h:016x}"),
+        _ => format!("# end: {events} events"),
     }
 }
 
@@ -147,7 +100,7 @@ pub fn print_notes(path: &Path, notes: &[Note]) {
 
 /// Runs `faxsim show`.
 pub fn run(args: &ShowArgs) -> Result<ExitCode, CliError> {
-    let mut input = TraceInput::open(&args.trace)?;
+    let mut input = open_trace(&args.trace)?;
     let stdout = std::io::stdout().lock();
     let mut out = BufWriter::new(stdout);
     let header = input.header().clone();
@@ -155,7 +108,7 @@ pub fn run(args: &ShowArgs) -> Result<ExitCode, CliError> {
     let mut events = 0u64;
     let damage = match args.format {
         ShowFormat::Text => {
-            let (version, by) = input.origin();
+            let (version, by) = origin(&input);
             out.write_all(header_summary(&header, &version, &by).as_bytes())?;
             let damage = loop {
                 match input.next_event() {
@@ -190,7 +143,7 @@ pub fn run(args: &ShowArgs) -> Result<ExitCode, CliError> {
             }
             match &damage {
                 Some(e) => writeln!(out, "# damaged: {e}")?,
-                None => writeln!(out, "{}", input.end_line(events))?,
+                None => writeln!(out, "{}", end_line(&input, events))?,
             }
             damage
         }

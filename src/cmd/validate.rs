@@ -16,7 +16,9 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use faxsim_host::battery::{self, BatteryOptions, PEER_NAME};
 use faxsim_host::{Host, LibraryInfo};
-use faxsim_sim::trace::{Event, EventKind, ExtId, ExtensionKind};
+use faxsim_sim::trace::{
+    Direction, Event, EventKind, ExtId, ExtensionInfo, ExtensionKind, Half, TraceSink,
+};
 use faxsim_sim::{
     CheckerConfig, DeliveryPolicy, EventSink, Finding, Limits, Severity, VirtualFspInitOrder,
     check_events,
@@ -273,22 +275,19 @@ fn record_path(args: &ValidateArgs, seed: u64) -> Option<PathBuf> {
 /// The trace header of one battery run: its options and every extension (the libraries,
 /// with the SHA-256 of their files, then the in-process peer).
 fn trace_header(libs: &[Lib], opts: &BatteryOptions) -> faxsim_trace::Header {
-    let mut infos: Vec<faxsim_trace::ExtensionInfo> = libs
+    let mut infos: Vec<ExtensionInfo> = libs
         .iter()
         .map(|l| {
-            crate::record::extension_info(
+            ExtensionInfo::new(
                 &l.name,
                 l.kind.unwrap_or(ExtensionKind::Routing),
                 Some(&l.path),
             )
         })
         .collect();
-    infos.push(crate::record::extension_info(
-        PEER_NAME,
-        ExtensionKind::Routing,
-        None,
-    ));
-    crate::record::header_for(&battery::service_options(opts), infos)
+    infos.push(ExtensionInfo::new(PEER_NAME, ExtensionKind::Routing, None));
+    let opts = battery::service_options(opts);
+    faxsim_trace::Header::for_options(opts.seed, &opts, infos)
 }
 
 fn trace_error(path: &Path, e: impl std::fmt::Display) -> Fatal {
@@ -318,17 +317,15 @@ fn run_in_process(
             extra_guids: args.routing_methods.clone(),
         };
         let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
-        let mut recorder = None;
-        if let Some(p) = record_path(args, seed) {
-            let (rec, sink) =
-                crate::record::Recorder::create_detached(&p, &trace_header(&libs, &opts))
-                    .map_err(|e| trace_error(&p, e))?;
-            sinks.push(sink);
-            recorder = Some((rec, p));
+        let record = record_path(args, seed);
+        if let Some(p) = &record {
+            let sink =
+                TraceSink::create(p, &trace_header(&libs, &opts)).map_err(|e| trace_error(p, e))?;
+            sinks.push(Box::new(sink));
         }
         let out = battery::run(&mut host, &opts, sinks).map_err(|e| Fatal::Usage(e.to_string()))?;
-        if let Some((rec, p)) = recorder {
-            rec.finish().map_err(|e| trace_error(&p, e))?;
+        if let (Some(p), Some(e)) = (&record, out.recording_error) {
+            return Err(trace_error(p, e));
         }
         let mut notes = out.notes;
         if let Some(e) = out.aborted {
@@ -516,14 +513,12 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
                 delivery,
                 extra_guids: args.routing_methods.clone(),
             };
-            let (rec, mut sink) =
-                crate::record::Recorder::create_detached(&p, &trace_header(&libs, &opts))
-                    .map_err(|e| trace_error(&p, e))?;
+            let mut sink = TraceSink::create(&p, &trace_header(&libs, &opts))
+                .map_err(|e| trace_error(&p, e))?;
             for e in &events {
                 sink.event(e);
             }
-            drop(sink);
-            rec.finish().map_err(|e| trace_error(&p, e))?;
+            sink.finish().map_err(|e| trace_error(&p, e))?;
         }
         let config = CheckerConfig {
             names: names.clone(),
@@ -548,22 +543,9 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
 fn open_call_ext(events: &[Event]) -> Option<ExtId> {
     let mut open: Vec<Option<ExtId>> = Vec::new();
     for e in events {
-        use EventKind::*;
-        match e.kind {
-            VirtualDeviceCreationCall
-            | InitializeConfigCall
-            | DevInitializeCall
-            | RouteInitializeCall
-            | RouteDeviceChangeCall { .. }
-            | DevShutdownCall
-            | ConfigChangeCall { .. } => open.push(e.ext),
-            VirtualDeviceCreationReturn { .. }
-            | InitializeConfigReturn { .. }
-            | DevInitializeReturn { .. }
-            | RouteInitializeReturn { .. }
-            | RouteDeviceChangeReturn { .. }
-            | DevShutdownReturn { .. }
-            | ConfigChangeReturn { .. } => {
+        match e.kind.half() {
+            Some(Half::Call(c)) if c.direction() == Direction::ToExtension => open.push(e.ext),
+            Some(Half::Return(c)) if c.direction() == Direction::ToExtension => {
                 open.pop();
             }
             _ => {}

@@ -511,12 +511,188 @@ impl EventKind {
     /// An extension calling one of the five service callbacks (the call half).
     pub fn is_callback_call(&self) -> bool {
         matches!(
-            self,
-            EventKind::GetDataCall { .. }
-                | EventKind::SetDataCall { .. }
-                | EventKind::RegisterCall { .. }
-                | EventKind::UnregisterCall { .. }
-                | EventKind::FreeBufferCall { .. }
+            self.half(),
+            Some(Half::Call(c)) if c.direction() == Direction::ToService
         )
+    }
+
+    /// Which half of which crossing this event is (`None` for observations). The one
+    /// place that pairs every call with the return that closes it: the checker, the
+    /// renderers, scenario lifecycles and replay all go through it.
+    pub fn half(&self) -> Option<Half> {
+        use EventKind::*;
+        let (crossing, call) = match self {
+            VirtualDeviceCreationCall => (Crossing::VirtualDeviceCreation, true),
+            VirtualDeviceCreationReturn { .. } => (Crossing::VirtualDeviceCreation, false),
+            InitializeConfigCall => (Crossing::InitializeConfig, true),
+            InitializeConfigReturn { .. } => (Crossing::InitializeConfig, false),
+            DevInitializeCall => (Crossing::DevInitialize, true),
+            DevInitializeReturn { .. } => (Crossing::DevInitialize, false),
+            RouteInitializeCall => (Crossing::RouteInitialize, true),
+            RouteInitializeReturn { .. } => (Crossing::RouteInitialize, false),
+            RouteDeviceChangeCall { .. } => (Crossing::RouteDeviceChange, true),
+            RouteDeviceChangeReturn { .. } => (Crossing::RouteDeviceChange, false),
+            DevShutdownCall => (Crossing::DevShutdown, true),
+            DevShutdownReturn { .. } => (Crossing::DevShutdown, false),
+            ConfigChangeCall { .. } => (Crossing::ConfigChange, true),
+            ConfigChangeReturn { .. } => (Crossing::ConfigChange, false),
+            GetDataCall { .. } => (Crossing::GetData, true),
+            GetDataReturn { .. } => (Crossing::GetData, false),
+            SetDataCall { .. } => (Crossing::SetData, true),
+            SetDataReturn { .. } => (Crossing::SetData, false),
+            RegisterCall { .. } => (Crossing::Register, true),
+            RegisterReturn { .. } => (Crossing::Register, false),
+            UnregisterCall { .. } => (Crossing::Unregister, true),
+            UnregisterReturn { .. } => (Crossing::Unregister, false),
+            FreeBufferCall { .. } => (Crossing::FreeBuffer, true),
+            FreeBufferReturn => (Crossing::FreeBuffer, false),
+            ExternalWriteCall { .. } => (Crossing::ExternalWrite, true),
+            ExternalWriteReturn { .. } => (Crossing::ExternalWrite, false),
+            ServiceStart { .. }
+            | ServiceStopping
+            | ServiceStopped
+            | DeviceAdded { .. }
+            | DeviceRemoved { .. }
+            | ValueCorrupted { .. }
+            | Load { .. }
+            | Unload
+            | BufferDamaged { .. }
+            | ChangeDataWritten { .. }
+            | DeliveryCut { .. }
+            | ExtensionCrashed { .. }
+            | ExtensionHung { .. } => return None,
+        };
+        Some(if call {
+            Half::Call(crossing)
+        } else {
+            Half::Return(crossing)
+        })
+    }
+}
+
+/// A call across the boundary, named once for its call and its return event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Crossing {
+    /// `FaxDevVirtualDeviceCreation`.
+    VirtualDeviceCreation,
+    /// `FaxExtInitializeConfig`.
+    InitializeConfig,
+    /// `FaxDevInitialize`.
+    DevInitialize,
+    /// `FaxRouteInitialize`.
+    RouteInitialize,
+    /// `FaxRouteDeviceChangeNotification`.
+    RouteDeviceChange,
+    /// `FaxDevShutdown`.
+    DevShutdown,
+    /// A registration's ConfigChange callback (`PFAX_EXT_CONFIG_CHANGE`).
+    ConfigChange,
+    /// `FaxExtGetData`.
+    GetData,
+    /// `FaxExtSetData`.
+    SetData,
+    /// `FaxExtRegisterForEvents`.
+    Register,
+    /// `FaxExtUnregisterForEvents`.
+    Unregister,
+    /// `FaxExtFreeBuffer`.
+    FreeBuffer,
+    /// A write by an administration client outside the service.
+    ExternalWrite,
+}
+
+/// Which way a [`Crossing`] goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The service calls an extension's entry point or ConfigChange callback.
+    ToExtension,
+    /// An extension calls one of the five service callbacks.
+    ToService,
+    /// An administration client calls the service.
+    External,
+}
+
+impl Crossing {
+    /// The function's documented name (`FaxExtGetData`, `FaxDevInitialize`, …;
+    /// `FaxExtConfigChange` for the callback the extension passes by pointer).
+    pub fn function(self) -> &'static str {
+        match self {
+            Crossing::VirtualDeviceCreation => "FaxDevVirtualDeviceCreation",
+            Crossing::InitializeConfig => "FaxExtInitializeConfig",
+            Crossing::DevInitialize => "FaxDevInitialize",
+            Crossing::RouteInitialize => "FaxRouteInitialize",
+            Crossing::RouteDeviceChange => "FaxRouteDeviceChangeNotification",
+            Crossing::DevShutdown => "FaxDevShutdown",
+            Crossing::ConfigChange => "FaxExtConfigChange",
+            Crossing::GetData => "FaxExtGetData",
+            Crossing::SetData => "FaxExtSetData",
+            Crossing::Register => "FaxExtRegisterForEvents",
+            Crossing::Unregister => "FaxExtUnregisterForEvents",
+            Crossing::FreeBuffer => "FaxExtFreeBuffer",
+            Crossing::ExternalWrite => "external write",
+        }
+    }
+
+    /// The kebab-case name, as event kinds spell it without `-call`/`-return`
+    /// (`get-data`, `initialize-config`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Crossing::VirtualDeviceCreation => "virtual-device-creation",
+            Crossing::InitializeConfig => "initialize-config",
+            Crossing::DevInitialize => "dev-initialize",
+            Crossing::RouteInitialize => "route-initialize",
+            Crossing::RouteDeviceChange => "route-device-change",
+            Crossing::DevShutdown => "dev-shutdown",
+            Crossing::ConfigChange => "config-change",
+            Crossing::GetData => "get-data",
+            Crossing::SetData => "set-data",
+            Crossing::Register => "register",
+            Crossing::Unregister => "unregister",
+            Crossing::FreeBuffer => "free-buffer",
+            Crossing::ExternalWrite => "external-write",
+        }
+    }
+
+    /// Who calls whom.
+    pub fn direction(self) -> Direction {
+        match self {
+            Crossing::VirtualDeviceCreation
+            | Crossing::InitializeConfig
+            | Crossing::DevInitialize
+            | Crossing::RouteInitialize
+            | Crossing::RouteDeviceChange
+            | Crossing::DevShutdown
+            | Crossing::ConfigChange => Direction::ToExtension,
+            Crossing::GetData
+            | Crossing::SetData
+            | Crossing::Register
+            | Crossing::Unregister
+            | Crossing::FreeBuffer => Direction::ToService,
+            Crossing::ExternalWrite => Direction::External,
+        }
+    }
+
+    /// A lifecycle entry point of the extension (not a ConfigChange callback).
+    pub fn is_lifecycle(self) -> bool {
+        self.direction() == Direction::ToExtension && self != Crossing::ConfigChange
+    }
+}
+
+/// One half of a [`Crossing`]: the call event or the return event that closes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Half {
+    /// The call.
+    Call(Crossing),
+    /// The return that closes the innermost open call of the same crossing on the same
+    /// thread.
+    Return(Crossing),
+}
+
+impl Half {
+    /// The crossing, whichever half.
+    pub fn crossing(self) -> Crossing {
+        match self {
+            Half::Call(c) | Half::Return(c) => c,
+        }
     }
 }

@@ -41,6 +41,18 @@ pub struct ExtensionInfo {
     pub sha256: Option<[u8; 32]>,
 }
 
+impl ExtensionInfo {
+    /// The entry of an extension; a library gets the SHA-256 of its file (none if the
+    /// file cannot be read).
+    pub fn new(name: &str, kind: ExtensionKind, library: Option<&Path>) -> ExtensionInfo {
+        ExtensionInfo {
+            name: name.to_string(),
+            kind,
+            sha256: library.and_then(|p| sha256_file(p).ok()),
+        }
+    }
+}
+
 /// The metadata at the start of every trace.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header {
@@ -76,6 +88,20 @@ impl Header {
             options,
             extensions,
         }
+    }
+
+    /// [`Header::new`] with the producer's options serialised to JSON (`null` if they
+    /// cannot be).
+    pub fn for_options<T: Serialize>(
+        seed: u64,
+        options: &T,
+        extensions: Vec<ExtensionInfo>,
+    ) -> Header {
+        Header::new(
+            seed,
+            serde_json::to_value(options).unwrap_or(serde_json::Value::Null),
+            extensions,
+        )
     }
 
     /// The same header with a fixed trace id (deterministic tests and golden files).

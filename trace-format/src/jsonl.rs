@@ -92,6 +92,12 @@ impl<W: Write> JsonlWriter<W> {
         Ok(())
     }
 
+    /// Flushes the output.
+    pub fn flush(&mut self) -> Result<(), TraceError> {
+        self.out.flush()?;
+        Ok(())
+    }
+
     /// Writes the end line, flushes and returns the output.
     pub fn finish(mut self) -> Result<W, TraceError> {
         let end = EndLine {
@@ -226,6 +232,11 @@ impl<R: BufRead> JsonlReader<R> {
     /// `(events, hash)` from the end line, once reached.
     pub fn end(&self) -> Option<(u64, Option<u64>)> {
         self.end
+    }
+
+    /// The format version the header line declares.
+    pub fn version(&self) -> FormatVersion {
+        self.version
     }
 
     /// The input had no header line (bare event lines): the header is a placeholder.

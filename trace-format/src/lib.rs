@@ -7,6 +7,8 @@
 //! - [`event`]: the schema, one [`Event`] per crossing of the service/extension boundary.
 //! - [`TraceWriter`] / [`TraceReader`]: the binary container, streamed both ways.
 //! - [`jsonl`]: the lossless JSON Lines form and its conversion back to binary.
+//! - [`TraceInput`]: either form, opened by content; [`EventSink`] / [`TraceSink`]: where a
+//!   run's events go as they happen.
 //! - [`text`], [`render`]: the canonical text form, Mermaid and Chrome trace-event JSON.
 //!
 //! The rest of this page is the format specification (`docs/trace-format.md`).
@@ -18,9 +20,11 @@ mod bytes;
 pub mod error;
 pub mod event;
 pub mod header;
+pub mod input;
 pub mod jsonl;
 pub mod reader;
 pub mod render;
+pub mod sink;
 pub mod text;
 pub mod version;
 pub mod wire;
@@ -30,10 +34,12 @@ pub use bytes::{from_hex, to_hex};
 pub use error::TraceError;
 pub use event::*;
 pub use header::{ExtensionInfo, Header, Platform, sha256, sha256_file};
+pub use input::{OpenError, TraceInput};
 pub use reader::{
     Divergence, EndSummary, Note, Salvaged, Trace, TraceReader, first_difference, read_trace,
     salvage,
 };
+pub use sink::{EventLog, EventSink, SharedBytes, TraceForm, TraceSink};
 pub use text::TextLine;
 /// The trace id type of [`Header::trace_id`].
 pub use uuid::Uuid;

@@ -431,34 +431,18 @@ impl<W: Write> ChromeWriter<W> {
             (_, Some(x)) => 1 + u32::from(x.0),
             (_, None) => 0,
         };
-        let (ph, name, cat) = match &e.kind {
-            VirtualDeviceCreationCall => ("B", "FaxDevVirtualDeviceCreation", "lifecycle"),
-            InitializeConfigCall => ("B", "FaxExtInitializeConfig", "lifecycle"),
-            DevInitializeCall => ("B", "FaxDevInitialize", "lifecycle"),
-            RouteInitializeCall => ("B", "FaxRouteInitialize", "lifecycle"),
-            RouteDeviceChangeCall { .. } => ("B", "FaxRouteDeviceChangeNotification", "lifecycle"),
-            DevShutdownCall => ("B", "FaxDevShutdown", "lifecycle"),
-            ConfigChangeCall { .. } => ("B", "ConfigChange", "notification"),
-            GetDataCall { .. } => ("B", "GetData", "callback"),
-            SetDataCall { .. } => ("B", "SetData", "callback"),
-            RegisterCall { .. } => ("B", "Register", "callback"),
-            UnregisterCall { .. } => ("B", "Unregister", "callback"),
-            FreeBufferCall { .. } => ("B", "FreeBuffer", "callback"),
-            ExternalWriteCall { .. } => ("B", "external write", "external"),
-            VirtualDeviceCreationReturn { .. }
-            | InitializeConfigReturn { .. }
-            | DevInitializeReturn { .. }
-            | RouteInitializeReturn { .. }
-            | RouteDeviceChangeReturn { .. }
-            | DevShutdownReturn { .. }
-            | ConfigChangeReturn { .. }
-            | GetDataReturn { .. }
-            | SetDataReturn { .. }
-            | RegisterReturn { .. }
-            | UnregisterReturn { .. }
-            | FreeBufferReturn
-            | ExternalWriteReturn { .. } => ("E", "", "return"),
-            other => ("i", other.name(), "observation"),
+        let (ph, name, cat) = match e.kind.half() {
+            Some(Half::Call(c)) => {
+                let cat = match c.direction() {
+                    _ if c.is_lifecycle() => "lifecycle",
+                    Direction::ToExtension => "notification",
+                    Direction::ToService => "callback",
+                    Direction::External => "external",
+                };
+                ("B", c.function(), cat)
+            }
+            Some(Half::Return(_)) => ("E", "", "return"),
+            None => ("i", e.kind.name(), "observation"),
         };
         let depth = self.open.entry(tid).or_default();
         let (ph, name, cat) = match ph {

@@ -9,53 +9,13 @@
 //! `--record PATH` streams every event into a trace file as it happens (flushed after
 //! each event); `faxsim show PATH` and `faxsim check PATH` read it back.
 
-use std::cell::RefCell;
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 
 use faxsim_sim::example_extensions::*;
-use faxsim_sim::trace::{
-    Event, ExtensionInfo, ExtensionKind, Header, TextLine, TraceError, TraceWriter,
-};
+use faxsim_sim::trace::{ExtensionInfo, ExtensionKind, TextLine, TraceSink};
 use faxsim_sim::*;
-
-/// The trace being recorded, shared by the service's sink and `main`.
-struct Recording {
-    path: PathBuf,
-    writer: Option<TraceWriter<BufWriter<File>>>,
-    error: Option<TraceError>,
-}
-
-impl Recording {
-    /// Creates the file and writes the header (an error is kept for `main` to report).
-    fn start(&mut self, header: &Header) {
-        let started = File::create(&self.path)
-            .map_err(TraceError::from)
-            .and_then(|f| TraceWriter::new(BufWriter::new(f), header));
-        match started {
-            Ok(w) => self.writer = Some(w),
-            Err(e) => self.error = Some(e),
-        }
-    }
-}
-
-/// Forwards every event of the run to the trace writer.
-struct TraceSink(Rc<RefCell<Recording>>);
-
-impl EventSink for TraceSink {
-    fn event(&mut self, event: &Event) {
-        let mut r = self.0.borrow_mut();
-        if let Some(w) = r.writer.as_mut()
-            && let Err(e) = w.write_event(event)
-        {
-            r.writer = None;
-            r.error = Some(e);
-        }
-    }
-}
 
 fn parse_args() -> Result<(ServiceOptions, Option<PathBuf>), String> {
     let mut opts = ServiceOptions::default();
@@ -86,11 +46,24 @@ fn parse_args() -> Result<(ServiceOptions, Option<PathBuf>), String> {
     Ok((opts, record))
 }
 
+/// Why the walkthrough stopped.
+enum Failure {
+    /// The trace file could not be created.
+    Record(String),
+    /// The service refused a step.
+    Sim(SimError),
+}
+
+impl From<SimError> for Failure {
+    fn from(e: SimError) -> Self {
+        Failure::Sim(e)
+    }
+}
+
 fn run(
     opts: ServiceOptions,
-    recording: Option<&Rc<RefCell<Recording>>>,
-) -> Result<(Vec<String>, Service, Vec<Finding>), SimError> {
-    let options_json = serde_json::to_value(&opts).unwrap_or_default();
+    record: Option<&Path>,
+) -> Result<(Vec<String>, Service, Vec<Finding>), Failure> {
     let mut svc = Service::new(opts);
     svc.add_device(1, Some(0x0001_0001))?;
     svc.add_device(2, Some(0x0001_0002))?;
@@ -114,26 +87,19 @@ fn run(
         ext("buggy-routing", ExtensionKind::Routing),
         Rc::new(BuggyRouting::default()),
     )?;
-    if let Some(rec) = recording {
-        let kinds = [
-            ExtensionKind::Fsp,
-            ExtensionKind::VirtualFsp,
-            ExtensionKind::Routing,
-            ExtensionKind::Routing,
-        ];
+    if let Some(path) = record {
         let extensions = svc
             .extension_names()
-            .into_iter()
-            .zip(kinds)
-            .map(|(name, kind)| ExtensionInfo {
-                name,
-                kind,
-                sha256: None,
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                ExtensionInfo::new(name, svc.extension_kind(trace::ExtId(i as u16)), None)
             })
             .collect();
-        let header = Header::new(svc.options().seed, options_json, extensions);
-        svc.add_sink(Box::new(TraceSink(rec.clone())));
-        rec.borrow_mut().start(&header);
+        let sink = TraceSink::create(path, &svc.trace_header(extensions)).map_err(|e| {
+            Failure::Record(format!("{}: cannot record the trace: {e}", path.display()))
+        })?;
+        svc.add_sink(Box::new(sink));
     }
     // An administrator sets the global routing flags before the service starts.
     svc.external_write(0, FLAGS_GUID, &1u32.to_le_bytes())?;
@@ -146,6 +112,13 @@ fn run(
     svc.settle()?;
     svc.stop()?;
     let findings = svc.finish();
+    if let Some(path) = record {
+        svc.finish_sinks().map_err(|e| {
+            Failure::Record(format!("{}: cannot record the trace: {e}", path.display()))
+        })?;
+        let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+        eprintln!("recorded {} ({bytes} bytes)", path.display());
+    }
     Ok((svc.extension_names(), svc, findings))
 }
 
@@ -158,35 +131,13 @@ fn main() -> ExitCode {
         }
     };
     let seed = opts.seed;
-    let recording = record.as_ref().map(|p| {
-        Rc::new(RefCell::new(Recording {
-            path: p.clone(),
-            writer: None,
-            error: None,
-        }))
-    });
-    let result = run(opts, recording.as_ref());
-    if let (Some(rec), Some(path)) = (recording, &record) {
-        let mut r = rec.borrow_mut();
-        let finished = match (r.error.take(), r.writer.take()) {
-            (Some(e), _) => Err(e),
-            (None, Some(w)) => w.finish().map(|_| ()),
-            (None, None) => Err(TraceError::WriterFailed),
-        };
-        match finished {
-            Ok(()) => {
-                let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
-                eprintln!("recorded {} ({bytes} bytes)", path.display());
-            }
-            Err(e) => {
-                eprintln!("{}: cannot record the trace: {e}", path.display());
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let (names, svc, findings) = match result {
+    let (names, svc, findings) = match run(opts, record.as_deref()) {
         Ok(r) => r,
-        Err(e) => {
+        Err(Failure::Record(e)) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+        Err(Failure::Sim(e)) => {
             eprintln!("the run stopped: {e}");
             return ExitCode::from(1);
         }

@@ -15,9 +15,10 @@ use faxsim_abi::{
     ERROR_GEN_FAILURE, ERROR_INVALID_PARAMETER, ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_FOUND,
     ERROR_SHUTDOWN_IN_PROGRESS, ERROR_SUCCESS, MAX_EXTERNAL_WRITE_BYTES,
 };
+pub use faxsim_trace::EventSink;
 use faxsim_trace::{
-    BufferArg, BufferId, CallbackId, Damage, Event, EventKind, Exports, ExtId, ExtensionKind,
-    ForeignId, HInstArg, HandleArg, HandleId,
+    BufferArg, BufferId, CallbackId, Damage, Event, EventKind, Exports, ExtId, ExtensionInfo,
+    ExtensionKind, ForeignId, HInstArg, HandleArg, HandleId, Header, TraceError,
 };
 
 use crate::checker::{Checker, CheckerConfig};
@@ -166,13 +167,6 @@ enum State {
     Starting,
     Running,
     Stopping,
-}
-
-/// Receives every event as it happens (a trace writer streaming to disk, a pipe to a
-/// parent process). Sinks see events even when `record_events` is off.
-pub trait EventSink {
-    /// One event, in `seq` order.
-    fn event(&mut self, event: &Event);
 }
 
 /// The simulated fax service and the machine it runs on.
@@ -634,6 +628,26 @@ impl Service {
     /// Removes and returns every sink (to finish a trace file, say).
     pub fn take_sinks(&mut self) -> Vec<Box<dyn EventSink>> {
         std::mem::take(&mut self.sinks)
+    }
+
+    /// Ends every sink's stream ([`EventSink::finish`]) and removes them; the first error
+    /// of any recording.
+    pub fn finish_sinks(&mut self) -> Result<(), TraceError> {
+        let mut first = Ok(());
+        for mut sink in std::mem::take(&mut self.sinks) {
+            if let Err(e) = sink.finish()
+                && first.is_ok()
+            {
+                first = Err(e);
+            }
+        }
+        first
+    }
+
+    /// The header of a trace of this service: its seed, its options and `extensions`
+    /// (one entry per extension, in `ExtId` order: see [`ExtensionInfo::new`]).
+    pub fn trace_header(&self, extensions: Vec<ExtensionInfo>) -> Header {
+        Header::for_options(self.opts.seed, &self.opts, extensions)
     }
 
     // ---- results ---------------------------------------------------------------------

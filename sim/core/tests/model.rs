@@ -1195,3 +1195,41 @@ fn last_error_is_per_thread() {
     assert_eq!(cb.last_error(), ERROR_INVALID_PARAMETER);
     assert_eq!(svc.callbacks(x, 2).last_error(), ERROR_SUCCESS);
 }
+
+// ---- recording ----------------------------------------------------------------------------
+
+/// A run streamed through a trace sink reads back as exactly the live events, with the
+/// header the service built.
+#[test]
+fn a_recorded_run_reads_back_as_the_live_events() {
+    use faxsim_sim::trace::{ExtensionInfo, FlushPolicy, SharedBytes, TraceSink, read_trace};
+    let mut svc = service();
+    let mut infos = Vec::new();
+    for (name, imp) in [
+        (
+            "careful",
+            Rc::new(CarefulRouting::default()) as Rc<dyn Extension>,
+        ),
+        (
+            "buggy",
+            Rc::new(BuggyRouting::default()) as Rc<dyn Extension>,
+        ),
+    ] {
+        svc.add_extension(spec(name, ExtensionKind::Routing), imp)
+            .unwrap();
+        infos.push(ExtensionInfo::new(name, ExtensionKind::Routing, None));
+    }
+    let header = svc.trace_header(infos);
+    let bytes = SharedBytes::default();
+    svc.add_sink(Box::new(
+        TraceSink::binary(bytes.clone(), &header, FlushPolicy::Batched).unwrap(),
+    ));
+    svc.start().unwrap();
+    svc.external_write(0, FLAGS_GUID, &[1, 0, 0, 0]).unwrap();
+    svc.stop().unwrap();
+    svc.finish_sinks().unwrap();
+    let trace = read_trace(&bytes.take()[..]).unwrap();
+    assert_eq!(trace.header, header);
+    assert_eq!(trace.events, svc.events());
+    assert!(!trace.events.is_empty());
+}

@@ -71,6 +71,8 @@ pub struct BatteryOutcome {
     pub notes: Vec<String>,
     /// A limit that cut the run short.
     pub aborted: Option<SimError>,
+    /// The first error of a sink's recording (the run itself completed).
+    pub recording_error: Option<faxsim_trace::TraceError>,
 }
 
 /// The service options a battery run uses (the checker of an isolated run needs them).
@@ -119,7 +121,9 @@ pub fn run(
     host.close_unloaded(&mut svc);
     host.pump(&mut svc, PUMP);
     let findings = svc.finish();
+    let recording_error = svc.finish_sinks().err();
     Ok(BatteryOutcome {
+        recording_error,
         names: svc.extension_names(),
         aborted: svc.aborted().cloned(),
         events: svc.take_events(),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use faxsim_abi::{Callback, E_FAIL};
-use faxsim_trace::{Event, EventKind, Exports, ExtId, ExtensionKind};
+use faxsim_trace::{Event, EventKind, Exports, ExtId, ExtensionKind, Half};
 
 use self::model::*;
 use self::script::{
@@ -27,7 +27,7 @@ use crate::faults::{Fault, Trigger};
 use crate::guid::parse_braced_guid;
 use crate::options::{Limits, ServiceOptions};
 use crate::rules::{Finding, Rule};
-use crate::service::{Service, SimError};
+use crate::service::{EventSink, Service, SimError};
 
 /// A scenario file that cannot be used: the message names the file, and where the
 /// problem has a place in the text, its line and column.
@@ -74,6 +74,10 @@ pub trait LibraryHost {
     fn pump(&mut self, svc: &mut Service);
 }
 
+/// Makes the sinks of a scenario run once its extensions are known (see
+/// [`Scenario::run_with`]); an `Err` message ends the run before it starts.
+pub type SinkFactory<'a> = dyn FnMut(&Service) -> Result<Vec<Box<dyn EventSink>>, String> + 'a;
+
 /// A parsed, checked scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -107,6 +111,8 @@ pub struct ScenarioReport {
     pub names: Vec<String>,
     /// The events of the run.
     pub events: Vec<Event>,
+    /// The first error of a sink's recording (the run itself completed).
+    pub recording_error: Option<String>,
 }
 
 fn line_col(source: &str, offset: usize) -> (usize, usize) {
@@ -570,16 +576,19 @@ impl Scenario {
         seed: Option<u64>,
         libraries: Option<&mut dyn LibraryHost>,
     ) -> Result<ScenarioReport, ScenarioError> {
-        self.run_with(seed, libraries, &mut |_| {})
+        self.run_with(seed, libraries, &mut |_| Ok(Vec::new()))
     }
 
-    /// [`Scenario::run`], calling `prepare` with the service once every extension is
-    /// added and before the first step (to attach a trace recorder, say).
+    /// [`Scenario::run`] with sinks that see every event (trace files): `sinks` is called
+    /// with the service once every extension is added, before the first step (so it can
+    /// build a trace header from [`Service::trace_header`]); an `Err` message ends the
+    /// run before it starts. The sinks are finished when the run ends; the first error of
+    /// a recording is in [`ScenarioReport::recording_error`].
     pub fn run_with(
         &self,
         seed: Option<u64>,
         mut libraries: Option<&mut dyn LibraryHost>,
-        prepare: &mut dyn FnMut(&mut Service),
+        sinks: &mut SinkFactory<'_>,
     ) -> Result<ScenarioReport, ScenarioError> {
         let opts = self.options(seed);
         let seed = opts.seed;
@@ -631,7 +640,9 @@ impl Scenario {
             let hinst = svc.hinst(ExtId(i as u16));
             shared.hinsts.borrow_mut().insert(name, hinst);
         }
-        prepare(&mut svc);
+        for sink in sinks(&svc).map_err(err)? {
+            svc.add_sink(sink);
+        }
         let steps: Vec<Step> = if self.file.steps.is_empty() {
             vec![Step::Start, Step::Settle, Step::Stop]
         } else {
@@ -687,6 +698,7 @@ impl Scenario {
             failures.push(format!("the run stopped early: {e}"));
         }
         let findings = svc.finish();
+        let recording_error = svc.finish_sinks().err().map(|e| e.to_string());
         failures.extend(shared.failures.borrow().iter().cloned());
         let names = svc.extension_names();
         let events = svc.take_events();
@@ -700,6 +712,7 @@ impl Scenario {
             failures,
             names,
             events,
+            recording_error,
         })
     }
 
@@ -1000,17 +1013,14 @@ impl Scenario {
 
 /// The lifecycle name of an event (service-to-extension calls, load, unload).
 pub fn lifecycle_name(kind: &EventKind) -> Option<&'static str> {
-    Some(match kind {
-        EventKind::Load { .. } => "load",
-        EventKind::Unload => "unload",
-        EventKind::VirtualDeviceCreationCall => "virtual-device-creation",
-        EventKind::InitializeConfigCall => "initialize-config",
-        EventKind::DevInitializeCall => "dev-initialize",
-        EventKind::RouteInitializeCall => "route-initialize",
-        EventKind::RouteDeviceChangeCall { .. } => "route-device-change",
-        EventKind::DevShutdownCall => "dev-shutdown",
-        _ => return None,
-    })
+    match kind {
+        EventKind::Load { .. } => Some("load"),
+        EventKind::Unload => Some("unload"),
+        _ => match kind.half()? {
+            Half::Call(c) if c.is_lifecycle() => Some(c.name()),
+            _ => None,
+        },
+    }
 }
 
 fn data_of(hex: &Option<String>, text: &Option<String>, size: &Option<u32>) -> Vec<u8> {
