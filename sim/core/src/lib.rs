@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checker;
+pub mod choices;
 pub mod devices;
 pub mod example_extensions;
 pub mod extension;
@@ -23,6 +24,7 @@ pub mod service;
 pub mod store;
 
 pub use checker::{Checker, CheckerConfig, check_events};
+pub use choices::{CallPoint, Choice, Choices, LoggedChoices, SeededChoices, WritePoint};
 pub use extension::{ConfigChange, Extension, ExtensionSpec, VirtualDevices};
 pub use faults::{Fault, Trigger};
 pub use faxsim_trace as trace;

@@ -22,6 +22,7 @@ use faxsim_trace::{
 };
 
 use crate::checker::{Checker, CheckerConfig};
+use crate::choices::{CallPoint, Choices, SeededChoices, WritePoint};
 use crate::devices::{Device, DeviceTable, Resolved};
 use crate::extension::{ConfigChange, Extension, ExtensionSpec, VirtualDevices};
 use crate::faults::{Fault, Trigger};
@@ -30,7 +31,6 @@ use crate::ledger::{FreeOutcome, OwnershipLedger};
 use crate::options::{DeliveryPolicy, LoadOrder, ServiceOptions, VirtualFspInitOrder};
 use crate::registry::{FxSet, HInst, Recipient, Registration, RegistrationTable};
 use crate::rules::Finding;
-use crate::seed::{Component, DetRng};
 use crate::store::{ConfigStore, Key};
 
 /// The most extensions one service hosts (the host's trampoline pool is sized to match).
@@ -98,6 +98,17 @@ pub enum SimError {
         /// Its value.
         limit: u64,
     },
+}
+
+/// The index of a callback in per-callback counters (FaxExtInitializeConfig's order).
+fn callback_index(c: Callback) -> usize {
+    match c {
+        Callback::GetData => 0,
+        Callback::SetData => 1,
+        Callback::RegisterForEvents => 2,
+        Callback::UnregisterForEvents => 3,
+        Callback::FreeBuffer => 4,
+    }
 }
 
 /// The argument of FreeBuffer, from the extension's side.
@@ -180,9 +191,9 @@ pub struct Service {
     ledger: OwnershipLedger,
     faults: Vec<Fault>,
     shutdown_at_event: Option<u64>,
-    delivery_rng: DetRng,
-    defer_rng: DetRng,
-    fault_rng: DetRng,
+    choices: Box<dyn Choices>,
+    /// Callback calls so far per extension, by `Callback` (the `nth` of a [`CallPoint`]).
+    calls: Vec<[u64; 5]>,
     pending: VecDeque<Pending>,
     last_due: HashMap<HandleId, u64>,
     scratch: Vec<Vec<usize>>,
@@ -227,9 +238,8 @@ impl Service {
             ledger: OwnershipLedger::default(),
             faults: Vec::new(),
             shutdown_at_event: None,
-            delivery_rng: DetRng::new(seed, Component::Delivery),
-            defer_rng: DetRng::new(seed, Component::Defer),
-            fault_rng: DetRng::new(seed, Component::Faults),
+            choices: Box::new(SeededChoices::new(seed)),
+            calls: Vec::new(),
             pending: VecDeque::new(),
             last_due: HashMap::new(),
             scratch: Vec::new(),
@@ -249,6 +259,13 @@ impl Service {
             abort: None,
             opts,
         }
+    }
+
+    /// Takes the service's open decisions (delivery order, deferral, probabilistic
+    /// faults, injected failures) from `choices` instead of the seeded streams of
+    /// `options.seed` (see [`crate::choices`]). Set it before the run starts.
+    pub fn set_choices(&mut self, choices: Box<dyn Choices>) {
+        self.choices = choices;
     }
 
     /// The options the service was made with.
@@ -291,6 +308,7 @@ impl Service {
             shutting_down: false,
         });
         self.callback_ids.push(0);
+        self.calls.push([0; 5]);
         Ok(id)
     }
 
@@ -1006,10 +1024,10 @@ impl Service {
 
     /// The planned fault for this call, if one fires. Every matching fault counts the
     /// call, so n-th-call triggers count the same whatever else is planned.
-    fn fault(&mut self, callback: Callback, ext: ExtId, key: Option<Key>) -> Option<u32> {
+    fn fault(&mut self, call: &CallPoint, key: Option<Key>) -> Option<u32> {
         let mut code = None;
         for f in &mut self.faults {
-            if f.callback != callback || f.ext.is_some_and(|e| e != ext) {
+            if f.callback != call.callback || f.ext.is_some_and(|e| e != call.ext) {
                 continue;
             }
             f.calls += 1;
@@ -1019,7 +1037,7 @@ impl Service {
             let fire = match f.trigger {
                 Trigger::NthCall(n) => f.calls == n,
                 Trigger::Key(k) => key == Some(k),
-                Trigger::PerMillion(p) => self.fault_rng.chance_per_million(p),
+                Trigger::PerMillion(p) => self.choices.fires(call, p),
                 Trigger::Always => true,
             };
             if fire {
@@ -1027,20 +1045,29 @@ impl Service {
                 code = Some(f.code);
             }
         }
-        code
+        code.or_else(|| self.choices.inject(call))
     }
 
     /// What every callback checks first: may the extension call now, and does a planned
-    /// fault fire (then `injected` is set).
+    /// or injected fault fire (then `injected` is set). `seq` is the call event's.
     fn admit(
         &mut self,
         ext: ExtId,
         callback: Callback,
+        seq: u64,
         key: Option<Key>,
         injected: &mut bool,
     ) -> Result<(), u32> {
+        let counter = &mut self.calls[ext.index()][callback_index(callback)];
+        *counter += 1;
+        let call = CallPoint {
+            ext,
+            callback,
+            nth: *counter,
+            seq,
+        };
         self.gate(ext)?;
-        match self.fault(callback, ext, key) {
+        match self.fault(&call, key) {
             Some(code) => {
                 *injected = true;
                 Err(code)
@@ -1087,7 +1114,7 @@ impl Service {
         let key = self.guid_key(device, source, guid);
         let mut injected = false;
         let outcome = (|| {
-            self.admit(ext, Callback::GetData, key, &mut injected)?;
+            self.admit(ext, Callback::GetData, call, key, &mut injected)?;
             let Some(guid_arc) = guid_arc.filter(|g| parse_braced_guid(g).is_some()) else {
                 return Err(ERROR_INVALID_PARAMETER);
             };
@@ -1177,7 +1204,7 @@ impl Service {
         let key = self.guid_key(device, source, guid);
         let mut injected = false;
         let outcome = (|| {
-            self.admit(ext, Callback::SetData, key, &mut injected)?;
+            self.admit(ext, Callback::SetData, call, key, &mut injected)?;
             if guid_arc.is_none_or(|g| parse_braced_guid(&g).is_none()) {
                 return Err(ERROR_INVALID_PARAMETER);
             }
@@ -1227,7 +1254,7 @@ impl Service {
         let key = self.guid_key(device, source, guid);
         let mut injected = false;
         let outcome = (|| {
-            self.admit(ext, Callback::RegisterForEvents, key, &mut injected)?;
+            self.admit(ext, Callback::RegisterForEvents, call, key, &mut injected)?;
             if self.delivering > 0 {
                 return Err(ERROR_BUSY);
             }
@@ -1278,10 +1305,16 @@ impl Service {
             UnregisterArg::Handle(h) => HandleArg::Handle(h),
             UnregisterArg::Foreign(raw) => HandleArg::Foreign(self.foreign_id(raw)),
         };
-        self.emit(Some(ext), EventKind::UnregisterCall { handle });
+        let call = self.emit(Some(ext), EventKind::UnregisterCall { handle });
         let mut injected = false;
         let outcome = (|| {
-            self.admit(ext, Callback::UnregisterForEvents, None, &mut injected)?;
+            self.admit(
+                ext,
+                Callback::UnregisterForEvents,
+                call,
+                None,
+                &mut injected,
+            )?;
             if self.delivering > 0 {
                 return Err(ERROR_BUSY);
             }
@@ -1362,7 +1395,7 @@ impl Service {
             // The hot path: registration order, nothing to copy.
             self.delivering += 1;
             for r in plan.iter() {
-                if !excluded(r) && !self.deliver_one(r, cause, data) {
+                if !excluded(r) && !self.deliver_one(plan, r, cause, data) {
                     break;
                 }
             }
@@ -1382,13 +1415,17 @@ impl Service {
             order.pop();
         }
         if self.opts.delivery == DeliveryPolicy::Shuffled {
-            self.delivery_rng.shuffle(&mut order);
+            let write = WritePoint {
+                cause,
+                recipients: plan,
+            };
+            self.choices.order(&write, &mut order);
         }
         if !deferred {
             self.delivering += 1;
         }
         for &i in &order {
-            if !self.deliver_one(&plan[i], cause, data) {
+            if !self.deliver_one(plan, &plan[i], cause, data) {
                 break;
             }
         }
@@ -1401,7 +1438,13 @@ impl Service {
     /// One recipient of write `cause`: delivered now, queued (deferred policy) or cut
     /// (nesting limit). False when the rest of the write's recipients hear nothing.
     #[inline(always)]
-    fn deliver_one(&mut self, r: &Recipient, cause: u64, data: &Arc<[u8]>) -> bool {
+    fn deliver_one(
+        &mut self,
+        plan: &[Recipient],
+        r: &Recipient,
+        cause: u64,
+        data: &Arc<[u8]>,
+    ) -> bool {
         if self.state == State::Stopping && !self.opts.deviations.notify_after_shutdown {
             // Shutdown began inside an earlier handler: nobody else hears of it.
             return false;
@@ -1417,9 +1460,11 @@ impl Service {
                 },
             );
         } else if self.opts.delivery == DeliveryPolicy::Deferred {
-            let wait = self
-                .defer_rng
-                .below(u64::from(self.opts.max_defer_steps) + 1);
+            let write = WritePoint {
+                cause,
+                recipients: plan,
+            };
+            let wait = self.choices.defer(&write, r, self.opts.max_defer_steps);
             let mut due = self.step + 1 + wait;
             let last = self.last_due.entry(r.handle).or_insert(0);
             due = due.max(*last);

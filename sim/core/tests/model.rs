@@ -1233,3 +1233,161 @@ fn a_recorded_run_reads_back_as_the_live_events() {
     assert_eq!(trace.events, svc.events());
     assert!(!trace.events.is_empty());
 }
+
+/// The seeded decisions are pinned: these runs must keep their exact event streams
+/// across refactorings of the service (the choices seam, say), or every recorded seed
+/// would replay differently. FNV-1a of the JSON events.
+#[test]
+fn seeded_runs_are_pinned() {
+    fn fnv(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+    let got: Vec<u64> = [
+        (3, DeliveryPolicy::Shuffled),
+        (4, DeliveryPolicy::Shuffled),
+        (3, DeliveryPolicy::Deferred),
+        (4, DeliveryPolicy::Deferred),
+    ]
+    .into_iter()
+    .map(|(seed, d)| fnv(&multi_extension_run(seed, d)))
+    .collect();
+    assert_eq!(got, PINNED_RUNS.to_vec(), "{got:#x?}");
+}
+
+const PINNED_RUNS: [u64; 4] = [
+    0x32c7_1a36_92f1_c3cb,
+    0x47d1_2bff_741f_8d83,
+    0x84aa_5ad0_1158_4fbd,
+    0x768d_7d90_ad07_9ad3,
+];
+
+/// `multi_extension_run` with a choices seam of the caller's.
+fn run_with_choices(seed: u64, delivery: DeliveryPolicy, choices: Box<dyn Choices>) -> Vec<Event> {
+    let mut svc = Service::new(ServiceOptions {
+        seed,
+        delivery,
+        ..ServiceOptions::default()
+    });
+    svc.set_choices(choices);
+    for name in ["a", "b", "c"] {
+        let ext = HookExtension::new().on_general_init(|cb| {
+            let c = cb.new_callback();
+            cb.register(0, SOURCE_FAX, G1, c).is_ok()
+        });
+        svc.add_extension(spec(name, ExtensionKind::Routing), Rc::new(ext))
+            .unwrap();
+    }
+    svc.start().unwrap();
+    for i in 0..3u8 {
+        svc.external_write(0, G1, &[i]).unwrap();
+    }
+    svc.settle().unwrap();
+    svc.stop().unwrap();
+    svc.take_events()
+}
+
+#[test]
+fn logged_choices_change_nothing_and_keep_every_decision() {
+    for delivery in [
+        DeliveryPolicy::Sync,
+        DeliveryPolicy::Shuffled,
+        DeliveryPolicy::Deferred,
+    ] {
+        let plain = run_with_choices(5, delivery, Box::new(SeededChoices::new(5)));
+        let (logged, log) = LoggedChoices::new(SeededChoices::new(5));
+        let again = run_with_choices(5, delivery, Box::new(logged));
+        assert_eq!(plain, again, "{delivery:?}");
+        let log = log.borrow();
+        match delivery {
+            // Synchronous delivery in registration order decides nothing.
+            DeliveryPolicy::Sync => assert!(log.is_empty(), "{log:?}"),
+            DeliveryPolicy::Shuffled => {
+                assert_eq!(log.len(), 3, "one order per write: {log:?}");
+                for c in log.iter() {
+                    let Choice::Order { handles, .. } = c else {
+                        panic!("{c:?}")
+                    };
+                    let mut sorted = handles.clone();
+                    sorted.sort();
+                    assert_eq!(sorted, vec![HandleId(1), HandleId(2), HandleId(3)]);
+                }
+            }
+            DeliveryPolicy::Deferred => {
+                assert_eq!(log.len(), 9, "one wait per notification: {log:?}");
+                assert!(
+                    log.iter()
+                        .all(|c| matches!(c, Choice::Defer { wait, .. } if *wait <= 3))
+                );
+            }
+        }
+    }
+}
+
+/// A choices seam that orders by handle, descending, and fails the second GetData.
+struct Scripted;
+
+impl Choices for Scripted {
+    fn order(&mut self, write: &WritePoint<'_>, order: &mut [usize]) {
+        order.sort_by_key(|&i| std::cmp::Reverse(write.recipients[i].handle));
+    }
+    fn defer(&mut self, _: &WritePoint<'_>, _: &registry::Recipient, _: u32) -> u64 {
+        0
+    }
+    fn fires(&mut self, _: &CallPoint, _: u32) -> bool {
+        false
+    }
+    fn inject(&mut self, call: &CallPoint) -> Option<u32> {
+        (call.callback == Callback::GetData && call.nth == 2).then_some(ERROR_NOT_ENOUGH_MEMORY)
+    }
+}
+
+#[test]
+fn a_choices_seam_decides_order_and_injected_failures() {
+    let events = run_with_choices(0, DeliveryPolicy::Shuffled, Box::new(Scripted));
+    let handles: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ConfigChangeCall { handle, .. } => Some(handle.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(handles, [3, 2, 1, 3, 2, 1, 3, 2, 1]);
+
+    let (svc, codes) = during_init(ExtensionKind::Routing, |cb| {
+        (0..3)
+            .map(|_| cb.get_data(0, SOURCE_FAX, G1).err())
+            .collect::<Vec<_>>()
+    });
+    // Without the seam: three "no data" answers.
+    assert_eq!(codes, vec![Some(ERROR_FILE_NOT_FOUND); 3]);
+    drop(svc);
+    let mut svc = service();
+    svc.set_choices(Box::new(Scripted));
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let g = got.clone();
+    let ext = HookExtension::new().on_general_init(move |cb| {
+        for _ in 0..3 {
+            g.borrow_mut().push(cb.get_data(0, SOURCE_FAX, G1).err());
+        }
+        true
+    });
+    svc.add_extension(spec("x", ExtensionKind::Routing), Rc::new(ext))
+        .unwrap();
+    svc.start().unwrap();
+    assert_eq!(
+        *got.borrow(),
+        vec![
+            Some(ERROR_FILE_NOT_FOUND),
+            Some(ERROR_NOT_ENOUGH_MEMORY),
+            Some(ERROR_FILE_NOT_FOUND)
+        ]
+    );
+    let injected = svc
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::GetDataReturn { injected: true, .. }))
+        .count();
+    assert_eq!(injected, 1);
+}
