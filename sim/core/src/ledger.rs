@@ -111,11 +111,25 @@ impl OwnershipLedger {
         created_at: u64,
         data: &[u8],
     ) -> BufferId {
+        let id = BufferId(self.issued.wrapping_add(1));
+        self.allocate_as(id, owner, device, guid, created_at, data)
+    }
+
+    /// Hands out a copy of `data` under a given id (a replay hands out the buffer the
+    /// recording names). A record under the same id is replaced.
+    pub fn allocate_as(
+        &mut self,
+        id: BufferId,
+        owner: ExtId,
+        device: u32,
+        guid: Arc<str>,
+        created_at: u64,
+        data: &[u8],
+    ) -> BufferId {
         let mut memory = Vec::with_capacity(data.len() + GUARD_LEN);
         memory.extend_from_slice(data);
         memory.resize(data.len() + GUARD_LEN, GUARD_BYTE);
-        self.issued += 1;
-        let id = BufferId(self.issued);
+        self.issued = self.issued.max(id.0);
         self.buffers.insert(
             id,
             BufferRecord {

@@ -32,4 +32,6 @@ pub use hooks::HookExtension;
 pub use options::*;
 pub use registry::HInst;
 pub use rules::{Finding, Rule, Severity, Side};
-pub use service::{Callbacks, EventSink, FreeArg, LimitKind, Service, SimError, UnregisterArg};
+pub use service::{
+    Callbacks, EventSink, FreeArg, LimitKind, Oracle, Refused, Service, SimError, UnregisterArg,
+};

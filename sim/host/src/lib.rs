@@ -60,7 +60,7 @@ use std::rc::Rc;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use faxsim_sim::{ExtensionSpec, HInst, Service, SimError};
+use faxsim_sim::{Extension, ExtensionSpec, HInst, Service, SimError};
 use faxsim_trace::{Exports, ExtId, ExtensionKind};
 
 pub use adapter::FfiExtension;
@@ -103,6 +103,23 @@ impl LibraryInfo {
     /// Whether it exports `FaxExtInitializeConfig` (only those take part).
     pub fn takes_part(&self) -> bool {
         self.exports.initialize_config
+    }
+}
+
+/// One member of the extension table [`Host::attach_in_order`] builds.
+pub enum Member {
+    /// The library opened `n`-th.
+    Library(usize),
+    /// Any other extension (in-process, or a stand-in).
+    Other(ExtensionSpec, Rc<dyn Extension>),
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Member::Library(i) => write!(f, "Library({i})"),
+            Member::Other(spec, _) => write!(f, "Other({:?})", spec.name),
+        }
     }
 }
 
@@ -231,6 +248,14 @@ impl Host {
         Ok(info)
     }
 
+    /// Renames the `index`-th library (before it is attached): a replay names it as the
+    /// recording did.
+    pub fn set_name(&mut self, index: usize, name: &str) {
+        if let Some((info, _)) = self.libs.get_mut(index) {
+            info.name = name.to_string();
+        }
+    }
+
     fn unique_name(&self, path: &Path) -> String {
         let taken: Vec<&str> = self.libs.iter().map(|(i, _)| i.name.as_str()).collect();
         extension_name(path, &taken)
@@ -244,20 +269,45 @@ impl Host {
     /// Adds every library to `svc` (stopped) as an extension and binds its slot to it.
     /// A host drives one service at a time: attaching again moves the slots to the new one.
     pub fn attach(&mut self, svc: &mut Service) -> Result<Vec<ExtId>, SimError> {
-        let mut exts = Vec::new();
-        for (info, ext) in &self.libs {
-            let id = svc.add_extension(
-                ExtensionSpec {
-                    name: info.name.clone(),
-                    kind: info.kind,
-                },
-                ext.clone(),
-            )?;
-            if ext.hinst() != 0 {
-                svc.set_hinst(id, HInst(ext.hinst()));
+        let order = (0..self.libs.len()).map(Member::Library).collect();
+        self.attach_in_order(svc, order)
+    }
+
+    /// [`Host::attach`] with other extensions among the libraries, added to `svc` in the
+    /// order given (a replay rebuilds a recorded run's extension table, where a library
+    /// may follow an in-process extension). Every library must be named exactly once.
+    /// Returns the ids of the members, in that order.
+    pub fn attach_in_order(
+        &mut self,
+        svc: &mut Service,
+        order: Vec<Member>,
+    ) -> Result<Vec<ExtId>, SimError> {
+        let mut ids = Vec::new();
+        let mut lib_ids = vec![None; self.libs.len()];
+        for member in order {
+            match member {
+                Member::Library(i) => {
+                    let (info, ext) = &self.libs[i];
+                    let id = svc.add_extension(
+                        ExtensionSpec {
+                            name: info.name.clone(),
+                            kind: info.kind,
+                        },
+                        ext.clone(),
+                    )?;
+                    if ext.hinst() != 0 {
+                        svc.set_hinst(id, HInst(ext.hinst()));
+                    }
+                    lib_ids[i] = Some(id);
+                    ids.push(id);
+                }
+                Member::Other(spec, imp) => ids.push(svc.add_extension(spec, imp)?),
             }
-            exts.push(id);
         }
+        let exts: Vec<ExtId> = lib_ids
+            .into_iter()
+            .map(|id| id.expect("every library is attached once"))
+            .collect();
         let mut g = shared::lock();
         for ((info, _), id) in self.libs.iter().zip(&exts) {
             if let Some(Some(b)) = g.slots.get_mut(info.slot) {
@@ -266,13 +316,22 @@ impl Host {
         }
         g.begin_service();
         drop(g);
-        self.exts = exts.clone();
-        Ok(exts)
+        self.exts = exts;
+        Ok(ids)
     }
 
     /// Loads again every library the last stop unloaded (updating its hInst), then
     /// starts the service.
     pub fn start(&self, svc: &mut Service) -> Result<(), HostError> {
+        self.reload(svc)?;
+        svc.start()?;
+        Ok(())
+    }
+
+    /// Loads again every library the service unloaded, updating its hInst (what
+    /// [`Host::start`] does before it starts the service; a driver that loads extensions
+    /// itself, like replay, calls it before each load).
+    pub fn reload(&self, svc: &mut Service) -> Result<(), HostError> {
         self.close_unloaded(svc);
         for ((info, ext), id) in self.libs.iter().zip(&self.exts) {
             if ext.instance.borrow().is_none() {
@@ -283,7 +342,6 @@ impl Host {
                 svc.set_hinst(*id, HInst(ext.hinst()));
             }
         }
-        svc.start()?;
         Ok(())
     }
 

@@ -17,12 +17,14 @@ use faxsim_abi::{
 };
 pub use faxsim_trace::EventSink;
 use faxsim_trace::{
-    BufferArg, BufferId, CallbackId, Damage, Event, EventKind, Exports, ExtId, ExtensionInfo,
-    ExtensionKind, ForeignId, HInstArg, HandleArg, HandleId, Header, TraceError,
+    BufferArg, BufferId, CallbackId, Crossing, Damage, Event, EventKind, Exports, ExtId,
+    ExtensionInfo, ExtensionKind, ForeignId, HInstArg, HandleArg, HandleId, Header, TraceError,
 };
 
 use crate::checker::{Checker, CheckerConfig};
 use crate::choices::{CallPoint, Choices, SeededChoices, WritePoint};
+
+mod scripted;
 use crate::devices::{Device, DeviceTable, Resolved};
 use crate::extension::{ConfigChange, Extension, ExtensionSpec, VirtualDevices};
 use crate::faults::{Fault, Trigger};
@@ -32,6 +34,7 @@ use crate::options::{DeliveryPolicy, LoadOrder, ServiceOptions, VirtualFspInitOr
 use crate::registry::{FxSet, HInst, Recipient, Registration, RegistrationTable};
 use crate::rules::Finding;
 use crate::store::{ConfigStore, Key};
+pub use scripted::{Oracle, Refused};
 
 /// The most extensions one service hosts (the host's trampoline pool is sized to match).
 pub const MAX_EXTENSIONS: usize = 4096;
@@ -98,6 +101,18 @@ pub enum SimError {
         /// Its value.
         limit: u64,
     },
+}
+
+/// What an extension exports, as the service sees it: only providers shut down, only
+/// routing extensions hear of devices.
+fn exports_of(kind: ExtensionKind, imp: &dyn Extension) -> Exports {
+    let mut exports = imp.exports();
+    if kind == ExtensionKind::Routing {
+        exports.dev_shutdown = false;
+    } else {
+        exports.route_device_change = false;
+    }
+    exports
 }
 
 /// The index of a callback in per-callback counters (FaxExtInitializeConfig's order).
@@ -192,6 +207,8 @@ pub struct Service {
     faults: Vec<Fault>,
     shutdown_at_event: Option<u64>,
     choices: Box<dyn Choices>,
+    /// Scripted operation (strict replay): answers callbacks instead of the model.
+    oracle: Option<Rc<dyn Oracle>>,
     /// Callback calls so far per extension, by `Callback` (the `nth` of a [`CallPoint`]).
     calls: Vec<[u64; 5]>,
     pending: VecDeque<Pending>,
@@ -239,6 +256,7 @@ impl Service {
             faults: Vec::new(),
             shutdown_at_event: None,
             choices: Box::new(SeededChoices::new(seed)),
+            oracle: None,
             calls: Vec::new(),
             pending: VecDeque::new(),
             last_due: HashMap::new(),
@@ -292,12 +310,7 @@ impl Service {
             return Err(SimError::DuplicateName(spec.name));
         }
         let id = ExtId(self.exts.len() as u16);
-        let mut exports = imp.exports();
-        if spec.kind == ExtensionKind::Routing {
-            exports.dev_shutdown = false;
-        } else {
-            exports.route_device_change = false;
-        }
+        let exports = exports_of(spec.kind, &*imp);
         self.exts.push(ExtSlot {
             name: spec.name,
             kind: spec.kind,
@@ -495,11 +508,7 @@ impl Service {
                 && slot.exports.dev_shutdown
                 && slot.life != Life::ProviderFailed
             {
-                self.exts[ext.index()].shutting_down = true;
-                self.emit(Some(*ext), EventKind::DevShutdownCall);
-                let imp = self.exts[ext.index()].imp.clone();
-                let hr = imp.dev_shutdown(&mut self.callbacks_for(*ext));
-                self.emit(Some(*ext), EventKind::DevShutdownReturn { hr });
+                self.call_dev_shutdown(*ext);
             }
         }
         for ext in order {
@@ -852,19 +861,10 @@ impl Service {
             general_done = true;
         }
         if exports.initialize_config {
-            self.exts[ext.index()].life = Life::InConfigInit;
-            self.emit(Some(ext), EventKind::InitializeConfigCall);
-            let imp = self.exts[ext.index()].imp.clone();
-            let hr = imp.initialize_config(&mut self.callbacks_for(ext));
-            self.emit(Some(ext), EventKind::InitializeConfigReturn { hr });
+            self.call_initialize_config(ext);
             if self.abort.is_some() {
                 return;
             }
-            self.exts[ext.index()].life = if hr == 0 {
-                Life::Ready
-            } else {
-                Life::ConfigFailed
-            };
         }
         let failed = self.exts[ext.index()].life == Life::ConfigFailed;
         if !general_done && (!failed || dev.init_after_config_failure) {
@@ -885,9 +885,49 @@ impl Service {
         }
     }
 
-    /// `FaxDevVirtualDeviceCreation`: false if the provider failed (FALSE, count 0,
-    /// prefix 0, or ids that collide with existing devices).
-    fn create_virtual_devices(&mut self, ext: ExtId) -> bool {
+    /// `FaxExtInitializeConfig`, with the lifecycle state around it: the callbacks work
+    /// from inside it, and after it only if it returned `NOERROR`.
+    fn call_initialize_config(&mut self, ext: ExtId) -> i32 {
+        self.exts[ext.index()].life = Life::InConfigInit;
+        self.emit(Some(ext), EventKind::InitializeConfigCall);
+        let imp = self.exts[ext.index()].imp.clone();
+        let hr = imp.initialize_config(&mut self.callbacks_for(ext));
+        self.emit(Some(ext), EventKind::InitializeConfigReturn { hr });
+        if self.abort.is_none() {
+            self.exts[ext.index()].life = if hr == 0 {
+                Life::Ready
+            } else {
+                Life::ConfigFailed
+            };
+        }
+        hr
+    }
+
+    /// `FaxDevShutdown`: from its call on, the provider hears of no more changes.
+    fn call_dev_shutdown(&mut self, ext: ExtId) -> i32 {
+        self.exts[ext.index()].shutting_down = true;
+        self.emit(Some(ext), EventKind::DevShutdownCall);
+        let imp = self.exts[ext.index()].imp.clone();
+        let hr = imp.dev_shutdown(&mut self.callbacks_for(ext));
+        self.emit(Some(ext), EventKind::DevShutdownReturn { hr });
+        hr
+    }
+
+    /// `FaxRouteDeviceChangeNotification`.
+    fn call_route_device_change(&mut self, ext: ExtId, device: u32, new_device: bool) -> bool {
+        let imp = self.exts[ext.index()].imp.clone();
+        self.emit(
+            Some(ext),
+            EventKind::RouteDeviceChangeCall { device, new_device },
+        );
+        let ok = imp.route_device_change(&mut self.callbacks_for(ext), device, new_device);
+        self.emit(Some(ext), EventKind::RouteDeviceChangeReturn { ok });
+        ok
+    }
+
+    /// `FaxDevVirtualDeviceCreation`, as the provider answered (its name prefix cut to
+    /// the 127 characters the buffer holds).
+    fn call_virtual_device_creation(&mut self, ext: ExtId) -> (bool, u32, u32) {
         self.emit(Some(ext), EventKind::VirtualDeviceCreationCall);
         let imp = self.exts[ext.index()].imp.clone();
         let VirtualDevices {
@@ -906,6 +946,13 @@ impl Service {
                 name_prefix,
             },
         );
+        (ok, count, id_prefix)
+    }
+
+    /// `FaxDevVirtualDeviceCreation`: false if the provider failed (FALSE, count 0,
+    /// prefix 0, or ids that collide with existing devices).
+    fn create_virtual_devices(&mut self, ext: ExtId) -> bool {
+        let (ok, count, id_prefix) = self.call_virtual_device_creation(ext);
         let ids = || (0..count).map(|i| id_prefix.checked_add(i));
         let fits = ok
             && count > 0
@@ -939,13 +986,7 @@ impl Service {
             if s.kind != ExtensionKind::Routing || !s.exports.route_device_change || !recognised {
                 continue;
             }
-            let imp = s.imp.clone();
-            self.emit(
-                Some(ext),
-                EventKind::RouteDeviceChangeCall { device, new_device },
-            );
-            let ok = imp.route_device_change(&mut self.callbacks_for(ext), device, new_device);
-            self.emit(Some(ext), EventKind::RouteDeviceChangeReturn { ok });
+            self.call_route_device_change(ext, device, new_device);
         }
     }
 
@@ -978,7 +1019,18 @@ impl Service {
         }
     }
 
+    /// Unloads `ext`; the devices a virtual FSP created go with it.
     fn unload(&mut self, ext: ExtId) {
+        self.unload_library(ext);
+        let gone = self.devices.remove_owned_by(ext);
+        for d in gone {
+            self.emit(None, EventKind::DeviceRemoved { device: d.logical });
+        }
+    }
+
+    /// The unload itself: damage the host finds in real memory and unreported damage of
+    /// its buffers, its registrations dropped, the library's globals forgotten.
+    fn unload_library(&mut self, ext: ExtId) {
         let imp = self.exts[ext.index()].imp.clone();
         imp.unloading(&mut self.callbacks_for(ext));
         for (buffer, damage) in self.ledger.unload_checks(ext) {
@@ -986,10 +1038,6 @@ impl Service {
         }
         self.regs.drop_ext(ext);
         self.emit(Some(ext), EventKind::Unload);
-        let gone = self.devices.remove_owned_by(ext);
-        for d in gone {
-            self.emit(None, EventKind::DeviceRemoved { device: d.logical });
-        }
         let slot = &mut self.exts[ext.index()];
         slot.life = Life::Unloaded;
         slot.shutting_down = false;
@@ -1111,6 +1159,10 @@ impl Service {
                 null_out,
             },
         );
+        if let Some(oracle) = self.oracle.clone() {
+            let answer = oracle.answer(self, ext, Crossing::GetData);
+            return self.answer_get_data(ext, device, guid_arc, call, answer);
+        }
         let key = self.guid_key(device, source, guid);
         let mut injected = false;
         let outcome = (|| {
@@ -1201,6 +1253,10 @@ impl Service {
                 size,
             },
         );
+        if let Some(oracle) = self.oracle.clone() {
+            let answer = oracle.answer(self, ext, Crossing::SetData);
+            return self.answer_set_data(ext, answer);
+        }
         let key = self.guid_key(device, source, guid);
         let mut injected = false;
         let outcome = (|| {
@@ -1251,6 +1307,10 @@ impl Service {
                 callback,
             },
         );
+        if let Some(oracle) = self.oracle.clone() {
+            let answer = oracle.answer(self, ext, Crossing::Register);
+            return self.answer_register(ext, answer);
+        }
         let key = self.guid_key(device, source, guid);
         let mut injected = false;
         let outcome = (|| {
@@ -1306,6 +1366,10 @@ impl Service {
             UnregisterArg::Foreign(raw) => HandleArg::Foreign(self.foreign_id(raw)),
         };
         let call = self.emit(Some(ext), EventKind::UnregisterCall { handle });
+        if let Some(oracle) = self.oracle.clone() {
+            let answer = oracle.answer(self, ext, Crossing::Unregister);
+            return self.answer_unregister(ext, answer);
+        }
         let mut injected = false;
         let outcome = (|| {
             self.admit(
@@ -1622,6 +1686,11 @@ impl Callbacks<'_> {
     /// The calling extension's own module handle (what SetData and Register expect).
     pub fn hinst(&self) -> HInst {
         self.svc.hinst(self.ext)
+    }
+
+    /// The module handle of any extension of the service.
+    pub fn hinst_of(&self, ext: ExtId) -> HInst {
+        self.svc.hinst(ext)
     }
 
     /// A new ConfigChange callback id for this extension (a distinct function pointer).
