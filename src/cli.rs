@@ -70,6 +70,12 @@ pub enum Command {
         after_help = "Examples:\n  faxsim validate ./libmy_routing.so\n  faxsim validate my_fsp.dll --seeds 100 --format junit --output validate.xml\n  faxsim validate ./libmy_fsp.so --isolate --record trace.jsonl"
     )]
     Validate(cmd::validate::ValidateArgs),
+    /// Replay a recorded trace against builds of its extensions: drive them with the
+    /// recorded service side and report the first place they behave differently.
+    #[command(
+        after_help = "Examples:\n  faxsim validate ./libmy_routing.so --record run.trace\n  faxsim replay run.trace --ext ./libmy_routing.so          # the same build: REPRODUCED\n  faxsim replay customer.trace --ext ./build/debug/my_fsp.dll\n  faxsim replay run.trace --ext ./new/libmy_routing.so --format json"
+    )]
+    Replay(cmd::replay::ReplayArgs),
 }
 
 /// Output formats shared by the commands that print reports.
@@ -103,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(&args, color),
         Command::Convert(args) => cmd::convert::run(&args),
         Command::Validate(args) => cmd::validate::run(&args, color),
+        Command::Replay(args) => cmd::replay::run(&args, color),
     };
     match result {
         Ok(code) => code,

@@ -12,61 +12,13 @@ use serde_json::Value;
 #[path = "support/cfixtures.rs"]
 mod cfixtures;
 
-use cfixtures::{SOURCES, lib_file};
+use cfixtures::lib_file;
 
 /// Every fixture, compiled once per test binary. `None` when no C compiler works here.
 fn fixtures() -> Option<&'static Path> {
     static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    DIR.get_or_init(build_fixtures).as_deref()
-}
-
-fn build_fixtures() -> Option<PathBuf> {
-    // Fixtures built elsewhere (say, Windows DLLs cross-compiled for a run under Wine,
-    // where the test cannot start a compiler itself).
-    if let Some(dir) = std::env::var_os("FAXSIM_PREBUILT_FIXTURES") {
-        return Some(PathBuf::from(dir));
-    }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("validate-fixtures");
-    std::fs::create_dir_all(&dir).ok()?;
-    let compiler = cfixtures::compiler(0)?;
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(SOURCES)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "c"))
-        .collect();
-    sources.sort();
-    let threads: Vec<_> = sources
-        .chunks(sources.len().div_ceil(2).max(1))
-        .map(|chunk| {
-            let chunk = chunk.to_vec();
-            let compiler = compiler.clone();
-            let dir = dir.clone();
-            std::thread::spawn(move || {
-                chunk.iter().all(|src| {
-                    match cfixtures::compile(&compiler, src, &dir.join(lib_file(&stem(src)))) {
-                        Ok(()) => true,
-                        Err(e) => {
-                            eprintln!("{e}");
-                            false
-                        }
-                    }
-                })
-            })
-        })
-        .collect();
-    let ok = threads.into_iter().all(|t| t.join().unwrap_or(false));
-    if !ok {
-        eprintln!("note: the C fixtures did not build; skipping");
-        return None;
-    }
-    // The storm needs two libraries: the same source under two names.
-    let storm = dir.join(lib_file("buggy_notification_storm"));
-    std::fs::copy(&storm, dir.join(lib_file("storm_mirror"))).ok()?;
-    Some(dir)
-}
-
-fn stem(p: &Path) -> String {
-    p.file_stem().unwrap().to_string_lossy().into_owned()
+    DIR.get_or_init(|| cfixtures::build_all("validate-fixtures"))
+        .as_deref()
 }
 
 fn lib(name: &str) -> PathBuf {

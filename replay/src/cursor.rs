@@ -1,5 +1,5 @@
-//! The recorded stream as a replay walks it: one event of lookahead (the next recorded
-//! event not yet reproduced), the comparison of every event the replayed run emits with
+//! The recorded stream as a replay walks it: the next recorded event not yet reproduced
+//! (and a bounded look further ahead), the comparison of every event the replayed run emits with
 //! it, and the context a divergence report shows.
 //!
 //! The recording is read as a stream, so a replay holds a handful of events whatever the
@@ -16,14 +16,19 @@ use crate::Divergence;
 /// How many reproduced events a divergence report shows before the divergence.
 pub const CONTEXT: usize = 8;
 
+/// How far a replay reads ahead of the head to find the event that makes the head
+/// happen (the unload that reports damage found in its buffers). Bounds the memory a
+/// hostile trace can make a replay hold.
+pub const MAX_LOOKAHEAD: usize = 1 << 16;
+
 /// Where a recorded stream comes from.
 pub(crate) type Source = Box<dyn Iterator<Item = Result<Event, TraceError>>>;
 
 /// The recorded stream and the comparison state.
 pub(crate) struct Cursor {
     source: Source,
-    head: Option<Event>,
-    second: Option<Event>,
+    /// Recorded events read but not yet reproduced; the first is the head.
+    ahead: VecDeque<Event>,
     exhausted: bool,
     /// Why the recording ended before its end frame (damage, truncation).
     pub damage: Option<TraceError>,
@@ -45,8 +50,7 @@ impl Cursor {
     pub fn new(source: Source, unobservable: fn(&EventKind) -> bool) -> Cursor {
         Cursor {
             source,
-            head: None,
-            second: None,
+            ahead: VecDeque::new(),
             exhausted: false,
             damage: None,
             matched: 0,
@@ -60,12 +64,15 @@ impl Cursor {
 
     /// The next recorded event not yet reproduced (`None` at the recording's end).
     pub fn peek(&mut self) -> Option<&Event> {
-        if self.head.is_none() {
-            self.head = self.second.take();
-        }
-        if self.head.is_none() && !self.exhausted {
+        self.peek_nth(0)
+    }
+
+    /// The `n`-th recorded event after the head (0 is the head), reading ahead as needed
+    /// (callers bound `n`: see [`MAX_LOOKAHEAD`]).
+    pub fn peek_nth(&mut self, n: usize) -> Option<&Event> {
+        while self.ahead.len() <= n && !self.exhausted {
             match self.source.next() {
-                Some(Ok(e)) => self.head = Some(e),
+                Some(Ok(e)) => self.ahead.push_back(e),
                 Some(Err(e)) => {
                     self.exhausted = true;
                     self.damage = Some(e);
@@ -73,23 +80,12 @@ impl Cursor {
                 None => self.exhausted = true,
             }
         }
-        self.head.as_ref()
+        self.ahead.get(n)
     }
 
     /// The recorded event after the head.
     pub fn peek_second(&mut self) -> Option<&Event> {
-        self.peek()?;
-        if self.second.is_none() && !self.exhausted {
-            match self.source.next() {
-                Some(Ok(e)) => self.second = Some(e),
-                Some(Err(e)) => {
-                    self.exhausted = true;
-                    self.damage = Some(e);
-                }
-                None => self.exhausted = true,
-            }
-        }
-        self.second.as_ref()
+        self.peek_nth(1)
     }
 
     /// A copy of the next recorded event (to perform it: performing emits, and emitting
@@ -134,7 +130,7 @@ impl Cursor {
         let unobservable = self.unobservable;
         match self.peek() {
             Some(expected) if expected == actual => {
-                let e = self.head.take().expect("peeked");
+                let e = self.ahead.pop_front().expect("peeked");
                 self.matched += 1;
                 if self.recent.len() == CONTEXT {
                     self.recent.pop_front();

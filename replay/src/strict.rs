@@ -17,7 +17,7 @@ use faxsim_sim::{Oracle, Refused, Service};
 use faxsim_trace::{Crossing, Direction, Event, EventKind, Exports, ExtId, Half};
 
 use crate::ReplayError;
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, MAX_LOOKAHEAD};
 use crate::standin::{StandIn, make_call};
 
 /// Who answers for each extension of the recording.
@@ -208,10 +208,13 @@ impl Driver<'_> {
     }
 
     fn after(&self, svc: &mut Service, next: &Event) -> Result<(), ReplayError> {
-        if matches!(next.kind, EventKind::Unload)
+        if matches!(next.kind, EventKind::ServiceStopped)
             && let Some(host) = self.host
         {
-            // Closed for real, so the next load starts with fresh globals.
+            // The libraries the service unloaded are closed for real once it has stopped
+            // (as the validate battery and scenarios do), so code that runs at close (a
+            // destructor, DllMain) calls back at the recorded point, and the next load
+            // starts with fresh globals.
             host.close_unloaded(svc);
         }
         // A build that exports other entry points than the recorded one does not fit the
@@ -242,8 +245,19 @@ impl Driver<'_> {
     }
 
     /// The recording shows the extension acting on its own next (a call from one of its
-    /// threads, or from a driver acting for it).
+    /// threads, or from a driver acting for it), or damage the service found in its
+    /// buffers.
     fn extension_side(&self, svc: &mut Service, next: &Event) {
+        if let Some(mut unload) = self.unload_reporting(next) {
+            // The unload's guard checks report the damage, then the unload itself: its
+            // events start where the damage does.
+            unload.seq = next.seq;
+            self.before(svc, &unload);
+            if svc.perform(&unload).is_ok() {
+                let _ = self.after(svc, &unload);
+            }
+            return;
+        }
         let call = matches!(
             next.kind.half(),
             Some(Half::Call(c)) if c.direction() == Direction::ToService
@@ -267,6 +281,26 @@ impl Driver<'_> {
                 ),
             ),
         }
+    }
+
+    /// The unload whose guard checks report `next`, when `next` is damage found in an
+    /// extension's buffers and only more such damage stands between it and the unload.
+    fn unload_reporting(&self, next: &Event) -> Option<Event> {
+        let (EventKind::BufferDamaged { .. }, Some(x)) = (&next.kind, next.ext) else {
+            return None;
+        };
+        let mut c = self.cursor.borrow_mut();
+        for n in 1..MAX_LOOKAHEAD {
+            match c.peek_nth(n) {
+                Some(e)
+                    if e.ext == Some(x) && matches!(e.kind, EventKind::BufferDamaged { .. }) => {}
+                Some(e) if e.ext == Some(x) && matches!(e.kind, EventKind::Unload) => {
+                    return Some(e.clone());
+                }
+                _ => return None,
+            }
+        }
+        None
     }
 
     /// Gives the library's own threads scheduling points until the recorded call comes

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where the fixture sources are.
 pub const SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/extensions/c");
@@ -76,4 +76,53 @@ pub fn compile(compiler: &cc::Tool, src: &Path, out: &Path) -> Result<(), String
         )),
         Err(e) => Err(format!("{}: {e}", src.display())),
     }
+}
+
+/// Builds every fixture of `extensions/c` into `CARGO_TARGET_TMPDIR/<dir>` (one folder per
+/// test binary, so binaries running at once never write the same file), on two threads.
+/// `FAXSIM_PREBUILT_FIXTURES` names a folder of fixtures built elsewhere instead (say,
+/// Windows DLLs cross-compiled for a run under Wine, where a test cannot start a compiler).
+/// `None` when no C compiler works here.
+pub fn build_all(dir: &str) -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("FAXSIM_PREBUILT_FIXTURES") {
+        return Some(PathBuf::from(dir));
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    std::fs::create_dir_all(&dir).ok()?;
+    let compiler = compiler(0)?;
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(SOURCES)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    let threads: Vec<_> = sources
+        .chunks(sources.len().div_ceil(2).max(1))
+        .map(|chunk| {
+            let chunk = chunk.to_vec();
+            let compiler = compiler.clone();
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                chunk.iter().all(|src| {
+                    let stem = src.file_stem().unwrap_or_default().to_string_lossy();
+                    match compile(&compiler, src, &dir.join(lib_file(&stem))) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            eprintln!("{e}");
+                            false
+                        }
+                    }
+                })
+            })
+        })
+        .collect();
+    let ok = threads.into_iter().all(|t| t.join().unwrap_or(false));
+    if !ok {
+        eprintln!("note: the C fixtures did not build; skipping");
+        return None;
+    }
+    // The storm needs two libraries: the same source under two names.
+    let storm = dir.join(lib_file("buggy_notification_storm"));
+    std::fs::copy(&storm, dir.join(lib_file("storm_mirror"))).ok()?;
+    Some(dir)
 }

@@ -1,0 +1,338 @@
+//! `faxsim replay TRACE --ext LIB...`: drive fresh builds of extensions with a recorded
+//! service side and report where they behave differently from the recording.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use faxsim_replay::{Played, Replay, ReplayError, ReplayOutcome};
+use faxsim_sim::Severity;
+use faxsim_trace::{Header, TextLine, TraceSink};
+use serde::Serialize;
+
+use crate::cli::CliError;
+use crate::report::Color;
+use crate::report::json::{FORMAT, FindingJson};
+
+/// Arguments of `faxsim replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recorded trace (binary or JSON Lines): from `validate --record`, `run --record`
+    /// or the recording proxy on a real fax service.
+    #[arg(value_name = "TRACE")]
+    pub trace: PathBuf,
+    /// A build to replay in place of the recorded extension it matches (same name as the
+    /// library's file stem, else the same file hash, else the only one of its kind).
+    /// Repeat for several; recorded extensions without a build are played by the
+    /// recording.
+    #[arg(long = "ext", value_name = "LIB", required = true)]
+    pub libs: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReplayFormat::Text)]
+    pub format: ReplayFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the replayed run to PATH as a trace (JSON Lines for `.jsonl`).
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
+    /// Fail (exit 1) on warnings of the replayed run too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// How long to wait for a call the recording shows one of the extension's own
+    /// threads making.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub thread_wait_ms: u64,
+}
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReplayFormat {
+    /// For people.
+    Text,
+    /// Stable, versioned JSON.
+    Json,
+}
+
+/// Runs `faxsim replay`.
+pub fn run(args: &ReplayArgs, color: Color) -> Result<ExitCode, CliError> {
+    if let Some(out) = &args.output {
+        check_writable(out)?;
+    }
+    let mut replay = Replay::open(&args.trace)
+        .map_err(input)?
+        .thread_wait(Duration::from_millis(args.thread_wait_ms));
+    for lib in &args.libs {
+        replay = replay.library(lib);
+    }
+    let header = replay.header().clone();
+    if let Some(path) = &args.record {
+        let sink = TraceSink::create(path, &header).map_err(|e| {
+            CliError::Input(format!("{}: cannot write the trace: {e}", path.display()))
+        })?;
+        replay = replay.sink(Box::new(sink));
+    }
+    let outcome = replay.run().map_err(input)?;
+    let color = if args.output.is_some() {
+        Color::plain()
+    } else {
+        color
+    };
+    let text = match args.format {
+        ReplayFormat::Text => text_report(args, &header, &outcome, color),
+        ReplayFormat::Json => json_report(args, &outcome) + "\n",
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", path.display())))?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    let failing = outcome
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Error || args.deny_warnings);
+    Ok(if outcome.divergence.is_some() || failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn input(e: ReplayError) -> CliError {
+    CliError::Input(e.to_string())
+}
+
+/// Fails before the run if the report could not be written.
+fn check_writable(path: &std::path::Path) -> Result<(), CliError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !dir.is_dir() {
+        return Err(CliError::Input(format!(
+            "{}: cannot write the report: {} is not a folder",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+fn who_played(p: &Played) -> String {
+    match p {
+        Played::Library {
+            path,
+            same_build: Some(true),
+        } => format!("{} (the build that was recorded)", path.display()),
+        Played::Library {
+            path,
+            same_build: Some(false),
+        } => format!("{} (another build than the one recorded)", path.display()),
+        Played::Library {
+            path,
+            same_build: None,
+        } => path.display().to_string(),
+        Played::InProcess => "an in-process extension".into(),
+        Played::Recording => "the recording".into(),
+    }
+}
+
+fn text_report(args: &ReplayArgs, header: &Header, out: &ReplayOutcome, color: Color) -> String {
+    let mut s = String::new();
+    let recorded = match out.recorded_end {
+        Some((n, _)) => format!("{n} events"),
+        None => "no end frame".into(),
+    };
+    let _ = writeln!(
+        s,
+        "replay of {} ({} of faxsim {} on {}/{}, {recorded}), {} mode",
+        args.trace.display(),
+        header.origin,
+        header.faxsim,
+        header.platform.os,
+        header.platform.arch,
+        out.mode.name()
+    );
+    let width = out.names.iter().map(String::len).max().unwrap_or(0);
+    for (name, p) in out.names.iter().zip(&out.played) {
+        let _ = writeln!(s, "  {name:<width$}  played by {}", who_played(p));
+    }
+    let total = out
+        .recorded_end
+        .map_or_else(String::new, |(n, _)| format!(" of {n}"));
+    match &out.divergence {
+        Some(d) => {
+            let _ = writeln!(
+                s,
+                "\n{}: {} events{total} reproduced, then the runs part",
+                color.red("DIVERGED"),
+                out.reproduced
+            );
+            let _ = write!(s, "{}", d.report(&out.names));
+        }
+        None => {
+            let hash = match (out.hash_reproduced(), out.recorded_end, out.hash) {
+                (Some(true), _, Some(h)) => {
+                    format!("; rolling hash {h:016x} reproduced (determinism check passed)")
+                }
+                (Some(false), Some((_, Some(r))), Some(h)) => format!(
+                    "; rolling hash {h:016x} differs from the recorded {r:016x} (the replay made observations the recording could not)"
+                ),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "\n{}: {} events{total} identical{hash}",
+                color.green("REPRODUCED"),
+                out.reproduced
+            );
+        }
+    }
+    if let Some(why) = &out.truncated {
+        let _ = writeln!(
+            s,
+            "note: the recording is cut ({why}); the replay went up to its last complete event"
+        );
+    }
+    for e in &out.extras {
+        let _ = writeln!(
+            s,
+            "note: the replay saw what the recording could not: {}",
+            TextLine {
+                event: e,
+                names: &out.names
+            }
+        );
+    }
+    for n in &out.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    if out.findings.is_empty() {
+        let _ = writeln!(s, "\nno findings in the replayed run");
+    } else {
+        let _ = writeln!(s, "\nfindings in the replayed run:");
+        for f in &out.findings {
+            let who = f.ext.map_or("-", |e| {
+                out.names.get(e.index()).map_or("?", String::as_str)
+            });
+            let _ = writeln!(
+                s,
+                "  {} {:<24} event {:<5} {who}: {}",
+                color.severity(f.severity),
+                f.rule.id(),
+                f.event,
+                f.message
+            );
+        }
+        let _ = writeln!(s, "  (`faxsim rules` explains each rule)");
+    }
+    s
+}
+
+/// The replay part of the JSON report.
+#[derive(Serialize)]
+struct ReplayJson<'a> {
+    trace: String,
+    mode: &'static str,
+    extensions: Vec<ExtensionJson<'a>>,
+    reproduced: u64,
+    recorded_events: Option<u64>,
+    recorded_hash: Option<String>,
+    hash: Option<String>,
+    hash_reproduced: Option<bool>,
+    divergence: Option<DivergenceJson>,
+    truncated: Option<&'a str>,
+    notes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ExtensionJson<'a> {
+    name: &'a str,
+    played_by: &'a Played,
+}
+
+#[derive(Serialize)]
+struct DivergenceJson {
+    index: u64,
+    extension: Option<String>,
+    device: Option<u32>,
+    guid: Option<String>,
+    expected: Option<String>,
+    actual: Option<String>,
+    reason: String,
+    context: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    faxsim: &'static str,
+    format: u32,
+    replay: ReplayJson<'a>,
+    passed: bool,
+    findings: Vec<FindingJson>,
+}
+
+fn json_report(args: &ReplayArgs, out: &ReplayOutcome) -> String {
+    let line = |e: &faxsim_trace::Event| {
+        TextLine {
+            event: e,
+            names: &out.names,
+        }
+        .to_string()
+        .trim_start()
+        .to_string()
+    };
+    let divergence = out.divergence.as_ref().map(|d| {
+        let key = d.key();
+        DivergenceJson {
+            index: d.index,
+            extension: d.ext().and_then(|x| out.names.get(x.index()).cloned()),
+            device: key.as_ref().map(|k| k.0),
+            guid: key.map(|k| k.1.to_string()),
+            expected: d.expected.as_ref().map(line),
+            actual: d.actual.as_ref().map(line),
+            reason: d.reason.clone(),
+            context: d.context.iter().map(line).collect(),
+        }
+    });
+    let findings: Vec<FindingJson> = out
+        .findings
+        .iter()
+        .map(|f| FindingJson::new(f, &out.names))
+        .collect();
+    let failing = out
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Error || args.deny_warnings);
+    let report = Report {
+        faxsim: env!("CARGO_PKG_VERSION"),
+        format: FORMAT,
+        replay: ReplayJson {
+            trace: args.trace.display().to_string(),
+            mode: out.mode.name(),
+            extensions: out
+                .names
+                .iter()
+                .zip(&out.played)
+                .map(|(name, played_by)| ExtensionJson { name, played_by })
+                .collect(),
+            reproduced: out.reproduced,
+            recorded_events: out.recorded_end.map(|e| e.0),
+            recorded_hash: out
+                .recorded_end
+                .and_then(|e| e.1)
+                .map(|h| format!("{h:016x}")),
+            hash: out.hash.map(|h| format!("{h:016x}")),
+            hash_reproduced: out.hash_reproduced(),
+            divergence,
+            truncated: out.truncated.as_deref(),
+            notes: &out.notes,
+        },
+        passed: out.divergence.is_none() && !failing,
+        findings,
+    };
+    serde_json::to_string_pretty(&report).expect("reports serialise")
+}
