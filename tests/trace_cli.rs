@@ -154,6 +154,7 @@ const GOLDEN: &[(&str, u64, u64)] = &[
         0xf8a7_d4c5_c988_2274,
     ),
     ("v1/every-kind.trace", 63, 0x8e98_2c62_7435_93a3),
+    ("v1/every-kind-1.1.trace", 73, 0xe67a_430a_c5f0_37b0),
 ];
 
 /// Writes a golden trace that does not exist yet (run once with
@@ -171,11 +172,13 @@ fn golden_traces_exist() {
             Some(opts(7, DeliveryPolicy::Deferred)),
         ),
         ("v1/every-kind.trace", None),
+        ("v1/every-kind-1.1.trace", None),
     ] {
         let path = golden(name);
         if !path.exists() && write {
             let (bytes, ..) = match opts {
                 Some(opts) => walkthrough(opts),
+                None if name.ends_with("-1.1.trace") => every_kind_of(1),
                 None => every_kind(),
             };
             std::fs::write(&path, bytes).unwrap();
@@ -205,11 +208,16 @@ fn golden_traces_exist() {
 /// One event of every kind, with unusual values (NULLs, foreign handles, large numbers,
 /// non-ASCII text, empty and long payloads), so the golden files pin every encoding.
 fn every_kind() -> (Vec<u8>, Vec<Finding>, Vec<String>, Vec<Event>) {
+    every_kind_of(0)
+}
+
+/// Every event kind of format 1.`minor` (and edge values of their fields), in a trace.
+fn every_kind_of(minor: u16) -> (Vec<u8>, Vec<Finding>, Vec<String>, Vec<Event>) {
     use EventKind::*;
     let g: Arc<str> = Arc::from(FLAGS_GUID);
     let odd: Arc<str> = Arc::from("not a guid \u{fffd} ünïcode");
     let long: Arc<[u8]> = (0..=255u8).collect::<Vec<_>>().into();
-    let kinds = vec![
+    let mut kinds = vec![
         ServiceStart { run: 1 },
         DeviceAdded {
             device: 1,
@@ -433,13 +441,58 @@ fn every_kind() -> (Vec<u8>, Vec<Finding>, Vec<String>, Vec<Event>) {
         ExtensionCrashed {
             detail: Arc::from("SIGSEGV at 0x0"),
         },
+    ];
+    if minor >= 1 {
+        kinds.extend([
+            RouteDeviceEnableCall {
+                guid: Some(g.clone()),
+                device: 3,
+                enabled: -1,
+            },
+            RouteDeviceEnableReturn { result: 1 },
+            RouteGetRoutingInfoCall {
+                guid: Some(g.clone()),
+                device: 3,
+                buffer: false,
+                size: 0,
+            },
+            RouteGetRoutingInfoReturn {
+                ok: true,
+                size: 4,
+                data: None,
+            },
+            RouteGetRoutingInfoCall {
+                guid: None,
+                device: u32::MAX,
+                buffer: true,
+                size: 4,
+            },
+            RouteGetRoutingInfoReturn {
+                ok: true,
+                size: 4,
+                data: Some(Arc::from(&[1u8, 0, 0, 0][..])),
+            },
+            RouteSetRoutingInfoCall {
+                guid: Some(odd.clone()),
+                device: 0,
+                data: Some(Arc::from(&[7u8][..])),
+                size: 1,
+            },
+            RouteSetRoutingInfoReturn { ok: false },
+            EntryPointCall {
+                function: Arc::from("FaxDevStartJob"),
+            },
+            EntryPointReturn { result: 0 },
+        ]);
+    }
+    kinds.extend([
         ServiceStopping,
         DevShutdownCall,
         DevShutdownReturn { hr: 0 },
         Unload,
         DeviceRemoved { device: 256 },
         ServiceStopped,
-    ];
+    ]);
     let events: Vec<Event> = kinds
         .into_iter()
         .enumerate()
@@ -484,7 +537,12 @@ fn every_kind() -> (Vec<u8>, Vec<Finding>, Vec<String>, Vec<Event>) {
     for e in &events {
         w.write_event(e).unwrap();
     }
-    (w.finish().unwrap(), Vec::new(), names, events)
+    let mut bytes = w.finish().unwrap();
+    if minor == 0 {
+        // Format 1.0's kinds, as a 1.0 writer stamped them (the frames are the same).
+        bytes = with_version(bytes, 1, 0);
+    }
+    (bytes, Vec::new(), names, events)
 }
 
 // ---- golden files and versions ----------------------------------------------------------
@@ -521,17 +579,23 @@ fn every_golden_trace_reads_with_its_recorded_count_and_hash() {
 }
 
 #[test]
-fn the_every_kind_golden_holds_every_event_kind() {
-    let t = read_trace(&std::fs::read(golden("v1/every-kind.trace")).unwrap()[..]).unwrap();
-    let kinds: std::collections::BTreeSet<&str> = t.events.iter().map(|e| e.kind.name()).collect();
-    assert_eq!(kinds.len(), 39, "{kinds:?}");
-    // And it is what the generator makes today (the encoder is deterministic).
-    let (bytes, _, _, events) = every_kind();
-    assert_eq!(t.events, events);
-    assert_eq!(
-        bytes[..],
-        std::fs::read(golden("v1/every-kind.trace")).unwrap()[..]
-    );
+fn the_every_kind_goldens_hold_every_event_kind_of_their_version() {
+    for (minor, name, count) in [
+        (0, "v1/every-kind.trace", 39),
+        (1, "v1/every-kind-1.1.trace", 47),
+    ] {
+        let file = std::fs::read(golden(name)).unwrap();
+        let t = read_trace(&file[..]).unwrap();
+        let kinds: std::collections::BTreeSet<&str> =
+            t.events.iter().map(|e| e.kind.name()).collect();
+        assert_eq!(kinds.len(), count, "{name}: {kinds:?}");
+        assert_eq!(TraceReader::new(&file[..]).unwrap().version().minor, minor);
+        // And it is what the generator makes today (the encoder is deterministic, and
+        // encodes format 1.0's kinds as the 1.0 writer did).
+        let (bytes, _, _, events) = every_kind_of(minor);
+        assert_eq!(t.events, events, "{name}");
+        assert_eq!(bytes[..], file[..], "{name}");
+    }
 }
 
 #[test]
@@ -599,9 +663,9 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
     let bytes = std::fs::read(golden("v1/walkthrough-seed0-sync.trace")).unwrap();
     let original = read_trace(&bytes[..]).unwrap().events;
     let (pre, fr) = frames(&bytes);
-    // A 1.1 writer adds a metadata frame (kind 0x10) after the header, and an event of a
-    // kind 1.0 does not know (0x81: seq gap 0, time delta 5, then fields) after event 9.
-    let mut out = with_version(bytes[..pre].to_vec(), 1, 1);
+    // A 1.2 writer adds a metadata frame (kind 0x10) after the header, and an event of a
+    // kind 1.1 does not know (0x82: seq gap 0, time delta 5, then fields) after event 9.
+    let mut out = with_version(bytes[..pre].to_vec(), 1, 2);
     let mut events_seen = 0;
     let mut extra_hash_bytes = Vec::new();
     for (i, &(at, kind, len)) in fr.iter().enumerate() {
@@ -617,13 +681,13 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
             events_seen += 1;
             if events_seen == 10 {
                 let payload = [0u8, 5, 0xaa, 0xbb];
-                out.extend_from_slice(&frame(0x81, &payload));
+                out.extend_from_slice(&frame(0x82, &payload));
                 extra_hash_bytes = payload.to_vec();
             }
         }
     }
     assert!(!extra_hash_bytes.is_empty());
-    // No end frame: the 1.0 reader reports the cut but yields everything before it.
+    // No end frame: the 1.1 reader reports the cut but yields everything before it.
     let mut r = TraceReader::new(&out[..]).unwrap();
     let mut read = Vec::new();
     let err = loop {
@@ -646,7 +710,7 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
     let notes: Vec<String> = r.notes().iter().map(ToString::to_string).collect();
     assert_eq!(notes.len(), 3, "{notes:?}");
     assert!(
-        notes[0].contains("format 1.1; this build reads 1.0"),
+        notes[0].contains("format 1.2; this build reads 1.1"),
         "{notes:?}"
     );
     assert!(
@@ -654,7 +718,7 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
         "{notes:?}"
     );
     assert!(
-        notes[2].contains("0x81") && notes[2].contains("one event"),
+        notes[2].contains("0x82") && notes[2].contains("one event"),
         "{notes:?}"
     );
 }

@@ -7,9 +7,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use faxsim_abi::{E_FAIL, NOERROR, S_OK};
+use faxsim_abi::{E_FAIL, FALSE, NOERROR, S_OK};
 use faxsim_sim::{
-    Callbacks, ConfigChange, Extension, FreeArg, HInst, UnregisterArg, VirtualDevices,
+    Callbacks, ConfigChange, Extension, FreeArg, HInst, RoutingInfo, UnregisterArg, VirtualDevices,
 };
 use faxsim_trace::{
     BufferArg, Crossing, Direction, Event, EventKind, Exports, ExtId, HInstArg, Half, HandleArg,
@@ -213,6 +213,65 @@ impl Extension for StandIn {
         match self.play(cb, Crossing::DevShutdown) {
             Some(EventKind::DevShutdownReturn { hr }) => hr,
             _ => S_OK,
+        }
+    }
+
+    fn route_device_enable(
+        &self,
+        cb: &mut Callbacks<'_>,
+        _guid: Option<&str>,
+        _device: u32,
+        _enabled: i32,
+    ) -> i32 {
+        match self.play(cb, Crossing::RouteDeviceEnable) {
+            Some(EventKind::RouteDeviceEnableReturn { result }) => result,
+            _ => FALSE,
+        }
+    }
+
+    fn route_get_routing_info(
+        &self,
+        cb: &mut Callbacks<'_>,
+        _guid: Option<&str>,
+        _device: u32,
+        _capacity: Option<u32>,
+    ) -> RoutingInfo {
+        match self.play(cb, Crossing::RouteGetRoutingInfo) {
+            Some(EventKind::RouteGetRoutingInfoReturn { ok, size, data }) => RoutingInfo {
+                ok,
+                size,
+                data: data.map(|d| d.to_vec()),
+            },
+            _ => RoutingInfo {
+                ok: false,
+                size: 0,
+                data: None,
+            },
+        }
+    }
+
+    fn route_set_routing_info(
+        &self,
+        cb: &mut Callbacks<'_>,
+        _guid: Option<&str>,
+        _device: u32,
+        _data: Option<&[u8]>,
+        _size: u32,
+    ) -> bool {
+        matches!(
+            self.play(cb, Crossing::RouteSetRoutingInfo),
+            Some(EventKind::RouteSetRoutingInfoReturn { ok: true })
+        )
+    }
+
+    fn drives_entry_point(&self, _function: &str) -> bool {
+        true
+    }
+
+    fn entry_point(&self, cb: &mut Callbacks<'_>, _function: &str) -> i32 {
+        match self.play(cb, Crossing::EntryPoint) {
+            Some(EventKind::EntryPointReturn { result }) => result,
+            _ => FALSE,
         }
     }
 

@@ -119,11 +119,26 @@ fn perform(cursor: &Rc<RefCell<Cursor>>, svc: &mut Service, next: &Event) -> boo
             c.diverge(None, not_made(next));
             false
         }
+        Err(Refused::NotDriven) => {
+            c.diverge(None, not_driven(next));
+            false
+        }
         Err(e) => {
             c.diverge(None, e.to_string());
             false
         }
     }
+}
+
+/// Why the replay stops at an entry point it cannot drive.
+fn not_driven(e: &Event) -> String {
+    let function = match &e.kind {
+        EventKind::EntryPointCall { function } => function.to_string(),
+        other => other.name().to_string(),
+    };
+    format!(
+        "the recording shows the service calling {function} here; faxsim records that call but cannot make it (the job side of faxdev.h and routing methods are forwarded, not modelled)"
+    )
 }
 
 /// Why an extension-side event the recording shows next did not happen.
@@ -174,6 +189,9 @@ impl Driver<'_> {
             match svc.perform(&next) {
                 Ok(()) => self.after(svc, &next)?,
                 Err(Refused::ExtensionSide) => self.extension_side(svc, &next),
+                Err(Refused::NotDriven) => {
+                    self.cursor.borrow_mut().diverge(None, not_driven(&next))
+                }
                 Err(e) => {
                     return Err(ReplayError::Misfit(format!(
                         "event {} ({}): {e}",

@@ -316,6 +316,77 @@ pub enum EventKind {
         /// The HRESULT.
         hr: i32,
     },
+    /// `FaxRouteDeviceEnable` was called: the service asks whether a routing method is
+    /// enabled on a device, or enables or disables it (since format 1.1).
+    RouteDeviceEnableCall {
+        /// `RoutingGuid`: the routing method's GUID string.
+        guid: GuidArg,
+        /// `DeviceId` (logical).
+        device: u32,
+        /// `Enabled`: `QUERY_STATUS` (-1), `STATUS_DISABLE` (0) or `STATUS_ENABLE` (1), as
+        /// passed.
+        enabled: i32,
+    },
+    /// `FaxRouteDeviceEnable` returned.
+    RouteDeviceEnableReturn {
+        /// The BOOL as returned (for a query, the method's state).
+        result: i32,
+    },
+    /// `FaxRouteGetRoutingInfo` was called: the service reads a routing method's data for
+    /// a device, first asking for its size (no buffer), then into a buffer (since 1.1).
+    RouteGetRoutingInfoCall {
+        /// `RoutingGuid`.
+        guid: GuidArg,
+        /// `DeviceId`.
+        device: u32,
+        /// `RoutingInfo` was a buffer (not NULL).
+        buffer: bool,
+        /// `*RoutingInfoSize` on entry: the buffer's size.
+        size: u32,
+    },
+    /// `FaxRouteGetRoutingInfo` returned.
+    RouteGetRoutingInfoReturn {
+        /// The BOOL result.
+        ok: bool,
+        /// `*RoutingInfoSize` on return: the data's size.
+        size: u32,
+        /// The bytes it wrote into the buffer (the first `size` of them; `None` without a
+        /// buffer or on failure).
+        #[serde(with = "crate::bytes::opt_payload")]
+        data: PayloadArg,
+    },
+    /// `FaxRouteSetRoutingInfo` was called: the service hands a routing method new data
+    /// for a device (since 1.1).
+    RouteSetRoutingInfoCall {
+        /// `RoutingGuid`.
+        guid: GuidArg,
+        /// `DeviceId`.
+        device: u32,
+        /// `RoutingInfo` (its first `size` bytes).
+        #[serde(with = "crate::bytes::opt_payload")]
+        data: PayloadArg,
+        /// `RoutingInfoSize`.
+        size: u32,
+    },
+    /// `FaxRouteSetRoutingInfo` returned.
+    RouteSetRoutingInfoReturn {
+        /// The BOOL result.
+        ok: bool,
+    },
+    /// Another entry point of the extension was called, one faxsim forwards (the
+    /// recording proxy) but does not model: the job side of `faxdev.h`
+    /// (`FaxDevStartJob`, `FaxDevSend`, …) and routing methods. Callbacks made inside it
+    /// are attributed to it (since 1.1).
+    EntryPointCall {
+        /// The exported function's name.
+        function: Arc<str>,
+    },
+    /// That entry point returned.
+    EntryPointReturn {
+        /// Its result (a BOOL for every such entry point `faxdev.h` and `faxroute.h`
+        /// define).
+        result: i32,
+    },
 
     // ---- extension -> service: the five callbacks -------------------------------------
     /// `FaxExtGetData` was called.
@@ -488,6 +559,14 @@ impl EventKind {
             DevShutdownReturn { .. } => "dev-shutdown-return",
             ConfigChangeCall { .. } => "config-change-call",
             ConfigChangeReturn { .. } => "config-change-return",
+            RouteDeviceEnableCall { .. } => "route-device-enable-call",
+            RouteDeviceEnableReturn { .. } => "route-device-enable-return",
+            RouteGetRoutingInfoCall { .. } => "route-get-routing-info-call",
+            RouteGetRoutingInfoReturn { .. } => "route-get-routing-info-return",
+            RouteSetRoutingInfoCall { .. } => "route-set-routing-info-call",
+            RouteSetRoutingInfoReturn { .. } => "route-set-routing-info-return",
+            EntryPointCall { .. } => "entry-point-call",
+            EntryPointReturn { .. } => "entry-point-return",
             GetDataCall { .. } => "get-data-call",
             GetDataReturn { .. } => "get-data-return",
             SetDataCall { .. } => "set-data-call",
@@ -536,6 +615,14 @@ impl EventKind {
             DevShutdownReturn { .. } => (Crossing::DevShutdown, false),
             ConfigChangeCall { .. } => (Crossing::ConfigChange, true),
             ConfigChangeReturn { .. } => (Crossing::ConfigChange, false),
+            RouteDeviceEnableCall { .. } => (Crossing::RouteDeviceEnable, true),
+            RouteDeviceEnableReturn { .. } => (Crossing::RouteDeviceEnable, false),
+            RouteGetRoutingInfoCall { .. } => (Crossing::RouteGetRoutingInfo, true),
+            RouteGetRoutingInfoReturn { .. } => (Crossing::RouteGetRoutingInfo, false),
+            RouteSetRoutingInfoCall { .. } => (Crossing::RouteSetRoutingInfo, true),
+            RouteSetRoutingInfoReturn { .. } => (Crossing::RouteSetRoutingInfo, false),
+            EntryPointCall { .. } => (Crossing::EntryPoint, true),
+            EntryPointReturn { .. } => (Crossing::EntryPoint, false),
             GetDataCall { .. } => (Crossing::GetData, true),
             GetDataReturn { .. } => (Crossing::GetData, false),
             SetDataCall { .. } => (Crossing::SetData, true),
@@ -587,6 +674,14 @@ pub enum Crossing {
     DevShutdown,
     /// A registration's ConfigChange callback (`PFAX_EXT_CONFIG_CHANGE`).
     ConfigChange,
+    /// `FaxRouteDeviceEnable`.
+    RouteDeviceEnable,
+    /// `FaxRouteGetRoutingInfo`.
+    RouteGetRoutingInfo,
+    /// `FaxRouteSetRoutingInfo`.
+    RouteSetRoutingInfo,
+    /// Another entry point, forwarded but not modelled (its name is in the call event).
+    EntryPoint,
     /// `FaxExtGetData`.
     GetData,
     /// `FaxExtSetData`.
@@ -624,6 +719,10 @@ impl Crossing {
             Crossing::RouteDeviceChange => "FaxRouteDeviceChangeNotification",
             Crossing::DevShutdown => "FaxDevShutdown",
             Crossing::ConfigChange => "FaxExtConfigChange",
+            Crossing::RouteDeviceEnable => "FaxRouteDeviceEnable",
+            Crossing::RouteGetRoutingInfo => "FaxRouteGetRoutingInfo",
+            Crossing::RouteSetRoutingInfo => "FaxRouteSetRoutingInfo",
+            Crossing::EntryPoint => "an entry point",
             Crossing::GetData => "FaxExtGetData",
             Crossing::SetData => "FaxExtSetData",
             Crossing::Register => "FaxExtRegisterForEvents",
@@ -644,6 +743,10 @@ impl Crossing {
             Crossing::RouteDeviceChange => "route-device-change",
             Crossing::DevShutdown => "dev-shutdown",
             Crossing::ConfigChange => "config-change",
+            Crossing::RouteDeviceEnable => "route-device-enable",
+            Crossing::RouteGetRoutingInfo => "route-get-routing-info",
+            Crossing::RouteSetRoutingInfo => "route-set-routing-info",
+            Crossing::EntryPoint => "entry-point",
             Crossing::GetData => "get-data",
             Crossing::SetData => "set-data",
             Crossing::Register => "register",
@@ -662,7 +765,11 @@ impl Crossing {
             | Crossing::RouteInitialize
             | Crossing::RouteDeviceChange
             | Crossing::DevShutdown
-            | Crossing::ConfigChange => Direction::ToExtension,
+            | Crossing::ConfigChange
+            | Crossing::RouteDeviceEnable
+            | Crossing::RouteGetRoutingInfo
+            | Crossing::RouteSetRoutingInfo
+            | Crossing::EntryPoint => Direction::ToExtension,
             Crossing::GetData
             | Crossing::SetData
             | Crossing::Register
@@ -672,9 +779,19 @@ impl Crossing {
         }
     }
 
-    /// A lifecycle entry point of the extension (not a ConfigChange callback).
+    /// A lifecycle entry point of the extension: loading, initialisation, devices,
+    /// shutdown (not a ConfigChange callback, not the routing and job entry points a
+    /// running service calls).
     pub fn is_lifecycle(self) -> bool {
-        self.direction() == Direction::ToExtension && self != Crossing::ConfigChange
+        matches!(
+            self,
+            Crossing::VirtualDeviceCreation
+                | Crossing::InitializeConfig
+                | Crossing::DevInitialize
+                | Crossing::RouteInitialize
+                | Crossing::RouteDeviceChange
+                | Crossing::DevShutdown
+        )
     }
 }
 

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use crate::error::TraceError;
 use crate::event::Event;
 use crate::header::{ExtensionInfo, Header, Platform};
-use crate::version::{CURRENT, Compatibility, FormatVersion};
-use crate::wire::{self, WireEnd, WireEvent, WireHeader, WireStrings, kind};
+use crate::version::{CURRENT, Compatibility, FormatVersion, V1_1};
+use crate::wire::{self, WireEnd, WireEvent, WireHeader, WireKind, WireKind11, WireStrings, kind};
 use crate::{MAGIC, MAX_FRAME_LEN, MAX_STRINGS, RollingHash};
 
 /// Something the reader skipped or noticed without failing.
@@ -278,6 +278,14 @@ impl<R: Read> TraceReader<R> {
         self.offset
     }
 
+    /// Counts a decoded event and remembers its `seq` and `time` for the next deltas.
+    fn yielded(&mut self, e: Event) -> Event {
+        self.prev_seq = Some(e.seq);
+        self.prev_time = e.time;
+        self.events += 1;
+        e
+    }
+
     /// The next event, `Ok(None)` after a good end frame.
     pub fn next_event(&mut self) -> Result<Option<Event>, TraceError> {
         if self.done {
@@ -305,13 +313,11 @@ impl<R: Read> TraceReader<R> {
                 kind::EVENT => {
                     self.hash.update(&[k]);
                     self.hash.update(&self.buf);
-                    let (w, rest) =
-                        postcard::take_from_bytes::<WireEvent<'_>>(&self.buf).map_err(|e| {
-                            TraceError::Malformed {
-                                frame,
-                                offset: start,
-                                what: format!("event {}: {e}", self.events),
-                            }
+                    let (w, rest) = postcard::take_from_bytes::<WireEvent<WireKind<'_>>>(&self.buf)
+                        .map_err(|e| TraceError::Malformed {
+                            frame,
+                            offset: start,
+                            what: format!("event {}: {e}", self.events),
                         })?;
                     if !rest.is_empty() && self.version <= CURRENT {
                         return Err(self.malformed_at(frame, start, "bytes after the event"));
@@ -322,10 +328,29 @@ impl<R: Read> TraceReader<R> {
                             offset: start,
                             what: format!("event {}: {what}", self.events),
                         })?;
-                    self.prev_seq = Some(e.seq);
-                    self.prev_time = e.time;
-                    self.events += 1;
-                    return Ok(Some(e));
+                    return Ok(Some(self.yielded(e)));
+                }
+                kind::EVENT_1_1 if self.version >= V1_1 => {
+                    self.hash.update(&[k]);
+                    self.hash.update(&self.buf);
+                    let (w, rest) = postcard::take_from_bytes::<WireEvent<WireKind11<'_>>>(
+                        &self.buf,
+                    )
+                    .map_err(|e| TraceError::Malformed {
+                        frame,
+                        offset: start,
+                        what: format!("event {}: {e}", self.events),
+                    })?;
+                    if !rest.is_empty() && self.version <= CURRENT {
+                        return Err(self.malformed_at(frame, start, "bytes after the event"));
+                    }
+                    let e = wire::decode_event11(w, self.prev_seq, self.prev_time, &self.strings)
+                        .map_err(|what| TraceError::Malformed {
+                        frame,
+                        offset: start,
+                        what: format!("event {}: {what}", self.events),
+                    })?;
+                    return Ok(Some(self.yielded(e)));
                 }
                 kind::STRINGS => {
                     let (w, rest) = postcard::take_from_bytes::<WireStrings<'_>>(&self.buf)

@@ -347,6 +347,62 @@ impl<W: Write> MermaidWriter<W> {
                 format!("Note over {x}"),
                 format!("{n}: hung past {limit_ms} ms"),
             ),
+            RouteDeviceEnableCall {
+                guid,
+                device,
+                enabled,
+            } => (
+                format!("S->>{x}"),
+                format!(
+                    "{n}: FaxRouteDeviceEnable({}, device {device}, {})",
+                    short_guid(guid),
+                    crate::text::enable_name(*enabled)
+                ),
+            ),
+            RouteDeviceEnableReturn { result } => (format!("{x}-->>S"), format!("{n}: {result}")),
+            RouteGetRoutingInfoCall {
+                guid,
+                device,
+                buffer,
+                size,
+            } => (
+                format!("S->>{x}"),
+                format!(
+                    "{n}: FaxRouteGetRoutingInfo({}, device {device}, {})",
+                    short_guid(guid),
+                    if *buffer {
+                        format!("{size} bytes")
+                    } else {
+                        "size query".into()
+                    }
+                ),
+            ),
+            RouteGetRoutingInfoReturn { ok, size, data } => (
+                format!("{x}-->>S"),
+                format!(
+                    "{n}: {}, {size} bytes{}",
+                    bool_name(*ok),
+                    data.as_deref().map_or(String::new(), |d| format!(
+                        " = {}",
+                        short_payload(Some(d), r)
+                    ))
+                ),
+            ),
+            RouteSetRoutingInfoCall {
+                guid, device, data, ..
+            } => (
+                format!("S->>{x}"),
+                format!(
+                    "{n}: FaxRouteSetRoutingInfo({}, device {device}, {})",
+                    short_guid(guid),
+                    short_payload(data.as_deref(), r)
+                ),
+            ),
+            RouteSetRoutingInfoReturn { ok } => {
+                (format!("{x}-->>S"), format!("{n}: {}", bool_name(*ok)))
+            }
+            EntryPointCall { function } => (format!("S->>{x}"), format!("{n}: {function}")),
+            EntryPointReturn { result } => (format!("{x}-->>S"), format!("{n}: {result}")),
         };
         // An extension index the header does not list still renders: Mermaid creates
         // the participant on first use.
@@ -435,11 +491,16 @@ impl<W: Write> ChromeWriter<W> {
             Some(Half::Call(c)) => {
                 let cat = match c.direction() {
                     _ if c.is_lifecycle() => "lifecycle",
-                    Direction::ToExtension => "notification",
+                    _ if c == Crossing::ConfigChange => "notification",
+                    Direction::ToExtension => "entry point",
                     Direction::ToService => "callback",
                     Direction::External => "external",
                 };
-                ("B", c.function(), cat)
+                let name = match &e.kind {
+                    EventKind::EntryPointCall { function } => &**function,
+                    _ => c.function(),
+                };
+                ("B", name, cat)
             }
             Some(Half::Return(_)) => ("E", "", "return"),
             None => ("i", e.kind.name(), "observation"),

@@ -71,6 +71,16 @@ impl fmt::Display for RedactedTextLine<'_> {
     }
 }
 
+/// `FaxRouteDeviceEnable`'s third argument by name.
+pub fn enable_name(enabled: i32) -> String {
+    match enabled {
+        -1 => "QUERY_STATUS".into(),
+        0 => "STATUS_DISABLE".into(),
+        1 => "STATUS_ENABLE".into(),
+        other => other.to_string(),
+    }
+}
+
 fn guid(g: &GuidArg) -> String {
     match g {
         None => "NULL".into(),
@@ -251,6 +261,51 @@ fn render(f: &mut fmt::Formatter<'_>, e: &Event, names: &[String], redact: bool)
         ConfigChangeReturn { handle, hr } => {
             write!(f, " handle#{} hr={}", handle.0, hresult_name(*hr))
         }
+        RouteDeviceEnableCall {
+            guid: g,
+            device,
+            enabled,
+        } => write!(
+            f,
+            " guid={} device={device} enabled={}",
+            guid(g),
+            enable_name(*enabled)
+        ),
+        RouteDeviceEnableReturn { result } => write!(f, " result={result}"),
+        RouteGetRoutingInfoCall {
+            guid: g,
+            device,
+            buffer,
+            size,
+        } => {
+            write!(f, " guid={} device={device}", guid(g))?;
+            if *buffer {
+                write!(f, " buffer size={size}")
+            } else {
+                write!(f, " buffer=NULL size={size}")
+            }
+        }
+        RouteGetRoutingInfoReturn { ok, size, data } => {
+            write!(f, " ok={ok} size={size}")?;
+            if let Some(d) = data {
+                write!(f, " data={}", pay(d, redact))?;
+            }
+            Ok(())
+        }
+        RouteSetRoutingInfoCall {
+            guid: g,
+            device,
+            data,
+            size,
+        } => write!(
+            f,
+            " guid={} device={device} size={size} data={}",
+            guid(g),
+            opt_payload(data, redact)
+        ),
+        RouteSetRoutingInfoReturn { ok } => write!(f, " ok={ok}"),
+        EntryPointCall { function } => write!(f, " {}", one_line(function)),
+        EntryPointReturn { result } => write!(f, " result={result}"),
         GetDataCall {
             device,
             source,

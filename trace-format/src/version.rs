@@ -14,7 +14,15 @@ pub struct FormatVersion {
 }
 
 /// The version this build writes, and the newest it fully understands.
-pub const CURRENT: FormatVersion = FormatVersion { major: 1, minor: 0 };
+pub const CURRENT: FormatVersion = V1_1;
+
+/// Format 1.0: the configuration protocol (`faxext.h`) and the lifecycle.
+pub const V1_0: FormatVersion = FormatVersion { major: 1, minor: 0 };
+
+/// Format 1.1 added the routing entry points a running service calls
+/// (`FaxRouteDeviceEnable`, `FaxRouteGetRoutingInfo`, `FaxRouteSetRoutingInfo`) and a
+/// generic event for entry points forwarded but not modelled, in frames of kind `0x81`.
+pub const V1_1: FormatVersion = FormatVersion { major: 1, minor: 1 };
 
 /// What a reader can do with a file of some version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

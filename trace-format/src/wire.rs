@@ -22,8 +22,11 @@ pub mod kind {
     pub const STRINGS: u8 = 0x02;
     /// The end frame: event count and rolling hash.
     pub const END: u8 = 0x03;
-    /// One event.
+    /// One event of a kind format 1.0 defines ([`WireKind`](super::WireKind)).
     pub const EVENT: u8 = 0x80;
+    /// One event of a kind format 1.1 added ([`WireKind11`](super::WireKind11)): 1.0
+    /// readers skip it and count it.
+    pub const EVENT_1_1: u8 = 0x81;
     /// The bit that marks a frame as carrying one event.
     pub const EVENT_BIT: u8 = 0x80;
 }
@@ -89,9 +92,10 @@ pub struct WireEnd {
 
 /// One event. `seq` and `time` are deltas from the previous event (the first event's
 /// predecessor has `seq = -1`, `time = 0`), wrapping, so any sequence is lossless and a
-/// normal one costs one byte each.
+/// normal one costs one byte each. `K` is the kind table of the frame: [`WireKind`] in
+/// frames of kind `0x80`, [`WireKind11`] in frames of kind `0x81`.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct WireEvent<'a> {
+pub struct WireEvent<K> {
     /// `seq - (previous seq + 1)`: 0 for consecutive events.
     pub seq_gap: u64,
     /// `time - previous time`.
@@ -99,8 +103,67 @@ pub struct WireEvent<'a> {
     pub thread: u16,
     /// 0 for none, `ExtId + 1` otherwise.
     pub ext: u32,
-    #[serde(borrow)]
-    pub kind: WireKind<'a>,
+    pub kind: K,
+}
+
+/// The event kinds format 1.1 added, in frozen order, each in a frame of kind `0x81`.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum WireKind11<'a> {
+    RouteDeviceEnableCall {
+        guid: OptStrId,
+        device: u32,
+        enabled: i32,
+    },
+    RouteDeviceEnableReturn {
+        result: i32,
+    },
+    RouteGetRoutingInfoCall {
+        guid: OptStrId,
+        device: u32,
+        buffer: bool,
+        size: u32,
+    },
+    RouteGetRoutingInfoReturn {
+        ok: bool,
+        size: u32,
+        #[serde(borrow)]
+        data: Option<Bytes<'a>>,
+    },
+    RouteSetRoutingInfoCall {
+        guid: OptStrId,
+        device: u32,
+        #[serde(borrow)]
+        data: Option<Bytes<'a>>,
+        size: u32,
+    },
+    RouteSetRoutingInfoReturn {
+        ok: bool,
+    },
+    EntryPointCall {
+        function: StrId,
+    },
+    EntryPointReturn {
+        result: i32,
+    },
+}
+
+/// An event in its wire form, with the frame kind that carries it.
+#[derive(Debug)]
+pub enum Encoded<'a> {
+    /// A format 1.0 kind (frame `0x80`).
+    V10(WireEvent<WireKind<'a>>),
+    /// A format 1.1 kind (frame `0x81`).
+    V11(WireEvent<WireKind11<'a>>),
+}
+
+impl Encoded<'_> {
+    /// The frame kind.
+    pub fn frame_kind(&self) -> u8 {
+        match self {
+            Encoded::V10(_) => kind::EVENT,
+            Encoded::V11(_) => kind::EVENT_1_1,
+        }
+    }
 }
 
 /// An index into the string table.
@@ -316,7 +379,7 @@ pub fn encode_event<'a>(
     prev_seq: Option<u64>,
     prev_time: u64,
     mut intern: impl FnMut(&Arc<str>) -> StrId,
-) -> WireEvent<'a> {
+) -> Encoded<'a> {
     use EventKind as K;
     use WireKind as W;
     let seq = e.seq;
@@ -330,6 +393,68 @@ pub fn encode_event<'a>(
         HInstArg::Foreign(f) => WireHInst::Foreign(f.0),
     };
     let bytes = |d: &'a PayloadArg| d.as_deref().map(Bytes);
+    fn wrap<K>(e: &Event, prev_seq: Option<u64>, prev_time: u64, kind: K) -> WireEvent<K> {
+        WireEvent {
+            seq_gap: e
+                .seq
+                .wrapping_sub(prev_seq.map_or(0, |p| p.wrapping_add(1))),
+            dt: e.time.wrapping_sub(prev_time),
+            thread: e.thread,
+            ext: e.ext.map_or(0, |x| u32::from(x.0) + 1),
+            kind,
+        }
+    }
+    use WireKind11 as W11;
+    let v11 = match &e.kind {
+        K::RouteDeviceEnableCall {
+            guid,
+            device,
+            enabled,
+        } => Some(W11::RouteDeviceEnableCall {
+            guid: opt_id(&mut intern, guid),
+            device: *device,
+            enabled: *enabled,
+        }),
+        K::RouteDeviceEnableReturn { result } => {
+            Some(W11::RouteDeviceEnableReturn { result: *result })
+        }
+        K::RouteGetRoutingInfoCall {
+            guid,
+            device,
+            buffer,
+            size,
+        } => Some(W11::RouteGetRoutingInfoCall {
+            guid: opt_id(&mut intern, guid),
+            device: *device,
+            buffer: *buffer,
+            size: *size,
+        }),
+        K::RouteGetRoutingInfoReturn { ok, size, data } => Some(W11::RouteGetRoutingInfoReturn {
+            ok: *ok,
+            size: *size,
+            data: bytes(data),
+        }),
+        K::RouteSetRoutingInfoCall {
+            guid,
+            device,
+            data,
+            size,
+        } => Some(W11::RouteSetRoutingInfoCall {
+            guid: opt_id(&mut intern, guid),
+            device: *device,
+            data: bytes(data),
+            size: *size,
+        }),
+        K::RouteSetRoutingInfoReturn { ok } => Some(W11::RouteSetRoutingInfoReturn { ok: *ok }),
+        K::EntryPointCall { function } => Some(W11::EntryPointCall {
+            function: intern(function),
+        }),
+        K::EntryPointReturn { result } => Some(W11::EntryPointReturn { result: *result }),
+        _ => None,
+    };
+    if let Some(k) = v11 {
+        return Encoded::V11(wrap(e, prev_seq, prev_time, k));
+    }
     let kind = match &e.kind {
         K::ServiceStart { run } => W::ServiceStart { run: *run },
         K::ServiceStopping => W::ServiceStopping,
@@ -521,14 +646,16 @@ pub fn encode_event<'a>(
         K::ExtensionHung { limit_ms } => W::ExtensionHung {
             limit_ms: *limit_ms,
         },
+        K::RouteDeviceEnableCall { .. }
+        | K::RouteDeviceEnableReturn { .. }
+        | K::RouteGetRoutingInfoCall { .. }
+        | K::RouteGetRoutingInfoReturn { .. }
+        | K::RouteSetRoutingInfoCall { .. }
+        | K::RouteSetRoutingInfoReturn { .. }
+        | K::EntryPointCall { .. }
+        | K::EntryPointReturn { .. } => unreachable!("format 1.1 kinds are encoded above"),
     };
-    WireEvent {
-        seq_gap: seq.wrapping_sub(prev_seq.map_or(0, |p| p.wrapping_add(1))),
-        dt: e.time.wrapping_sub(prev_time),
-        thread: e.thread,
-        ext: e.ext.map_or(0, |x| u32::from(x.0) + 1),
-        kind,
-    }
+    Encoded::V10(wrap(e, prev_seq, prev_time, kind))
 }
 
 /// The strings an event refers to (for the writer's size check before encoding).
@@ -541,10 +668,12 @@ pub fn event_bulk(e: &Event) -> usize {
         K::VirtualDeviceCreationReturn { name_prefix, .. } => name_prefix.len(),
         K::ConfigChangeCall { guid, data, .. } => guid.len() + data.len(),
         K::GetDataCall { guid, .. } | K::RegisterCall { guid, .. } => g(guid),
-        K::GetDataReturn { data, .. } => d(data),
-        K::SetDataCall { guid, data, .. } | K::ExternalWriteCall { guid, data, .. } => {
-            g(guid) + d(data)
-        }
+        K::GetDataReturn { data, .. } | K::RouteGetRoutingInfoReturn { data, .. } => d(data),
+        K::SetDataCall { guid, data, .. }
+        | K::ExternalWriteCall { guid, data, .. }
+        | K::RouteSetRoutingInfoCall { guid, data, .. } => g(guid) + d(data),
+        K::RouteDeviceEnableCall { guid, .. } | K::RouteGetRoutingInfoCall { guid, .. } => g(guid),
+        K::EntryPointCall { function } => function.len(),
         K::ExtensionCrashed { detail } => detail.len(),
         _ => 0,
     }
@@ -552,41 +681,16 @@ pub fn event_bulk(e: &Event) -> usize {
 
 // ---- decoding --------------------------------------------------------------------------
 
-/// Turns a wire event back into an event. `prev_seq`/`prev_time` are those of the
-/// previous event frame; `strings` is the table so far. The error says what is wrong.
-pub fn decode_event(
-    w: WireEvent<'_>,
+/// `seq`, `time` and `ext` of a wire event.
+fn decode_prologue<K>(
+    w: &WireEvent<K>,
     prev_seq: Option<u64>,
     prev_time: u64,
-    strings: &[Arc<str>],
-) -> Result<Event, String> {
-    use EventKind as K;
-    use WireKind as W;
+) -> Result<(u64, u64, Option<ExtId>), String> {
     let seq = prev_seq
         .map_or(0, |p| p.wrapping_add(1))
         .wrapping_add(w.seq_gap);
     let time = prev_time.wrapping_add(w.dt);
-    let unback = |b: Back| seq.wrapping_sub(b);
-    let s = |id: StrId| -> Result<Arc<str>, String> {
-        strings.get(id as usize).cloned().ok_or_else(|| {
-            format!(
-                "string id {id} is not defined (the table has {})",
-                strings.len()
-            )
-        })
-    };
-    let opt_s = |id: OptStrId| -> Result<GuidArg, String> {
-        match id {
-            0 => Ok(None),
-            n => s(n - 1).map(Some),
-        }
-    };
-    let hinst = |h: WireHInst| match h {
-        WireHInst::Null => HInstArg::Null,
-        WireHInst::Ext(x) => HInstArg::Ext(ExtId(x)),
-        WireHInst::Foreign(f) => HInstArg::Foreign(ForeignId(f)),
-    };
-    let payload = |d: Option<Bytes<'_>>| d.map(|b| Arc::<[u8]>::from(b.0));
     let ext = match w.ext {
         0 => None,
         n => {
@@ -595,6 +699,111 @@ pub fn decode_event(
             })?))
         }
     };
+    Ok((seq, time, ext))
+}
+
+/// A string of the table, by id.
+fn table_string(strings: &[Arc<str>], id: StrId) -> Result<Arc<str>, String> {
+    strings.get(id as usize).cloned().ok_or_else(|| {
+        format!(
+            "string id {id} is not defined (the table has {})",
+            strings.len()
+        )
+    })
+}
+
+/// An optional string of the table (0 is NULL).
+fn table_opt_string(strings: &[Arc<str>], id: OptStrId) -> Result<GuidArg, String> {
+    match id {
+        0 => Ok(None),
+        n => table_string(strings, n - 1).map(Some),
+    }
+}
+
+/// Turns a wire event of format 1.1's kinds back into an event (see [`decode_event`]).
+pub fn decode_event11(
+    w: WireEvent<WireKind11<'_>>,
+    prev_seq: Option<u64>,
+    prev_time: u64,
+    strings: &[Arc<str>],
+) -> Result<Event, String> {
+    use EventKind as K;
+    use WireKind11 as W;
+    let (seq, time, ext) = decode_prologue(&w, prev_seq, prev_time)?;
+    let payload = |d: Option<Bytes<'_>>| d.map(|b| Arc::<[u8]>::from(b.0));
+    let kind = match w.kind {
+        W::RouteDeviceEnableCall {
+            guid,
+            device,
+            enabled,
+        } => K::RouteDeviceEnableCall {
+            guid: table_opt_string(strings, guid)?,
+            device,
+            enabled,
+        },
+        W::RouteDeviceEnableReturn { result } => K::RouteDeviceEnableReturn { result },
+        W::RouteGetRoutingInfoCall {
+            guid,
+            device,
+            buffer,
+            size,
+        } => K::RouteGetRoutingInfoCall {
+            guid: table_opt_string(strings, guid)?,
+            device,
+            buffer,
+            size,
+        },
+        W::RouteGetRoutingInfoReturn { ok, size, data } => K::RouteGetRoutingInfoReturn {
+            ok,
+            size,
+            data: payload(data),
+        },
+        W::RouteSetRoutingInfoCall {
+            guid,
+            device,
+            data,
+            size,
+        } => K::RouteSetRoutingInfoCall {
+            guid: table_opt_string(strings, guid)?,
+            device,
+            data: payload(data),
+            size,
+        },
+        W::RouteSetRoutingInfoReturn { ok } => K::RouteSetRoutingInfoReturn { ok },
+        W::EntryPointCall { function } => K::EntryPointCall {
+            function: table_string(strings, function)?,
+        },
+        W::EntryPointReturn { result } => K::EntryPointReturn { result },
+    };
+    Ok(Event {
+        seq,
+        time,
+        thread: w.thread,
+        ext,
+        kind,
+    })
+}
+
+/// Turns a wire event back into an event. `prev_seq`/`prev_time` are those of the
+/// previous event frame; `strings` is the table so far. The error says what is wrong.
+pub fn decode_event(
+    w: WireEvent<WireKind<'_>>,
+    prev_seq: Option<u64>,
+    prev_time: u64,
+    strings: &[Arc<str>],
+) -> Result<Event, String> {
+    use EventKind as K;
+    use WireKind as W;
+    let (seq, time, ext) = decode_prologue(&w, prev_seq, prev_time)?;
+    let unback = |b: Back| seq.wrapping_sub(b);
+    let s = |id: StrId| table_string(strings, id);
+    let opt_s = |id: OptStrId| table_opt_string(strings, id);
+    let hinst = |h: WireHInst| match h {
+        WireHInst::Null => HInstArg::Null,
+        WireHInst::Ext(x) => HInstArg::Ext(ExtId(x)),
+        WireHInst::Foreign(f) => HInstArg::Foreign(ForeignId(f)),
+    };
+    let payload = |d: Option<Bytes<'_>>| d.map(|b| Arc::<[u8]>::from(b.0));
     let kind = match w.kind {
         W::ServiceStart { run } => K::ServiceStart { run },
         W::ServiceStopping => K::ServiceStopping,

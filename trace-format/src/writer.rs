@@ -231,9 +231,13 @@ impl<W: Write> TraceWriter<W> {
             self.new_strings = new;
             self.end_frame(event.seq)?;
         }
-        self.begin_frame(kind::EVENT);
-        self.frame = postcard::to_extend(&wire_event, std::mem::take(&mut self.frame))
-            .map_err(|e| encode_error(e, event.seq))?;
+        self.begin_frame(wire_event.frame_kind());
+        let frame = std::mem::take(&mut self.frame);
+        self.frame = match &wire_event {
+            wire::Encoded::V10(w) => postcard::to_extend(w, frame),
+            wire::Encoded::V11(w) => postcard::to_extend(w, frame),
+        }
+        .map_err(|e| encode_error(e, event.seq))?;
         self.hash.update(&self.frame[4..]);
         self.end_frame(event.seq)?;
         self.prev_seq = Some(event.seq);

@@ -228,7 +228,39 @@ fn any_kind() -> impl Strategy<Value = EventKind> {
         any_str().prop_map(|detail| ExtensionCrashed { detail }),
         any::<u64>().prop_map(|limit_ms| ExtensionHung { limit_ms }),
     ];
-    prop_oneof![lifecycle, calls, others]
+    // Format 1.1: the routing entry points of a running service, unmodelled entry points.
+    let v11 = prop_oneof![
+        (any_guid(), any::<u32>(), any::<i32>()).prop_map(|(guid, device, enabled)| {
+            RouteDeviceEnableCall {
+                guid,
+                device,
+                enabled,
+            }
+        }),
+        any::<i32>().prop_map(|result| RouteDeviceEnableReturn { result }),
+        (any_guid(), any::<u32>(), any::<bool>(), any::<u32>()).prop_map(
+            |(guid, device, buffer, size)| RouteGetRoutingInfoCall {
+                guid,
+                device,
+                buffer,
+                size
+            }
+        ),
+        (any::<bool>(), any::<u32>(), any_payload())
+            .prop_map(|(ok, size, data)| RouteGetRoutingInfoReturn { ok, size, data }),
+        (any_guid(), any::<u32>(), any_payload(), any::<u32>()).prop_map(
+            |(guid, device, data, size)| RouteSetRoutingInfoCall {
+                guid,
+                device,
+                data,
+                size
+            }
+        ),
+        any::<bool>().prop_map(|ok| RouteSetRoutingInfoReturn { ok }),
+        any_str().prop_map(|function| EntryPointCall { function }),
+        any::<i32>().prop_map(|result| EntryPointReturn { result }),
+    ];
+    prop_oneof![3 => lifecycle, 3 => calls, 2 => others, 1 => v11]
 }
 
 /// Realistic sequences (increasing seq and time) and arbitrary ones (any values).
@@ -323,7 +355,7 @@ fn every_variant_is_generated() {
     for _ in 0..20_000 {
         seen.insert(strategy.new_tree(&mut runner).unwrap().current().name());
     }
-    assert_eq!(seen.len(), 39, "variants generated: {seen:?}");
+    assert_eq!(seen.len(), 47, "variants generated: {seen:?}");
 }
 
 #[test]

@@ -44,7 +44,7 @@ use std::sync::Arc;
 use faxsim_trace::text::{hresult_name, win32_name};
 use faxsim_trace::{
     BufferArg, BufferId, Damage, Event, EventKind, Exports, ExtId, ExtensionKind, GuidArg,
-    HInstArg, HandleArg, HandleId, SOURCE_FAX, SOURCE_TAPI,
+    HInstArg, Half, HandleArg, HandleId, SOURCE_FAX, SOURCE_TAPI,
 };
 
 use crate::idtable::IdTable;
@@ -625,6 +625,21 @@ impl Checker {
                     });
                 }
             }
+            K::RouteDeviceEnableCall { .. }
+            | K::RouteGetRoutingInfoCall { .. }
+            | K::RouteSetRoutingInfoCall { .. }
+            | K::EntryPointCall { .. } => {
+                if let (Some(e), Some(Half::Call(c))) = (ext, event.kind.half()) {
+                    self.init_failure_ignored(e, seq, || match &event.kind {
+                        K::EntryPointCall { function } => function.to_string(),
+                        _ => c.function().to_string(),
+                    });
+                }
+            }
+            K::RouteDeviceEnableReturn { .. }
+            | K::RouteGetRoutingInfoReturn { .. }
+            | K::RouteSetRoutingInfoReturn { .. }
+            | K::EntryPointReturn { .. } => {}
             K::DevShutdownCall => {
                 if let Some(e) = ext {
                     self.ext_mut(e).shutdown_at = Some(seq);

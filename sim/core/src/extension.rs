@@ -7,7 +7,7 @@
 //! just as a C library is re-entered on the same thread. Keep mutable state in `Cell`s
 //! or `RefCell`s and never hold a borrow across a callback.
 
-use faxsim_abi::{NOERROR, S_OK};
+use faxsim_abi::{FALSE, NOERROR, QUERY_STATUS, S_OK, TRUE};
 use faxsim_trace::{CallbackId, Exports, ExtensionKind};
 
 use crate::service::Callbacks;
@@ -23,6 +23,17 @@ pub struct VirtualDevices {
     pub id_prefix: u32,
     /// `DeviceNamePrefix`.
     pub name_prefix: String,
+}
+
+/// What `FaxRouteGetRoutingInfo` answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutingInfo {
+    /// The BOOL result.
+    pub ok: bool,
+    /// `*RoutingInfoSize` on return: the size of the method's data.
+    pub size: u32,
+    /// What it wrote into the buffer (`None` without a buffer, or on failure).
+    pub data: Option<Vec<u8>>,
 }
 
 /// A ConfigChange call: what the registrant is told.
@@ -94,6 +105,62 @@ pub trait Extension {
     /// `FaxDevShutdown` (providers that export it).
     fn dev_shutdown(&self, _cb: &mut Callbacks<'_>) -> i32 {
         S_OK
+    }
+
+    /// `FaxRouteDeviceEnable` (routing extensions): asks whether routing method `guid`
+    /// is enabled on `device` (`enabled` = `QUERY_STATUS`), or enables (`STATUS_ENABLE`)
+    /// or disables (`STATUS_DISABLE`) it. Returns the BOOL; for a query, the state.
+    fn route_device_enable(
+        &self,
+        _cb: &mut Callbacks<'_>,
+        _guid: Option<&str>,
+        _device: u32,
+        enabled: i32,
+    ) -> i32 {
+        if enabled == QUERY_STATUS { FALSE } else { TRUE }
+    }
+
+    /// `FaxRouteGetRoutingInfo` (routing extensions): the data of routing method `guid`
+    /// on `device`, into a buffer of `capacity` bytes (`None`: no buffer, the service
+    /// asks for the size).
+    fn route_get_routing_info(
+        &self,
+        _cb: &mut Callbacks<'_>,
+        _guid: Option<&str>,
+        _device: u32,
+        _capacity: Option<u32>,
+    ) -> RoutingInfo {
+        RoutingInfo {
+            ok: false,
+            size: 0,
+            data: None,
+        }
+    }
+
+    /// `FaxRouteSetRoutingInfo` (routing extensions): new data for routing method `guid`
+    /// on `device`.
+    fn route_set_routing_info(
+        &self,
+        _cb: &mut Callbacks<'_>,
+        _guid: Option<&str>,
+        _device: u32,
+        _data: Option<&[u8]>,
+        _size: u32,
+    ) -> bool {
+        false
+    }
+
+    /// Whether the service can call entry point `function` (one faxsim forwards but does
+    /// not model: the job side of `faxdev.h`, routing methods) without its arguments:
+    /// only an extension played from a recording can.
+    fn drives_entry_point(&self, _function: &str) -> bool {
+        false
+    }
+
+    /// Entry point `function`, called without its arguments (see
+    /// [`Extension::drives_entry_point`]). Returns its BOOL.
+    fn entry_point(&self, _cb: &mut Callbacks<'_>, _function: &str) -> i32 {
+        FALSE
     }
 
     /// A ConfigChange callback registered by this extension.

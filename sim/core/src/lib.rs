@@ -25,7 +25,7 @@ pub mod store;
 
 pub use checker::{Checker, CheckerConfig, check_events};
 pub use choices::{CallPoint, Choice, Choices, LoggedChoices, SeededChoices, WritePoint};
-pub use extension::{ConfigChange, Extension, ExtensionSpec, VirtualDevices};
+pub use extension::{ConfigChange, Extension, ExtensionSpec, RoutingInfo, VirtualDevices};
 pub use faults::{Fault, Trigger};
 pub use faxsim_trace as trace;
 pub use hooks::HookExtension;

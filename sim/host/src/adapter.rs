@@ -9,7 +9,7 @@ use faxsim_abi::{
     E_FAIL, FALSE, FAX_ROUTE_CALLBACKROUTINES, MAX_DEVICE_NAME_PREFIX_CHARS, NOERROR,
     PFAX_LINECALLBACK, S_OK, TRUE,
 };
-use faxsim_sim::{Callbacks, ConfigChange, Extension, VirtualDevices};
+use faxsim_sim::{Callbacks, ConfigChange, Extension, RoutingInfo, VirtualDevices};
 use faxsim_trace::Exports;
 
 use crate::load::{self, EntryPoints, Instance};
@@ -179,6 +179,85 @@ impl Extension for FfiExtension {
         call_c(cb, || unsafe { f(device, flag) }) != FALSE
     }
 
+    fn route_device_enable(
+        &self,
+        cb: &mut Callbacks<'_>,
+        guid: Option<&str>,
+        device: u32,
+        enabled: i32,
+    ) -> i32 {
+        let Some(f) = self.entry().route_device_enable else {
+            return FALSE;
+        };
+        let guid = guid.map(wide);
+        let g = guid.as_ref().map_or(std::ptr::null(), |g| g.as_ptr());
+        // SAFETY: FaxRouteDeviceEnable's signature; the GUID string is NUL-terminated (or
+        // NULL, as recorded) and outlives the call.
+        call_c(cb, || unsafe { f(g, device, enabled) })
+    }
+
+    fn route_get_routing_info(
+        &self,
+        cb: &mut Callbacks<'_>,
+        guid: Option<&str>,
+        device: u32,
+        capacity: Option<u32>,
+    ) -> RoutingInfo {
+        let failed = RoutingInfo {
+            ok: false,
+            size: 0,
+            data: None,
+        };
+        let Some(f) = self.entry().route_get_routing_info else {
+            return failed;
+        };
+        let guid = guid.map(wide);
+        let g = guid.as_ref().map_or(std::ptr::null(), |g| g.as_ptr());
+        // The buffer with a guard zone after it, like every buffer the host hands out.
+        let mut buffer = capacity.map(|n| vec![GUARD_BYTE; n as usize + GUARD_LEN]);
+        let ptr = buffer
+            .as_mut()
+            .map_or(std::ptr::null_mut(), |b| b.as_mut_ptr());
+        let mut size = capacity.unwrap_or(0);
+        // SAFETY: FaxRouteGetRoutingInfo's signature; the GUID is NUL-terminated, `ptr`
+        // is NULL (a size query) or holds `size` writable bytes, `size` is a valid
+        // in/out pointer; all outlive the call.
+        let ok = call_c(cb, || unsafe { f(g, device, ptr, &mut size) }) != FALSE;
+        let data = match (ok, buffer) {
+            (true, Some(mut b)) => {
+                b.truncate((size as usize).min(capacity.unwrap_or(0) as usize));
+                Some(b)
+            }
+            _ => None,
+        };
+        RoutingInfo { ok, size, data }
+    }
+
+    fn route_set_routing_info(
+        &self,
+        cb: &mut Callbacks<'_>,
+        guid: Option<&str>,
+        device: u32,
+        data: Option<&[u8]>,
+        size: u32,
+    ) -> bool {
+        let Some(f) = self.entry().route_set_routing_info else {
+            return false;
+        };
+        let guid = guid.map(wide);
+        let g = guid.as_ref().map_or(std::ptr::null(), |g| g.as_ptr());
+        // A copy the size the service says, so the library reads only host memory.
+        let copy = data.map(|d| {
+            let mut v = d.to_vec();
+            v.resize(size as usize, 0);
+            v
+        });
+        let p = copy.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        // SAFETY: FaxRouteSetRoutingInfo's signature; the GUID is NUL-terminated and
+        // `p` is NULL or holds `size` readable bytes, both alive for the call.
+        call_c(cb, || unsafe { f(g, device, p, size) }) != FALSE
+    }
+
     fn dev_shutdown(&self, cb: &mut Callbacks<'_>) -> i32 {
         let Some(f) = self.entry().dev_shutdown else {
             return S_OK;
@@ -288,4 +367,9 @@ impl Extension for FfiExtension {
             s.callback_fns.clear();
         }
     }
+}
+
+/// A NUL-terminated UTF-16 copy of `s`, as C's `LPCWSTR`.
+fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain([0]).collect()
 }

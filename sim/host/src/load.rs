@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use faxsim_abi::{
     FAX_DEV_INITIALIZE_SYMBOL, FAX_DEV_SHUTDOWN_SYMBOL, FAX_DEV_VIRTUAL_DEVICE_CREATION_SYMBOL,
     FAX_EXT_INITIALIZE_CONFIG_SYMBOL, FAX_ROUTE_DEVICE_CHANGE_NOTIFICATION_SYMBOL,
-    FAX_ROUTE_INITIALIZE_SYMBOL, PFAX_EXT_INITIALIZE_CONFIG, PFAXDEVINITIALIZE, PFAXDEVSHUTDOWN,
-    PFAXDEVVIRTUALDEVICECREATION, PFAXROUTEDEVICECHANGENOTIFICATION, PFAXROUTEINITIALIZE,
+    FAX_ROUTE_DEVICE_ENABLE_SYMBOL, FAX_ROUTE_GET_ROUTING_INFO_SYMBOL, FAX_ROUTE_INITIALIZE_SYMBOL,
+    FAX_ROUTE_SET_ROUTING_INFO_SYMBOL, PFAX_EXT_INITIALIZE_CONFIG, PFAXDEVINITIALIZE,
+    PFAXDEVSHUTDOWN, PFAXDEVVIRTUALDEVICECREATION, PFAXROUTEDEVICECHANGENOTIFICATION,
+    PFAXROUTEDEVICEENABLE, PFAXROUTEGETROUTINGINFO, PFAXROUTEINITIALIZE, PFAXROUTESETROUTINGINFO,
 };
 use faxsim_trace::ExtensionKind;
 
@@ -94,6 +96,9 @@ pub(crate) struct EntryPoints {
     pub dev_shutdown: PFAXDEVSHUTDOWN,
     pub route_initialize: PFAXROUTEINITIALIZE,
     pub route_device_change: PFAXROUTEDEVICECHANGENOTIFICATION,
+    pub route_device_enable: PFAXROUTEDEVICEENABLE,
+    pub route_get_routing_info: PFAXROUTEGETROUTINGINFO,
+    pub route_set_routing_info: PFAXROUTESETROUTINGINFO,
 }
 
 impl EntryPoints {
@@ -382,6 +387,11 @@ pub(crate) fn open(path: &Path) -> Result<Instance, LoadError> {
         *mut faxsim_abi::FAX_ROUTE_CALLBACKROUTINES,
     ) -> faxsim_abi::BOOL;
     type RouteDev = unsafe extern "system" fn(u32, faxsim_abi::BOOL) -> faxsim_abi::BOOL;
+    type RouteEnable = unsafe extern "system" fn(faxsim_abi::PCWSTR, u32, i32) -> faxsim_abi::BOOL;
+    type RouteGetInfo =
+        unsafe extern "system" fn(faxsim_abi::PCWSTR, u32, *mut u8, *mut u32) -> faxsim_abi::BOOL;
+    type RouteSetInfo =
+        unsafe extern "system" fn(faxsim_abi::PCWSTR, u32, *const u8, u32) -> faxsim_abi::BOOL;
     let entry = EntryPoints {
         initialize_config: sym!(InitConfig, FAX_EXT_INITIALIZE_CONFIG_SYMBOL),
         dev_initialize: sym!(DevInit, FAX_DEV_INITIALIZE_SYMBOL),
@@ -389,6 +399,9 @@ pub(crate) fn open(path: &Path) -> Result<Instance, LoadError> {
         dev_shutdown: sym!(Shutdown, FAX_DEV_SHUTDOWN_SYMBOL),
         route_initialize: sym!(RouteInit, FAX_ROUTE_INITIALIZE_SYMBOL),
         route_device_change: sym!(RouteDev, FAX_ROUTE_DEVICE_CHANGE_NOTIFICATION_SYMBOL),
+        route_device_enable: sym!(RouteEnable, FAX_ROUTE_DEVICE_ENABLE_SYMBOL),
+        route_get_routing_info: sym!(RouteGetInfo, FAX_ROUTE_GET_ROUTING_INFO_SYMBOL),
+        route_set_routing_info: sym!(RouteSetInfo, FAX_ROUTE_SET_ROUTING_INFO_SYMBOL),
     };
     let hinst = entry
         .any_address()

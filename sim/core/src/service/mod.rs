@@ -26,7 +26,7 @@ use crate::choices::{CallPoint, Choices, SeededChoices, WritePoint};
 
 mod scripted;
 use crate::devices::{Device, DeviceTable, Resolved};
-use crate::extension::{ConfigChange, Extension, ExtensionSpec, VirtualDevices};
+use crate::extension::{ConfigChange, Extension, ExtensionSpec, RoutingInfo, VirtualDevices};
 use crate::faults::{Fault, Trigger};
 use crate::guid::parse_braced_guid;
 use crate::ledger::{FreeOutcome, OwnershipLedger};
@@ -73,6 +73,13 @@ pub enum SimError {
     /// No such device.
     #[error("there is no device {0}")]
     UnknownDevice(u32),
+    /// No such extension.
+    #[error("there is no extension #{0}")]
+    UnknownExtension(u16),
+    /// The extension is not one the running service calls this way (another kind, not
+    /// loaded, or not recognised after a failed initialisation).
+    #[error("{0} is not a routing extension the running service uses")]
+    NotInService(String),
     /// A GUID given to the driver API is not in braced form.
     #[error("{0:?} is not a braced GUID string")]
     InvalidGuid(String),
@@ -549,6 +556,75 @@ impl Service {
         }
     }
 
+    /// `FaxRouteDeviceEnable` on routing extension `ext`, as a running service calls it
+    /// when an administrator queries or switches routing method `guid` on `device`
+    /// (`enabled`: `QUERY_STATUS`, `STATUS_DISABLE` or `STATUS_ENABLE`). Returns its BOOL.
+    pub fn route_device_enable(
+        &mut self,
+        ext: ExtId,
+        guid: &str,
+        device: u32,
+        enabled: i32,
+    ) -> Result<i32, SimError> {
+        self.routing_call_allowed(ext)?;
+        let guid = self.intern(guid);
+        let r = self.call_route_device_enable(ext, Some(guid), device, enabled);
+        self.status().map(|()| r)
+    }
+
+    /// `FaxRouteGetRoutingInfo` on routing extension `ext`: routing method `guid`'s data
+    /// for `device`, into a buffer of `capacity` bytes (`None`: the size query the
+    /// service makes first).
+    pub fn route_get_routing_info(
+        &mut self,
+        ext: ExtId,
+        guid: &str,
+        device: u32,
+        capacity: Option<u32>,
+    ) -> Result<RoutingInfo, SimError> {
+        self.routing_call_allowed(ext)?;
+        let guid = self.intern(guid);
+        let r = self.call_route_get_routing_info(ext, Some(guid), device, capacity);
+        self.status().map(|()| r)
+    }
+
+    /// `FaxRouteSetRoutingInfo` on routing extension `ext`: new data for routing method
+    /// `guid` on `device`.
+    pub fn route_set_routing_info(
+        &mut self,
+        ext: ExtId,
+        guid: &str,
+        device: u32,
+        data: &[u8],
+    ) -> Result<bool, SimError> {
+        self.routing_call_allowed(ext)?;
+        let guid = self.intern(guid);
+        let r = self.call_route_set_routing_info(
+            ext,
+            Some(guid),
+            device,
+            Some(Arc::from(data)),
+            data.len() as u32,
+        );
+        self.status().map(|()| r)
+    }
+
+    /// A running service calls a routing extension's entry points only if it recognised
+    /// the extension.
+    fn routing_call_allowed(&self, ext: ExtId) -> Result<(), SimError> {
+        if self.state != State::Running {
+            return Err(SimError::NotRunning);
+        }
+        let s = self
+            .exts
+            .get(ext.index())
+            .ok_or(SimError::UnknownExtension(ext.0))?;
+        if s.kind != ExtensionKind::Routing || !matches!(s.life, Life::Ready | Life::Loaded) {
+            return Err(SimError::NotInService(s.name.clone()));
+        }
+        Ok(())
+    }
+
     /// Whether the service runs (started, not stopping).
     pub fn is_running(&self) -> bool {
         self.state == State::Running
@@ -922,6 +998,98 @@ impl Service {
         );
         let ok = imp.route_device_change(&mut self.callbacks_for(ext), device, new_device);
         self.emit(Some(ext), EventKind::RouteDeviceChangeReturn { ok });
+        ok
+    }
+
+    /// `FaxRouteDeviceEnable`.
+    fn call_route_device_enable(
+        &mut self,
+        ext: ExtId,
+        guid: Option<Arc<str>>,
+        device: u32,
+        enabled: i32,
+    ) -> i32 {
+        let imp = self.exts[ext.index()].imp.clone();
+        self.emit(
+            Some(ext),
+            EventKind::RouteDeviceEnableCall {
+                guid: guid.clone(),
+                device,
+                enabled,
+            },
+        );
+        let result = imp.route_device_enable(
+            &mut self.callbacks_for(ext),
+            guid.as_deref(),
+            device,
+            enabled,
+        );
+        self.emit(Some(ext), EventKind::RouteDeviceEnableReturn { result });
+        result
+    }
+
+    /// `FaxRouteGetRoutingInfo`, into a buffer of `capacity` bytes (`None`: a size query).
+    fn call_route_get_routing_info(
+        &mut self,
+        ext: ExtId,
+        guid: Option<Arc<str>>,
+        device: u32,
+        capacity: Option<u32>,
+    ) -> RoutingInfo {
+        let imp = self.exts[ext.index()].imp.clone();
+        self.emit(
+            Some(ext),
+            EventKind::RouteGetRoutingInfoCall {
+                guid: guid.clone(),
+                device,
+                buffer: capacity.is_some(),
+                size: capacity.unwrap_or(0),
+            },
+        );
+        let info = imp.route_get_routing_info(
+            &mut self.callbacks_for(ext),
+            guid.as_deref(),
+            device,
+            capacity,
+        );
+        self.emit(
+            Some(ext),
+            EventKind::RouteGetRoutingInfoReturn {
+                ok: info.ok,
+                size: info.size,
+                data: info.data.as_deref().map(Arc::from),
+            },
+        );
+        info
+    }
+
+    /// `FaxRouteSetRoutingInfo`.
+    fn call_route_set_routing_info(
+        &mut self,
+        ext: ExtId,
+        guid: Option<Arc<str>>,
+        device: u32,
+        data: Option<Arc<[u8]>>,
+        size: u32,
+    ) -> bool {
+        let imp = self.exts[ext.index()].imp.clone();
+        self.emit(
+            Some(ext),
+            EventKind::RouteSetRoutingInfoCall {
+                guid: guid.clone(),
+                device,
+                data: data.clone(),
+                size,
+            },
+        );
+        let ok = imp.route_set_routing_info(
+            &mut self.callbacks_for(ext),
+            guid.as_deref(),
+            device,
+            data.as_deref(),
+            size,
+        );
+        self.emit(Some(ext), EventKind::RouteSetRoutingInfoReturn { ok });
         ok
     }
 

@@ -44,6 +44,10 @@ pub enum Refused {
     /// A call into an extension without an extension.
     #[error("the event is a call into an extension but names none")]
     NoExtension,
+    /// An entry point faxsim does not model, into an extension that cannot be driven
+    /// through it without its arguments (only a stand-in played from a recording can).
+    #[error("faxsim cannot drive this entry point: its arguments are not recorded")]
+    NotDriven,
 }
 
 impl Service {
@@ -94,8 +98,17 @@ impl Service {
             | K::RouteInitializeCall
             | K::RouteDeviceChangeCall { .. }
             | K::DevShutdownCall
-            | K::ConfigChangeCall { .. } => {
+            | K::ConfigChangeCall { .. }
+            | K::RouteDeviceEnableCall { .. }
+            | K::RouteGetRoutingInfoCall { .. }
+            | K::RouteSetRoutingInfoCall { .. } => {
                 needs_ext()?;
+            }
+            K::EntryPointCall { function } => {
+                let x = needs_ext()?;
+                if !self.exts[x.index()].imp.drives_entry_point(function) {
+                    return Err(Refused::NotDriven);
+                }
             }
             _ => return Err(Refused::ExtensionSide),
         }
@@ -180,6 +193,43 @@ impl Service {
             }
             K::DevShutdownCall => {
                 self.call_dev_shutdown(needs_ext()?);
+            }
+            K::RouteDeviceEnableCall {
+                guid,
+                device,
+                enabled,
+            } => {
+                self.call_route_device_enable(needs_ext()?, guid.clone(), *device, *enabled);
+            }
+            K::RouteGetRoutingInfoCall {
+                guid,
+                device,
+                buffer,
+                size,
+            } => {
+                let capacity = buffer.then_some(*size);
+                self.call_route_get_routing_info(needs_ext()?, guid.clone(), *device, capacity);
+            }
+            K::RouteSetRoutingInfoCall {
+                guid,
+                device,
+                data,
+                size,
+            } => {
+                self.call_route_set_routing_info(
+                    needs_ext()?,
+                    guid.clone(),
+                    *device,
+                    data.clone(),
+                    *size,
+                );
+            }
+            K::EntryPointCall { function } => {
+                let x = needs_ext()?;
+                let imp = self.exts[x.index()].imp.clone();
+                self.emit(Some(x), event.kind.clone());
+                let result = imp.entry_point(&mut self.callbacks_for(x), function);
+                self.emit(Some(x), EventKind::EntryPointReturn { result });
             }
             K::ConfigChangeCall {
                 handle,
