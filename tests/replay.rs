@@ -64,6 +64,7 @@ fn rules(v: &Value) -> Vec<String> {
 /// Fixtures replayed: one library each, or several in one service.
 const FIXTURES: &[&[&str]] = &[
     &["careful_routing"],
+    &["careful_routing_info"],
     &["careful_fsp"],
     &["careful_vfsp"],
     &["careful_threads"],
@@ -293,5 +294,94 @@ fn a_cut_trace_replays_up_to_its_last_complete_event() {
     assert!(
         text.contains("REPRODUCED") && text.contains("the recording is cut"),
         "{text}"
+    );
+}
+
+/// The routing entry points a running service calls, where real routing extensions do
+/// their configuration work: recorded from a hosted run, replayed event for event, and a
+/// build that no longer reads its configuration there is caught at that call.
+#[test]
+fn routing_entry_points_record_and_replay() {
+    use faxsim_abi::{QUERY_STATUS, STATUS_ENABLE};
+    use faxsim_host::Host;
+    use faxsim_sim::trace::{ExtensionInfo, ExtensionKind, TraceSink};
+    use faxsim_sim::{Service, ServiceOptions};
+
+    if fixtures().is_none() {
+        return;
+    }
+    const METHOD: &str = "{6bbf7bfe-c79e-4ac2-a5e5-7a3e3ba1b9f4}";
+    let dir = scratch("routing-info");
+    let trace = dir.join("info.trace");
+    let library = lib("careful_routing_info");
+    {
+        let mut host = Host::new();
+        host.open(&library, None).unwrap();
+        let mut svc = Service::new(ServiceOptions::default());
+        svc.add_device(1, None).unwrap();
+        let x = host.attach(&mut svc).unwrap()[0];
+        let header = svc.trace_header(vec![ExtensionInfo::new(
+            "careful_routing_info",
+            ExtensionKind::Routing,
+            Some(&library),
+        )]);
+        svc.add_sink(Box::new(TraceSink::create(&trace, &header).unwrap()));
+        host.start(&mut svc).unwrap();
+        assert_eq!(svc.route_device_enable(x, METHOD, 1, QUERY_STATUS), Ok(0));
+        assert_eq!(svc.route_device_enable(x, METHOD, 1, STATUS_ENABLE), Ok(1));
+        assert_eq!(svc.route_device_enable(x, METHOD, 1, QUERY_STATUS), Ok(1));
+        let address = b"mailto:fax@example.com";
+        assert_eq!(svc.route_set_routing_info(x, METHOD, 1, address), Ok(true));
+        let query = svc.route_get_routing_info(x, METHOD, 1, None).unwrap();
+        assert!(query.ok && query.size == address.len() as u32, "{query:?}");
+        let info = svc
+            .route_get_routing_info(x, METHOD, 1, Some(query.size))
+            .unwrap();
+        assert_eq!(info.data.as_deref(), Some(&address[..]));
+        svc.stop().unwrap();
+        host.close_unloaded(&mut svc);
+        assert_eq!(svc.finish(), Vec::new());
+        svc.finish_sinks().unwrap();
+    }
+    let shown = faxsim(&["show", trace.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("route-device-enable-call") && text.contains("route-get-routing-info-return"),
+        "{text}"
+    );
+
+    let o = faxsim(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--ext",
+        library.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("REPRODUCED") && text.contains("determinism check passed"),
+        "{text}"
+    );
+
+    // Another build: one that registers at initialisation instead.
+    let changed = dir.join(lib_file("careful_routing_info"));
+    std::fs::copy(lib("buggy_free_null"), &changed).unwrap();
+    let o = faxsim(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--ext",
+        changed.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let d = &json(&o)["replay"]["divergence"];
+    assert!(
+        d["expected"]
+            .as_str()
+            .unwrap()
+            .contains("route-initialize-return")
+            && d["actual"].as_str().unwrap().contains("register-call"),
+        "{d}"
     );
 }

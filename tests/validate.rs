@@ -57,6 +57,10 @@ fn rules(v: &Value) -> BTreeSet<String> {
 /// Fixture (one or more libraries) → the rules it must provoke and the exit code.
 const TABLE: &[(&[&str], &[&str], i32)] = &[
     (&["careful_routing"], &[], 0),
+    // Touches its configuration only in the routing entry points a running service
+    // calls, which the battery does not drive yet: nothing to find (see the validate
+    // issue). Replay tests drive them (tests/replay.rs).
+    (&["careful_routing_info"], &[], 0),
     (&["careful_fsp"], &[], 0),
     (&["careful_vfsp"], &[], 0),
     (&["careful_threads"], &[], 0),
