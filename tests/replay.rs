@@ -385,3 +385,121 @@ fn routing_entry_points_record_and_replay() {
         "{d}"
     );
 }
+
+/// The behaviour of every C fixture, as the transcript of a replay of its recorded
+/// validate run: a snapshot per fixture (tests/snapshots/replay__transcript-*.snap), so
+/// any change in how faxsim drives them, or in what they do, shows as a readable diff.
+/// This is also the pattern documented for extension authors (docs/replay.md).
+#[test]
+fn every_fixture_replay_transcript_is_stable() {
+    if fixtures().is_none() {
+        return;
+    }
+    let dir = scratch("transcripts");
+    for libs in FIXTURES {
+        let paths: Vec<PathBuf> = libs.iter().map(|l| lib(l)).collect();
+        let name = libs.join("+");
+        let trace = dir.join(format!("{name}.trace"));
+        let mut args: Vec<&str> = paths.iter().map(|p| p.to_str().unwrap()).collect();
+        args.insert(0, "validate");
+        args.extend(["--isolate", "--record", trace.to_str().unwrap()]);
+        let recorded = faxsim(&args);
+        assert!(
+            matches!(recorded.status.code(), Some(0 | 1)),
+            "{name}: {}",
+            String::from_utf8_lossy(&recorded.stderr)
+        );
+        let mut replay = faxsim_replay::Replay::open(&trace).unwrap();
+        for p in &paths {
+            replay = replay.library(p);
+        }
+        let outcome = replay.run().unwrap();
+        assert!(
+            outcome.reproduced_all(),
+            "{name}: {:#?}",
+            outcome.divergence
+        );
+        insta::assert_yaml_snapshot!(format!("transcript-{name}"), outcome.transcript());
+    }
+}
+
+/// `faxsim replay --snapshot DIR` for authors who do not write Rust: the first run
+/// writes an insta `.snap`, the next ones compare with it; a different build's
+/// transcript goes to `.snap.new` and the command exits 1. insta itself reads the file.
+#[test]
+fn snapshot_files_are_written_compared_and_read_by_insta() {
+    if fixtures().is_none() {
+        return;
+    }
+    let dir = scratch("snapshot-cli");
+    let trace = dir.join("routing.trace");
+    faxsim(&[
+        "validate",
+        lib("careful_routing").to_str().unwrap(),
+        "--record",
+        trace.to_str().unwrap(),
+    ]);
+    let snaps = dir.join("snapshots");
+    let replay = |lib: &Path, update: &str| {
+        Command::new(env!("CARGO_BIN_EXE_faxsim"))
+            .args([
+                "replay",
+                trace.to_str().unwrap(),
+                "--ext",
+                lib.to_str().unwrap(),
+            ])
+            .arg("--snapshot")
+            .arg(&snaps)
+            .env("NO_COLOR", "1")
+            .env("INSTA_UPDATE", update)
+            .output()
+            .unwrap()
+    };
+    let same = lib("careful_routing");
+    // Under INSTA_UPDATE=no (CI) a missing snapshot fails and nothing is written.
+    let o = replay(&same, "no");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("missing"));
+    assert!(!snaps.join("routing.snap").exists());
+    let o = replay(&same, "auto");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("snapshot: written"));
+    let o = replay(&same, "no");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("snapshot: matches"));
+
+    // insta reads the file faxsim wrote: its body is the transcript's YAML.
+    let text = std::fs::read_to_string(snaps.join("routing.snap")).unwrap();
+    let body = faxsim_replay::snapshot::snap_body(&text).to_string();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(&snaps);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_input_file(&trace);
+    settings.bind(|| insta::assert_snapshot!("routing", body.trim_end()));
+
+    // Another build: a divergence, and a pending snapshot for review.
+    let changed = dir.join(lib_file("careful_routing"));
+    std::fs::copy(lib("buggy_double_free"), &changed).unwrap();
+    let o = replay(&changed, "auto");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("snapshot: differs") && text.contains("routing.snap.new"),
+        "{text}"
+    );
+    let pending = std::fs::read_to_string(snaps.join("routing.snap.new")).unwrap();
+    assert!(pending.contains("diverged"), "{pending}");
+    // The stored snapshot is untouched until accepted.
+    assert_eq!(
+        faxsim_replay::snapshot::snap_body(
+            &std::fs::read_to_string(snaps.join("routing.snap")).unwrap()
+        )
+        .trim_end(),
+        body.trim_end()
+    );
+}

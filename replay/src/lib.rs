@@ -32,8 +32,10 @@
 #![forbid(unsafe_code)]
 
 mod cursor;
+pub mod snapshot;
 mod standin;
 mod strict;
+pub mod transcript;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -53,6 +55,7 @@ use faxsim_trace::{
 use serde::Serialize;
 
 pub use cursor::CONTEXT;
+pub use transcript::{Transcript, TranscriptExtension};
 
 use crate::cursor::{Comparer, Cursor, Source};
 use crate::standin::StandIn;
@@ -263,6 +266,8 @@ pub struct ReplayOutcome {
     pub mode: Mode,
     /// The recording's extension names, by `ExtId`.
     pub names: Vec<String>,
+    /// Their kinds, by `ExtId`.
+    pub kinds: Vec<ExtensionKind>,
     /// Who played each extension, by `ExtId`.
     pub played: Vec<Played>,
     /// Recorded events reproduced exactly.
@@ -290,6 +295,12 @@ pub struct ReplayOutcome {
 }
 
 impl ReplayOutcome {
+    /// The normalised transcript of the replayed run, for snapshots (needs the events:
+    /// see [`Replay::keep_events`]).
+    pub fn transcript(&self) -> Transcript {
+        Transcript::of(self, &self.kinds)
+    }
+
     /// Whether the replayed run reproduced the whole recording (no divergence, not cut).
     pub fn reproduced_all(&self) -> bool {
         self.divergence.is_none() && self.truncated.is_none()
@@ -649,6 +660,7 @@ impl Replay {
         Ok(ReplayOutcome {
             mode,
             names: header.extension_names(),
+            kinds: header.extensions.iter().map(|e| e.kind).collect(),
             played,
             reproduced: c.matched,
             recorded_end,

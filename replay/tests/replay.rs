@@ -237,3 +237,14 @@ fn print_a_divergence_report() {
     let out = replay.run().unwrap();
     println!("{}", out.divergence.unwrap().report(&out.names));
 }
+
+#[test]
+#[ignore = "prints a transcript for a person to read"]
+fn print_a_transcript() {
+    let mut replay = Replay::open(&golden("walkthrough-seed7-deferred.trace")).unwrap();
+    for (n, imp) in walkthrough_extensions() {
+        replay = replay.extension(n, imp);
+    }
+    let out = replay.run().unwrap();
+    print!("{}", out.transcript().to_yaml());
+}

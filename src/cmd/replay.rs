@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use faxsim_replay::snapshot::{self, SnapshotResult, UpdateMode};
 use faxsim_replay::{Played, Replay, ReplayError, ReplayOutcome};
 use faxsim_sim::Severity;
 use faxsim_trace::{Header, TextLine, TraceSink};
@@ -39,6 +40,12 @@ pub struct ReplayArgs {
     /// Write the replayed run to PATH as a trace (JSON Lines for `.jsonl`).
     #[arg(long, value_name = "PATH")]
     pub record: Option<PathBuf>,
+    /// Snapshot the replayed run's transcript in DIR as an insta `.snap` file named
+    /// after the trace: written when missing; compared when present, and on a
+    /// difference the new one goes to `.snap.new` for `cargo insta review` and the
+    /// command exits 1. Honours `INSTA_UPDATE` (`no` in CI writes nothing).
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: Option<PathBuf>,
     /// Fail (exit 1) on warnings of the replayed run too.
     #[arg(long)]
     pub deny_warnings: bool,
@@ -76,15 +83,22 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<ExitCode, CliError> {
         replay = replay.sink(Box::new(sink));
     }
     let outcome = replay.run().map_err(input)?;
+    let snapshot = match &args.snapshot {
+        Some(dir) => Some(take_snapshot(args, dir, &outcome)?),
+        None => None,
+    };
     let color = if args.output.is_some() {
         Color::plain()
     } else {
         color
     };
-    let text = match args.format {
+    let mut text = match args.format {
         ReplayFormat::Text => text_report(args, &header, &outcome, color),
-        ReplayFormat::Json => json_report(args, &outcome) + "\n",
+        ReplayFormat::Json => json_report(args, &outcome, snapshot.as_ref()) + "\n",
     };
+    if let (ReplayFormat::Text, Some(r)) = (args.format, &snapshot) {
+        text.push_str(&snapshot_text(r, color));
+    }
     match &args.output {
         Some(path) => std::fs::write(path, text)
             .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", path.display())))?,
@@ -94,11 +108,79 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<ExitCode, CliError> {
         .findings
         .iter()
         .any(|f| f.severity == Severity::Error || args.deny_warnings);
-    Ok(if outcome.divergence.is_some() || failing {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    let snapshot_failed = snapshot.as_ref().is_some_and(|r| !r.passed());
+    Ok(
+        if outcome.divergence.is_some() || failing || snapshot_failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
+}
+
+/// Writes or checks the transcript's snapshot, named after the trace.
+fn take_snapshot(
+    args: &ReplayArgs,
+    dir: &std::path::Path,
+    outcome: &ReplayOutcome,
+) -> Result<SnapshotResult, CliError> {
+    let name = args
+        .trace
+        .file_stem()
+        .map_or_else(|| "replay".into(), |s| s.to_string_lossy().into_owned());
+    let source = args
+        .trace
+        .file_name()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    snapshot::check(
+        dir,
+        &name,
+        &source,
+        &outcome.transcript(),
+        UpdateMode::from_env(),
+    )
+    .map_err(|e| CliError::Input(format!("{}: cannot write the snapshot: {e}", dir.display())))
+}
+
+/// The snapshot's part of the text report.
+fn snapshot_text(r: &SnapshotResult, color: Color) -> String {
+    match r {
+        SnapshotResult::Written(p) => format!("\nsnapshot: written to {}\n", p.display()),
+        SnapshotResult::Matched(p) => {
+            format!("\nsnapshot: {} ({})\n", color.green("matches"), p.display())
+        }
+        SnapshotResult::Updated(p) => {
+            format!(
+                "\nsnapshot: updated {} (INSTA_UPDATE=always)\n",
+                p.display()
+            )
+        }
+        SnapshotResult::Missing(p) => format!(
+            "\nsnapshot: {}: {} does not exist and INSTA_UPDATE=no forbids writing it\n",
+            color.red("missing"),
+            p.display()
+        ),
+        SnapshotResult::Differs {
+            path,
+            pending,
+            first: (line, old, new),
+        } => {
+            let mut s = format!(
+                "\nsnapshot: {} from {} at line {line} of its body\n  - {old}\n  + {new}\n",
+                color.red("differs"),
+                path.display()
+            );
+            match pending {
+                Some(p) => s.push_str(&format!(
+                    "the new transcript is in {}; review it with `cargo insta review --workspace-root {}` (or accept it with `cargo insta accept`)\n",
+                    p.display(),
+                    path.parent().map_or(".".into(), |d| d.display().to_string())
+                )),
+                None => s.push_str("(INSTA_UPDATE=no: the new transcript was not written)\n"),
+            }
+            s
+        }
+    }
 }
 
 fn input(e: ReplayError) -> CliError {
@@ -267,15 +349,37 @@ struct DivergenceJson {
 }
 
 #[derive(Serialize)]
+struct SnapshotJson {
+    path: String,
+    result: &'static str,
+    pending: Option<String>,
+}
+
+#[derive(Serialize)]
 struct Report<'a> {
     faxsim: &'static str,
     format: u32,
     replay: ReplayJson<'a>,
+    snapshot: Option<SnapshotJson>,
     passed: bool,
     findings: Vec<FindingJson>,
 }
 
-fn json_report(args: &ReplayArgs, out: &ReplayOutcome) -> String {
+fn json_report(args: &ReplayArgs, out: &ReplayOutcome, snap: Option<&SnapshotResult>) -> String {
+    let snapshot = snap.map(|r| {
+        let (path, result, pending) = match r {
+            SnapshotResult::Written(p) => (p, "written", None),
+            SnapshotResult::Matched(p) => (p, "matched", None),
+            SnapshotResult::Updated(p) => (p, "updated", None),
+            SnapshotResult::Missing(p) => (p, "missing", None),
+            SnapshotResult::Differs { path, pending, .. } => (path, "differs", pending.as_ref()),
+        };
+        SnapshotJson {
+            path: path.display().to_string(),
+            result,
+            pending: pending.map(|p| p.display().to_string()),
+        }
+    });
     let line = |e: &faxsim_trace::Event| {
         TextLine {
             event: e,
@@ -331,7 +435,8 @@ fn json_report(args: &ReplayArgs, out: &ReplayOutcome) -> String {
             truncated: out.truncated.as_deref(),
             notes: &out.notes,
         },
-        passed: out.divergence.is_none() && !failing,
+        passed: out.divergence.is_none() && !failing && snap.is_none_or(SnapshotResult::passed),
+        snapshot,
         findings,
     };
     serde_json::to_string_pretty(&report).expect("reports serialise")
