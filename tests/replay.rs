@@ -150,6 +150,18 @@ fn every_recorded_fixture_run_replays_event_for_event() {
             assert_eq!(rules(&v), recorded_findings, "{libs:?} seed {seed}");
             let expected_exit = if v["passed"] == true { 0 } else { 1 };
             assert_eq!(replayed.status.code(), Some(expected_exit), "{libs:?}");
+            // Model mode: the model answers, the recording supplies the inputs and the
+            // decisions; the same build behaves the same, to the hash.
+            args.extend(["--mode", "model"]);
+            let v = json(&faxsim(&args));
+            let r = &v["replay"];
+            assert_eq!(
+                r["differences"]["groups"],
+                serde_json::json!([]),
+                "{libs:?} seed {seed} in model mode: {r}"
+            );
+            assert_eq!(r["hash_reproduced"], true, "{libs:?} seed {seed}: {r}");
+            assert_eq!(rules(&v), recorded_findings, "{libs:?} seed {seed} (model)");
         }
     }
 }
@@ -502,4 +514,54 @@ fn snapshot_files_are_written_compared_and_read_by_insta() {
         .trim_end(),
         body.trim_end()
     );
+}
+
+/// `--against`: the same recorded session, two builds, one aligned diff; exit 1 when
+/// they behave differently, 0 when not.
+#[test]
+fn against_shows_how_two_builds_differ() {
+    if fixtures().is_none() {
+        return;
+    }
+    let dir = scratch("against");
+    let trace = dir.join("run.trace");
+    let careful = lib("careful_routing");
+    faxsim(&[
+        "validate",
+        careful.to_str().unwrap(),
+        "--record",
+        trace.to_str().unwrap(),
+    ]);
+    let o = faxsim(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--ext",
+        careful.to_str().unwrap(),
+        "--against",
+        careful.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("SAME"), "{text}");
+    let leaky = dir.join(lib_file("careful_routing"));
+    std::fs::copy(lib("buggy_buffer_leak"), &leaky).unwrap();
+    let o = faxsim(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--ext",
+        careful.to_str().unwrap(),
+        "--against",
+        leaky.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    for needle in [
+        "DIFFERENT",
+        "@@ careful_routing, device 0,",
+        "- careful_routing → service: FaxExtFreeBuffer",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+    // The findings are the second build's.
+    assert!(text.contains("buffer-leak"), "{text}");
 }

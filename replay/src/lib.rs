@@ -32,6 +32,8 @@
 #![forbid(unsafe_code)]
 
 mod cursor;
+pub mod diff;
+mod model;
 pub mod snapshot;
 mod standin;
 mod strict;
@@ -55,6 +57,7 @@ use faxsim_trace::{
 use serde::Serialize;
 
 pub use cursor::CONTEXT;
+pub use diff::BehaviourDiff;
 pub use transcript::{Transcript, TranscriptExtension};
 
 use crate::cursor::{Comparer, Cursor, Source};
@@ -68,6 +71,10 @@ pub enum Mode {
     /// The recording drives and answers; the first difference ends the replay.
     #[default]
     Strict,
+    /// The service model answers, the recording supplies the inputs (starts, devices,
+    /// administrators' writes, the other extensions' calls, the service's decisions); the
+    /// replay goes on past every difference and reports them all.
+    Model,
 }
 
 impl Mode {
@@ -75,6 +82,7 @@ impl Mode {
     pub fn name(self) -> &'static str {
         match self {
             Mode::Strict => "strict",
+            Mode::Model => "model",
         }
     }
 }
@@ -285,6 +293,10 @@ pub struct ReplayOutcome {
     /// Observations the replay made that the recording could not have (a real service has
     /// no guard zones): reported, not compared.
     pub extras: Vec<Event>,
+    /// Model mode: how the replayed run differs from the recording, per extension and
+    /// key (with [`Replay::against`]: how the second build's run differs from the
+    /// first's). Empty when they behave the same.
+    pub differences: Option<BehaviourDiff>,
     /// Findings of the rule checker on the replayed run.
     pub findings: Vec<Finding>,
     /// Every event of the replayed run (empty unless kept).
@@ -301,9 +313,15 @@ impl ReplayOutcome {
         Transcript::of(self, &self.kinds)
     }
 
-    /// Whether the replayed run reproduced the whole recording (no divergence, not cut).
+    /// Whether the replayed run reproduced the whole recording (no divergence, no
+    /// difference, not cut).
     pub fn reproduced_all(&self) -> bool {
-        self.divergence.is_none() && self.truncated.is_none()
+        self.divergence.is_none()
+            && self.truncated.is_none()
+            && self
+                .differences
+                .as_ref()
+                .is_none_or(BehaviourDiff::is_empty)
     }
 
     /// Whether the replayed run has the recording's rolling hash: `None` when either is
@@ -380,6 +398,7 @@ pub struct Replay {
     extensions: Vec<(String, Rc<dyn Extension>)>,
     sinks: Vec<Box<dyn EventSink>>,
     mode: Mode,
+    against: Option<PathBuf>,
     keep_events: bool,
     verify_hash: bool,
     thread_wait: Duration,
@@ -433,6 +452,7 @@ impl Replay {
             extensions: Vec::new(),
             sinks: Vec::new(),
             mode: Mode::Strict,
+            against: None,
             keep_events: true,
             verify_hash: true,
             thread_wait: Duration::from_secs(2),
@@ -461,6 +481,16 @@ impl Replay {
     /// How to replay (strict by default).
     pub fn mode(mut self, mode: Mode) -> Replay {
         self.mode = mode;
+        self
+    }
+
+    /// Model mode against a second build: the recording is replayed in model mode with
+    /// the libraries given, then again with `path` in place of the one it matches, and the
+    /// outcome's [`ReplayOutcome::differences`] is how the second run differs from the
+    /// first (its events and findings are the second run's).
+    pub fn against(mut self, path: impl Into<PathBuf>) -> Replay {
+        self.against = Some(path.into());
+        self.mode = Mode::Model;
         self
     }
 
@@ -505,6 +535,16 @@ impl Replay {
 
     /// Runs the replay.
     pub fn run(self) -> Result<ReplayOutcome, ReplayError> {
+        if self.libraries.is_empty() && self.extensions.is_empty() {
+            return Err(ReplayError::NoExtensions);
+        }
+        match self.mode {
+            Mode::Strict => self.run_strict(),
+            Mode::Model => model::run(self),
+        }
+    }
+
+    fn run_strict(self) -> Result<ReplayOutcome, ReplayError> {
         let opts = self.service_options();
         let Replay {
             header,
@@ -513,13 +553,11 @@ impl Replay {
             extensions,
             sinks,
             mode,
+            against: _,
             keep_events: _,
             verify_hash,
             thread_wait,
         } = self;
-        if libraries.is_empty() && extensions.is_empty() {
-            return Err(ReplayError::NoExtensions);
-        }
         let recording = Rc::new(RefCell::new(recording));
         let unobservable: fn(&EventKind) -> bool = if header.origin == "simulator" {
             |_| false
@@ -668,6 +706,7 @@ impl Replay {
             divergence: c.divergence.take(),
             truncated,
             extras: std::mem::take(&mut c.extras),
+            differences: None,
             findings,
             events: svc.take_events(),
             notes,
@@ -677,21 +716,21 @@ impl Replay {
 
 /// Who plays one recorded extension.
 #[derive(Clone)]
-enum Plan {
+pub(crate) enum Plan {
     /// The host's `n`-th library, from this path.
     Library(usize, PathBuf),
     /// An in-process extension.
     InProcess(Rc<dyn Extension>),
 }
 
-fn candidates(exts: &[ExtensionInfo]) -> Vec<String> {
+pub(crate) fn candidates(exts: &[ExtensionInfo]) -> Vec<String> {
     exts.iter()
         .map(|e| format!("{} ({})", e.name, e.kind))
         .collect()
 }
 
 /// Opens every library and finds the recorded extension it replaces.
-fn match_libraries(
+pub(crate) fn match_libraries(
     host: &mut Host,
     libraries: &[PathBuf],
     recorded: &[ExtensionInfo],

@@ -260,7 +260,7 @@ fn exports_text(kind: ExtensionKind, e: &Exports) -> String {
     }
 }
 
-fn call_text(e: &Event, names: &[String]) -> String {
+pub(crate) fn call_text(e: &Event, names: &[String]) -> String {
     use EventKind as K;
     let who = e.ext.map_or("-".into(), |x| name(names, x));
     let Some(Half::Call(c)) = e.kind.half() else {
@@ -389,7 +389,7 @@ fn call_text(e: &Event, names: &[String]) -> String {
     }
 }
 
-fn return_text(k: &EventKind) -> String {
+pub(crate) fn return_text(k: &EventKind) -> String {
     use EventKind as K;
     let bool_name = |b: bool| if b { "TRUE" } else { "FALSE" };
     let injected = |i: bool| if i { " (injected)" } else { "" };
@@ -455,7 +455,7 @@ fn return_text(k: &EventKind) -> String {
     }
 }
 
-fn observation(e: &Event, names: &[String]) -> String {
+pub(crate) fn observation(e: &Event, names: &[String]) -> String {
     use EventKind as K;
     let who = e.ext.map_or("-".into(), |x| name(names, x));
     match &e.kind {

@@ -248,3 +248,90 @@ fn print_a_transcript() {
     let out = replay.run().unwrap();
     print!("{}", out.transcript().to_yaml());
 }
+
+// ---- model mode ---------------------------------------------------------------------------
+
+#[test]
+fn model_mode_reproduces_simulator_runs_under_every_policy() {
+    for delivery in [
+        DeliveryPolicy::Sync,
+        DeliveryPolicy::Shuffled,
+        DeliveryPolicy::Deferred,
+    ] {
+        for seed in 0..20 {
+            let (header, events) = recorded_run(seed, delivery);
+            let out = Replay::from_events(header, events.clone())
+                .mode(faxsim_replay::Mode::Model)
+                .extension("fsp", Rc::new(CarefulTapiFsp::new(vec![0x0001_0001])))
+                .extension("a", Rc::new(CarefulRouting::default()))
+                .extension("b", Rc::new(CarefulRouting::default()))
+                .run()
+                .unwrap();
+            let diff = out.differences.as_ref().unwrap();
+            assert!(
+                diff.is_empty(),
+                "{delivery:?} seed {seed}:\n{}",
+                diff.render("recorded", "replayed")
+            );
+            assert_eq!(out.events, events, "{delivery:?} seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn model_mode_reproduces_the_golden_walkthroughs_with_stand_ins() {
+    for name in [
+        "walkthrough-seed0-sync.trace",
+        "walkthrough-seed7-deferred.trace",
+    ] {
+        let out = Replay::open(&golden(name))
+            .unwrap()
+            .mode(faxsim_replay::Mode::Model)
+            .extension("buggy-routing", Rc::new(BuggyRouting::default()))
+            .run()
+            .unwrap();
+        let diff = out.differences.as_ref().unwrap();
+        assert!(
+            diff.is_empty(),
+            "{name}:\n{}",
+            diff.render("recorded", "replayed")
+        );
+        assert_eq!(out.hash_reproduced(), Some(true), "{name}");
+    }
+}
+
+#[test]
+fn model_mode_goes_on_past_a_difference_and_reports_each_per_key() {
+    let mut replay = Replay::open(&golden("walkthrough-seed0-sync.trace"))
+        .unwrap()
+        .mode(faxsim_replay::Mode::Model);
+    for (n, imp) in walkthrough_extensions() {
+        let imp = if n == "careful-routing" {
+            Rc::new(BuggyRouting::default()) as Rc<dyn Extension>
+        } else {
+            imp
+        };
+        replay = replay.extension(n, imp);
+    }
+    let out = replay.run().unwrap();
+    assert!(out.divergence.is_none(), "model mode never stops");
+    let diff = out.differences.as_ref().unwrap();
+    assert!(!diff.is_empty());
+    // Only the replaced extension behaves differently.
+    assert!(
+        diff.groups.iter().all(|g| g.extension == "careful-routing"),
+        "{}",
+        diff.render("recorded", "replayed")
+    );
+    // The run went to its end: the service stopped, findings of the whole run.
+    assert!(matches!(
+        out.events.last().map(|e| &e.kind),
+        Some(EventKind::ServiceStopped)
+    ));
+    let rules: Vec<_> = out.findings.iter().map(|f| (f.rule, f.ext)).collect();
+    assert!(
+        rules.iter().filter(|(r, _)| *r == Rule::BufferLeak).count() >= 2,
+        "both buggy extensions leak now: {rules:?}"
+    );
+    assert!(!out.reproduced_all());
+}

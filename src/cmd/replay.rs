@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use faxsim_replay::snapshot::{self, SnapshotResult, UpdateMode};
-use faxsim_replay::{Played, Replay, ReplayError, ReplayOutcome};
+use faxsim_replay::{Mode, Played, Replay, ReplayError, ReplayOutcome};
 use faxsim_sim::Severity;
 use faxsim_trace::{Header, TextLine, TraceSink};
 use serde::Serialize;
@@ -31,6 +31,16 @@ pub struct ReplayArgs {
     /// recording.
     #[arg(long = "ext", value_name = "LIB", required = true)]
     pub libs: Vec<PathBuf>,
+    /// How to replay: `strict` (the recording answers; the first difference ends the
+    /// replay) or `model` (the service model answers, the recording supplies the inputs;
+    /// every difference is reported, per extension and key).
+    #[arg(long, value_enum, default_value_t = ModeArg::Strict)]
+    pub mode: ModeArg,
+    /// Compare two builds on the recorded session: replay in model mode with the --ext
+    /// libraries, then with LIB in place of the one it matches, and show how they
+    /// behave differently (exit 1 when they do).
+    #[arg(long, value_name = "LIB")]
+    pub against: Option<PathBuf>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReplayFormat::Text)]
     pub format: ReplayFormat,
@@ -55,6 +65,15 @@ pub struct ReplayArgs {
     pub thread_wait_ms: u64,
 }
 
+/// `--mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// The recording answers every call; the first difference ends the replay.
+    Strict,
+    /// The service model answers; every difference is reported.
+    Model,
+}
+
 /// `--format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReplayFormat {
@@ -74,6 +93,12 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<ExitCode, CliError> {
         .thread_wait(Duration::from_millis(args.thread_wait_ms));
     for lib in &args.libs {
         replay = replay.library(lib);
+    }
+    if args.mode == ModeArg::Model {
+        replay = replay.mode(Mode::Model);
+    }
+    if let Some(new) = &args.against {
+        replay = replay.against(new);
     }
     let header = replay.header().clone();
     if let Some(path) = &args.record {
@@ -109,8 +134,9 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<ExitCode, CliError> {
         .iter()
         .any(|f| f.severity == Severity::Error || args.deny_warnings);
     let snapshot_failed = snapshot.as_ref().is_some_and(|r| !r.passed());
+    let differs = outcome.differences.as_ref().is_some_and(|d| !d.is_empty());
     Ok(
-        if outcome.divergence.is_some() || failing || snapshot_failed {
+        if outcome.divergence.is_some() || differs || failing || snapshot_failed {
             ExitCode::from(1)
         } else {
             ExitCode::SUCCESS
@@ -245,7 +271,36 @@ fn text_report(args: &ReplayArgs, header: &Header, out: &ReplayOutcome, color: C
     let total = out
         .recorded_end
         .map_or_else(String::new, |(n, _)| format!(" of {n}"));
+    if let Some(diff) = &out.differences {
+        let (first, second) = match &args.against {
+            Some(new) => ("the --ext build".to_string(), new.display().to_string()),
+            None => ("the recording".to_string(), "the replay".to_string()),
+        };
+        if diff.is_empty() {
+            let hash = match (out.hash_reproduced(), out.hash) {
+                (Some(true), Some(h)) if args.against.is_none() => {
+                    format!("; rolling hash {h:016x} reproduced")
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "\n{}: {second} behaves as {first} does{hash}",
+                color.green("SAME")
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "\n{}: {} calls differ between {first} and {second}, in {} places (per extension and key):\n",
+                color.red("DIFFERENT"),
+                diff.changes(),
+                diff.groups.len()
+            );
+            s.push_str(&diff.render(&first, &second));
+        }
+    }
     match &out.divergence {
+        None if out.differences.is_some() => {}
         Some(d) => {
             let _ = writeln!(
                 s,
@@ -319,6 +374,8 @@ fn text_report(args: &ReplayArgs, header: &Header, out: &ReplayOutcome, color: C
 struct ReplayJson<'a> {
     trace: String,
     mode: &'static str,
+    against: Option<String>,
+    differences: Option<&'a faxsim_replay::BehaviourDiff>,
     extensions: Vec<ExtensionJson<'a>>,
     reproduced: u64,
     recorded_events: Option<u64>,
@@ -417,6 +474,8 @@ fn json_report(args: &ReplayArgs, out: &ReplayOutcome, snap: Option<&SnapshotRes
         replay: ReplayJson {
             trace: args.trace.display().to_string(),
             mode: out.mode.name(),
+            against: args.against.as_ref().map(|p| p.display().to_string()),
+            differences: out.differences.as_ref(),
             extensions: out
                 .names
                 .iter()
@@ -435,7 +494,10 @@ fn json_report(args: &ReplayArgs, out: &ReplayOutcome, snap: Option<&SnapshotRes
             truncated: out.truncated.as_deref(),
             notes: &out.notes,
         },
-        passed: out.divergence.is_none() && !failing && snap.is_none_or(SnapshotResult::passed),
+        passed: out.divergence.is_none()
+            && out.differences.as_ref().is_none_or(|d| d.is_empty())
+            && !failing
+            && snap.is_none_or(SnapshotResult::passed),
         snapshot,
         findings,
     };

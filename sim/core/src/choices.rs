@@ -43,6 +43,9 @@ pub struct CallPoint {
 pub struct WritePoint<'a> {
     /// `seq` of the write's call event (SetData or external write).
     pub cause: u64,
+    /// 1-based: the how-many-th successful write while the service ran (counted across
+    /// restarts), whether or not anyone was registered for it.
+    pub nth: u64,
     /// Every live registration for the written key, in registration order (including
     /// the writer's own, which self-exclusion skips).
     pub recipients: &'a [Recipient],

@@ -218,6 +218,8 @@ pub struct Service {
     oracle: Option<Rc<dyn Oracle>>,
     /// Callback calls so far per extension, by `Callback` (the `nth` of a [`CallPoint`]).
     calls: Vec<[u64; 5]>,
+    /// Successful writes while running so far (the `nth` of a [`WritePoint`]).
+    writes: u64,
     pending: VecDeque<Pending>,
     last_due: HashMap<HandleId, u64>,
     scratch: Vec<Vec<usize>>,
@@ -265,6 +267,7 @@ impl Service {
             choices: Box::new(SeededChoices::new(seed)),
             oracle: None,
             calls: Vec::new(),
+            writes: 0,
             pending: VecDeque::new(),
             last_due: HashMap::new(),
             scratch: Vec::new(),
@@ -432,6 +435,20 @@ impl Service {
         self.store.corrupt((device, value));
         let guid = self.intern(guid);
         self.emit(None, EventKind::ValueCorrupted { device, guid });
+        Ok(())
+    }
+
+    /// Virtual time: the scheduling points so far.
+    pub fn now(&self) -> u64 {
+        self.step
+    }
+
+    /// Puts a value in the store without any event: what the machine held before the
+    /// run (a replay seeds the values a recording shows being read before anyone wrote
+    /// them).
+    pub fn seed_store(&mut self, device: u32, guid: &str, data: &[u8]) -> Result<(), SimError> {
+        let value = parse_braced_guid(guid).ok_or_else(|| SimError::InvalidGuid(guid.into()))?;
+        self.store.put((device, value), Arc::from(data));
         Ok(())
     }
 
@@ -1613,6 +1630,8 @@ impl Service {
     /// Notifies every registration for `key` except the writer's own (`writer` is `None`
     /// for external writers, who exclude no one), per the delivery policy.
     fn dispatch(&mut self, cause: u64, writer: Option<HInst>, key: Key, data: &Arc<[u8]>) {
+        self.writes += 1;
+        let nth = self.writes;
         // The key's recipients, shared with the table (one count increment, no copy). The
         // list cannot change during a synchronous delivery anyway: Register and
         // Unregister answer ERROR_BUSY until it ends.
@@ -1627,7 +1646,7 @@ impl Service {
             // The hot path: registration order, nothing to copy.
             self.delivering += 1;
             for r in plan.iter() {
-                if !excluded(r) && !self.deliver_one(plan, r, cause, data) {
+                if !excluded(r) && !self.deliver_one(plan, r, cause, nth, data) {
                     break;
                 }
             }
@@ -1649,6 +1668,7 @@ impl Service {
         if self.opts.delivery == DeliveryPolicy::Shuffled {
             let write = WritePoint {
                 cause,
+                nth,
                 recipients: plan,
             };
             self.choices.order(&write, &mut order);
@@ -1657,7 +1677,7 @@ impl Service {
             self.delivering += 1;
         }
         for &i in &order {
-            if !self.deliver_one(plan, &plan[i], cause, data) {
+            if !self.deliver_one(plan, &plan[i], cause, nth, data) {
                 break;
             }
         }
@@ -1675,6 +1695,7 @@ impl Service {
         plan: &[Recipient],
         r: &Recipient,
         cause: u64,
+        nth: u64,
         data: &Arc<[u8]>,
     ) -> bool {
         if self.state == State::Stopping && !self.opts.deviations.notify_after_shutdown {
@@ -1694,6 +1715,7 @@ impl Service {
         } else if self.opts.delivery == DeliveryPolicy::Deferred {
             let write = WritePoint {
                 cause,
+                nth,
                 recipients: plan,
             };
             let wait = self.choices.defer(&write, r, self.opts.max_defer_steps);
