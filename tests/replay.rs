@@ -565,3 +565,65 @@ fn against_shows_how_two_builds_differ() {
     // The findings are the second build's.
     assert!(text.contains("buffer-leak"), "{text}");
 }
+
+/// `--isolate`: a build that crashes or hangs during the replay is exit 3, named with
+/// the call it was in, and the replayed run up to there is kept.
+#[test]
+fn a_crash_or_hang_under_isolate_exits_3_and_keeps_the_replayed_prefix() {
+    if fixtures().is_none() {
+        return;
+    }
+    let dir = scratch("isolate");
+    let trace = dir.join("run.trace");
+    // Recorded with a build whose initialisation is the crashing builds' (it leaks in
+    // its change handler, where they crash or hang).
+    faxsim(&[
+        "validate",
+        lib("buggy_buffer_leak").to_str().unwrap(),
+        "--record",
+        trace.to_str().unwrap(),
+    ]);
+    for (bad, timeout, needle) in [
+        ("buggy_extension_crashed", "10000", "crashed (SIG"),
+        ("buggy_extension_hung", "1500", "hung"),
+    ] {
+        let build = dir.join(lib_file("buggy_buffer_leak"));
+        std::fs::copy(lib(bad), &build).unwrap();
+        let prefix = dir.join(format!("{bad}.replayed.trace"));
+        let o = faxsim(&[
+            "replay",
+            trace.to_str().unwrap(),
+            "--ext",
+            build.to_str().unwrap(),
+            "--isolate",
+            "--timeout-ms",
+            timeout,
+            "--record",
+            prefix.to_str().unwrap(),
+        ]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(3), "{bad}: {text}");
+        if cfg!(unix) || needle == "hung" {
+            assert!(text.contains(needle), "{bad}: {text}");
+        }
+        assert!(text.contains("inside FaxExtConfigChange"), "{bad}: {text}");
+        // The replayed run up to the failure reads back (cut, not lost).
+        let shown = faxsim(&["show", prefix.to_str().unwrap()]);
+        let shown = String::from_utf8_lossy(&shown.stdout);
+        assert!(shown.contains("config-change-call"), "{bad}: {shown}");
+    }
+    // The recorded build: the child's report is the report (its leak is a finding).
+    let o = faxsim(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--ext",
+        lib("buggy_buffer_leak").to_str().unwrap(),
+        "--isolate",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("REPRODUCED") && text.contains("buffer-leak"),
+        "{text}"
+    );
+}

@@ -559,11 +559,11 @@ impl Replay {
             thread_wait,
         } = self;
         let recording = Rc::new(RefCell::new(recording));
-        let unobservable: fn(&EventKind) -> bool = if header.origin == "simulator" {
-            |_| false
-        } else {
+        let unobservable: fn(&EventKind) -> bool = if header.origin == "recorder" {
             // A real service has no guard zones: damage only the replay can see.
             |k| matches!(k, EventKind::BufferDamaged { .. })
+        } else {
+            |_| false
         };
         let cursor = Rc::new(RefCell::new(Cursor::new(
             Box::new(SharedRecording(recording.clone())) as Source,

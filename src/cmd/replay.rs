@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use faxsim_host::isolate::{self, Ended};
 use faxsim_replay::snapshot::{self, SnapshotResult, UpdateMode};
 use faxsim_replay::{Mode, Played, Replay, ReplayError, ReplayOutcome};
 use faxsim_sim::Severity;
@@ -59,6 +60,15 @@ pub struct ReplayArgs {
     /// Fail (exit 1) on warnings of the replayed run too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Replay in a child process: an extension that crashes or hangs is reported (exit 3)
+    /// and the replayed run up to that point is kept (in --record's file, or a file the
+    /// report names).
+    #[arg(long)]
+    pub isolate: bool,
+    /// With --isolate: how long the replay may go without an event before it counts as
+    /// hung.
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_ms: u64,
     /// How long to wait for a call the recording shows one of the extension's own
     /// threads making.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
@@ -88,6 +98,9 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<ExitCode, CliError> {
     if let Some(out) = &args.output {
         check_writable(out)?;
     }
+    if args.isolate {
+        return run_isolated(args);
+    }
     let mut replay = Replay::open(&args.trace)
         .map_err(input)?
         .thread_wait(Duration::from_millis(args.thread_wait_ms));
@@ -102,7 +115,9 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<ExitCode, CliError> {
     }
     let header = replay.header().clone();
     if let Some(path) = &args.record {
-        let sink = TraceSink::create(path, &header).map_err(|e| {
+        let mut replayed = header.clone();
+        replayed.origin = "replay".into();
+        let sink = TraceSink::create(path, &replayed).map_err(|e| {
             CliError::Input(format!("{}: cannot write the trace: {e}", path.display()))
         })?;
         replay = replay.sink(Box::new(sink));
@@ -207,6 +222,148 @@ fn snapshot_text(r: &SnapshotResult, color: Color) -> String {
             s
         }
     }
+}
+
+/// `--isolate`: the same replay in a child `faxsim`, supervised (see
+/// `faxsim_host::isolate`): its report is this one; a crash or hang is exit 3 with the
+/// replayed prefix kept.
+fn run_isolated(args: &ReplayArgs) -> Result<ExitCode, CliError> {
+    let scratch = std::env::temp_dir().join(format!("faxsim-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let prefix = args.record.clone().unwrap_or_else(|| {
+        let stem = args
+            .trace
+            .file_stem()
+            .map_or_else(|| "replay".into(), |s| s.to_string_lossy().into_owned());
+        scratch.join(format!("{stem}.replayed.trace"))
+    });
+    let report = scratch.join("report");
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("replay").arg(&args.trace);
+    for lib in &args.libs {
+        cmd.arg("--ext").arg(lib);
+    }
+    if let Some(new) = &args.against {
+        cmd.arg("--against").arg(new);
+    }
+    if let Some(dir) = &args.snapshot {
+        cmd.arg("--snapshot").arg(dir);
+    }
+    if args.deny_warnings {
+        cmd.arg("--deny-warnings");
+    }
+    cmd.args([
+        "--mode",
+        match args.mode {
+            ModeArg::Strict => "strict",
+            ModeArg::Model => "model",
+        },
+        "--format",
+        match args.format {
+            ReplayFormat::Text => "text",
+            ReplayFormat::Json => "json",
+        },
+        "--thread-wait-ms",
+        &args.thread_wait_ms.to_string(),
+        "--color",
+        "never",
+    ])
+    .arg("--output")
+    .arg(&report)
+    .arg("--record")
+    .arg(&prefix)
+    .stdin(std::process::Stdio::null());
+    let limit = Duration::from_millis(args.timeout_ms);
+    let ended = isolate::supervise(cmd, &prefix, limit)?;
+    let failure = match ended {
+        Ended::Exited(status) => {
+            let code = status.code().unwrap_or(2);
+            if let Ok(text) = std::fs::read(&report) {
+                match &args.output {
+                    Some(out) => std::fs::write(out, text).map_err(|e| {
+                        CliError::Input(format!("{}: cannot write: {e}", out.display()))
+                    })?,
+                    None => std::io::stdout().lock().write_all(&text)?,
+                }
+            }
+            let _ = std::fs::remove_file(&report);
+            if args.record.is_none() {
+                let _ = std::fs::remove_file(&prefix);
+            }
+            let _ = std::fs::remove_dir(&scratch);
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+        }
+        Ended::Crashed(detail) => format!("crashed ({detail})"),
+        Ended::Hung => format!("did not answer within {} ms (hung)", args.timeout_ms),
+    };
+    // The replayed run up to the failure, from the child's trace.
+    let salvaged = std::fs::File::open(&prefix)
+        .ok()
+        .and_then(|f| faxsim_trace::salvage(std::io::BufReader::new(f)).ok());
+    let (events, names) = match &salvaged {
+        Some(s) => (s.trace.events.clone(), s.trace.header.extension_names()),
+        None => (Vec::new(), Vec::new()),
+    };
+    let who = open_call(&events).map_or_else(
+        || "the extension".to_string(),
+        |(ext, function)| {
+            let name = ext
+                .and_then(|x| names.get(x.index()).cloned())
+                .unwrap_or_else(|| "the extension".into());
+            format!("{name}, inside {function},")
+        },
+    );
+    let mut text = format!(
+        "replay of {}: {who} {failure} after {} replayed events\nthe replayed run up to there is in {} (faxsim show, faxsim check read it)\n",
+        args.trace.display(),
+        events.len(),
+        prefix.display()
+    );
+    if args.format == ReplayFormat::Json {
+        text = serde_json::to_string_pretty(&serde_json::json!({
+            "faxsim": env!("CARGO_PKG_VERSION"),
+            "format": FORMAT,
+            "replay": {
+                "trace": args.trace.display().to_string(),
+                "failure": failure,
+                "replayed_events": events.len(),
+                "replayed_trace": prefix.display().to_string(),
+            },
+            "passed": false,
+        }))
+        .expect("reports serialise")
+            + "\n";
+    }
+    match &args.output {
+        Some(out) => std::fs::write(out, text)
+            .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", out.display())))?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    let _ = std::fs::remove_file(&report);
+    Ok(ExitCode::from(3))
+}
+
+/// The innermost call into an extension that never returned: its extension and function.
+fn open_call(events: &[faxsim_trace::Event]) -> Option<(Option<faxsim_trace::ExtId>, String)> {
+    use faxsim_trace::{Direction, EventKind, Half};
+    let mut open = Vec::new();
+    for e in events {
+        match e.kind.half() {
+            Some(Half::Call(c)) if c.direction() == Direction::ToExtension => {
+                let function = match &e.kind {
+                    EventKind::EntryPointCall { function } => function.to_string(),
+                    _ => c.function().to_string(),
+                };
+                open.push((e.ext, function));
+            }
+            Some(Half::Return(c)) if c.direction() == Direction::ToExtension => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    open.pop()
 }
 
 fn input(e: ReplayError) -> CliError {

@@ -557,27 +557,10 @@ fn open_call_ext(events: &[Event]) -> Option<ExtId> {
 }
 
 fn describe_exit(status: &std::process::ExitStatus) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt as _;
-        if let Some(sig) = status.signal() {
-            let name = match sig {
-                4 => "SIGILL",
-                6 => "SIGABRT",
-                7 => "SIGBUS",
-                8 => "SIGFPE",
-                9 => "SIGKILL",
-                11 => "SIGSEGV",
-                _ => "signal",
-            };
-            return format!("{name} (signal {sig})");
-        }
-    }
+    let words = faxsim_host::isolate::describe_exit(status);
     match status.code() {
-        // NTSTATUS exception codes come back as the exit code on Windows.
-        Some(c) if c < 0 => format!("exception {:#010x}", c as u32),
-        Some(c) => format!("the process exited with code {c} before the battery ended"),
-        None => "the process ended abnormally".into(),
+        Some(c) if c >= 0 => format!("{words} before the battery ended"),
+        _ => words,
     }
 }
 
