@@ -200,8 +200,19 @@ fn behaviour(
 /// The per-extension, per-key difference of run `a` and run `b` (same extension table).
 pub fn diff_runs(names: &[String], a: &[Event], b: &[Event]) -> BehaviourDiff {
     let mut out = BehaviourDiff::default();
+    if a == b {
+        // The common case, and the cheap one: nothing to render.
+        return out;
+    }
     for (i, name) in names.iter().enumerate() {
         let x = ExtId(i as u16);
+        // An extension whose own events are the same (what it was asked and what it did,
+        // whatever their numbering in the run) has nothing to show.
+        let own_a = a.iter().filter(|e| e.ext == Some(x)).map(|e| &e.kind);
+        let own_b = b.iter().filter(|e| e.ext == Some(x)).map(|e| &e.kind);
+        if own_a.eq(own_b) {
+            continue;
+        }
         let (ga, gb) = (behaviour(a, names, x), behaviour(b, names, x));
         let keys: std::collections::BTreeSet<&Option<String>> =
             ga.keys().chain(gb.keys()).collect();

@@ -87,7 +87,9 @@ fn is_injected(k: &EventKind) -> Option<(u32, bool)> {
 }
 
 impl Analysis {
-    pub fn of(events: &[Event]) -> Analysis {
+    /// Reads the recording once; episodes are kept only for the extensions
+    /// `played_by_recording` says the recording plays (the others' behaviour is their own).
+    pub fn of(events: &[Event], played_by_recording: impl Fn(ExtId) -> bool) -> Analysis {
         let mut a = Analysis::default();
         // Open calls per thread: (crossing, ext, index of the call event, episode).
         let mut stacks: HashMap<u16, Vec<(Crossing, Option<ExtId>, usize)>> = HashMap::new();
@@ -139,7 +141,9 @@ impl Analysis {
                         *n += 1;
                         nth_of.insert(i, *n);
                     }
-                    if c.direction() == Direction::ToExtension {
+                    if c.direction() == Direction::ToExtension
+                        && e.ext.is_some_and(&played_by_recording)
+                    {
                         episodes.insert(i, Episode::default());
                     }
                     if matches!(
@@ -920,7 +924,24 @@ pub(crate) fn run(replay: Replay) -> Result<ReplayOutcome, ReplayError> {
         }
     }
     let recorded_end = recording.end();
-    let analysis = Analysis::of(&events);
+    // Episodes only for the extensions no build was given for. Builds are known here by
+    // name (a library by its file stem); one matched another way keeps its episodes,
+    // which only costs memory.
+    let given: std::collections::HashSet<String> = extensions
+        .iter()
+        .map(|(n, _)| n.clone())
+        .chain(
+            libraries
+                .iter()
+                .map(|l| faxsim_host::extension_name(l, &[])),
+        )
+        .collect();
+    let analysis = Analysis::of(&events, |x| {
+        header
+            .extensions
+            .get(x.index())
+            .is_none_or(|e| !given.contains(&e.name))
+    });
     let (first, second) = match &against {
         None => (
             None,
