@@ -190,6 +190,10 @@ fn replay_bench(c: &mut Criterion) {
             |svc| host.close_unloaded(svc),
         )
     };
+    eprintln!(
+        "replay bench (FFI): {ffi_events} recorded events, {} bytes",
+        ffi_bytes.len()
+    );
     let with_libs = |r: Replay| libs.iter().fold(r, |r, l| r.library(l));
     let out = with_libs(recording(&ffi_bytes)).run().unwrap();
     assert!(out.reproduced_all(), "ffi: {:?}", out.divergence);
