@@ -278,8 +278,9 @@ fn traces_that_do_not_fit_are_refused() {
     }
 }
 
-/// A cut recording (a service that died mid-run) replays up to its last complete event,
-/// says so, and is not a divergence.
+/// A cut recording (a service that died mid-run) replays up to its last complete event
+/// and says so; it is not a divergence, but the file is damaged: exit 2 naming it, as
+/// `faxsim show` and `faxsim check` do.
 #[test]
 fn a_cut_trace_replays_up_to_its_last_complete_event() {
     if fixtures().is_none() {
@@ -302,10 +303,15 @@ fn a_cut_trace_replays_up_to_its_last_complete_event() {
         lib("careful_fsp").to_str().unwrap(),
     ]);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{text}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{text}");
     assert!(
         text.contains("REPRODUCED") && text.contains("the recording is cut"),
         "{text}"
+    );
+    assert!(
+        err.contains("run.trace") && err.contains("truncated"),
+        "{err}"
     );
 }
 

@@ -144,6 +144,14 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<ExitCode, CliError> {
             .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", path.display())))?,
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
+    if let Some(damage) = &outcome.truncated {
+        // Replayed up to the damage and reported; the file is still bad input, as for
+        // `faxsim show` and `faxsim check`.
+        return Err(CliError::Input(format!(
+            "{}: {damage}",
+            args.trace.display()
+        )));
+    }
     let failing = outcome
         .findings
         .iter()
