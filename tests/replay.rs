@@ -633,3 +633,61 @@ fn a_crash_or_hang_under_isolate_exits_3_and_keeps_the_replayed_prefix() {
         "{text}"
     );
 }
+
+/// A recording whose service called the extension from several threads (as a real fax
+/// service does: notifications from one, administration from another) replays with each
+/// recorded service thread's calls coming from one thread of its own, numbered as
+/// recorded, around the threads the extension starts itself.
+#[test]
+fn calls_from_several_service_threads_replay_on_threads_of_their_own() {
+    use faxsim_sim::trace::{EventKind, Half, TraceWriter, read_trace};
+    if fixtures().is_none() {
+        return;
+    }
+    let dir = scratch("service-threads");
+    for fixture in ["careful_routing", "careful_threads"] {
+        let trace = dir.join(format!("{fixture}.trace"));
+        faxsim(&[
+            "validate",
+            lib(fixture).to_str().unwrap(),
+            "--record",
+            trace.to_str().unwrap(),
+        ]);
+        // As if every administrator's write, and everything it caused, came from service
+        // thread 9 (an id the extension's own threads do not take): the same events, on
+        // another thread.
+        let t = read_trace(&std::fs::read(&trace).unwrap()[..]).unwrap();
+        let mut events = t.events.clone();
+        let mut depth = 0usize;
+        for e in &mut events {
+            let starts = matches!(e.kind, EventKind::ExternalWriteCall { .. });
+            if (starts || depth > 0) && e.thread == 0 {
+                e.thread = 9;
+            }
+            match e.kind.half() {
+                Some(Half::Call(_)) if e.thread == 9 => depth += 1,
+                Some(Half::Return(_)) if e.thread == 9 => depth -= 1,
+                _ => {}
+            }
+        }
+        assert!(events.iter().any(|e| e.thread == 9));
+        let moved = dir.join(format!("{fixture}-threads.trace"));
+        let mut w = TraceWriter::new(Vec::new(), &t.header).unwrap();
+        for e in &events {
+            w.write_event(e).unwrap();
+        }
+        std::fs::write(&moved, w.finish().unwrap()).unwrap();
+        let o = faxsim(&[
+            "replay",
+            moved.to_str().unwrap(),
+            "--ext",
+            lib(fixture).to_str().unwrap(),
+        ]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{fixture}: {text}");
+        assert!(
+            text.contains("determinism check passed"),
+            "{fixture}: {text}"
+        );
+    }
+}

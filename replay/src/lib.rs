@@ -393,6 +393,9 @@ impl EventSink for HashSink {
 /// A replay to set up and run: the recording, the builds to replay it against, and how.
 pub struct Replay {
     header: Header,
+    /// The trace file, when the replay reads one (read once more beforehand to learn
+    /// which service threads it shows).
+    path: Option<PathBuf>,
     recording: Box<dyn Recording>,
     libraries: Vec<PathBuf>,
     extensions: Vec<(String, Rc<dyn Extension>)>,
@@ -421,10 +424,9 @@ impl Replay {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        Ok(Replay::with_recording(
-            input.header().clone(),
-            Box::new(input),
-        ))
+        let mut replay = Replay::with_recording(input.header().clone(), Box::new(input));
+        replay.path = Some(path.to_path_buf());
+        Ok(replay)
     }
 
     /// A trace read from `src` (either form).
@@ -447,6 +449,7 @@ impl Replay {
     fn with_recording(header: Header, recording: Box<dyn Recording>) -> Replay {
         Replay {
             header,
+            path: None,
             recording,
             libraries: Vec::new(),
             extensions: Vec::new(),
@@ -548,6 +551,7 @@ impl Replay {
         let opts = self.service_options();
         let Replay {
             header,
+            path,
             recording,
             libraries,
             extensions,
@@ -648,6 +652,13 @@ impl Replay {
             }
         }
 
+        if let (Some(h), Some(p)) = (host.as_ref(), &path)
+            && let Ok(input) = TraceInput::open(p)
+        {
+            // Threads the library will see first are numbered around the service threads,
+            // as the recording numbered them.
+            h.reserve_thread_ids(&strict::service_threads(input.map_while(Result::ok)));
+        }
         svc.set_oracle(Some(Rc::new(StrictOracle {
             cursor: cursor.clone(),
         })));

@@ -903,6 +903,7 @@ pub(crate) fn run(replay: Replay) -> Result<ReplayOutcome, ReplayError> {
     opts.record_events = true;
     let Replay {
         header,
+        path: _,
         mut recording,
         libraries,
         extensions,

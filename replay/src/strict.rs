@@ -186,7 +186,20 @@ impl Driver<'_> {
             };
             let before = self.cursor.borrow().matched;
             self.before(svc, &next);
-            match svc.perform(&next) {
+            // A call into an extension recorded on another service thread comes from that
+            // thread (the host's service threads), as the library saw it.
+            let into_extension = matches!(
+                next.kind.half(),
+                Some(Half::Call(c)) if c.direction() == Direction::ToExtension
+            );
+            if let (true, Some(host)) = (into_extension && next.thread != 0, self.host) {
+                host.set_crossing_thread(Some(next.thread));
+            }
+            let performed = svc.perform(&next);
+            if let Some(host) = self.host {
+                host.set_crossing_thread(None);
+            }
+            match performed {
                 Ok(()) => self.after(svc, &next)?,
                 Err(Refused::ExtensionSide) => self.extension_side(svc, &next),
                 Err(Refused::NotDriven) => {
@@ -368,4 +381,26 @@ fn exports_phrase(e: &Exports) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// The small ids of the threads a recording shows the service calling extensions from,
+/// other than its main one (0): calls into an extension made outside any other call on
+/// that thread.
+pub(crate) fn service_threads(events: impl Iterator<Item = Event>) -> Vec<u16> {
+    let mut open: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut found = std::collections::BTreeSet::new();
+    for e in events {
+        let depth = open.entry(e.thread).or_default();
+        match e.kind.half() {
+            Some(Half::Call(c)) => {
+                if *depth == 0 && c.direction() == Direction::ToExtension && e.thread != 0 {
+                    found.insert(e.thread);
+                }
+                *depth += 1;
+            }
+            Some(Half::Return(_)) => *depth = depth.saturating_sub(1),
+            None => {}
+        }
+    }
+    found.into_iter().collect()
 }

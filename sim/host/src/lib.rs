@@ -173,6 +173,7 @@ impl Host {
         let mut g = shared::lock();
         g.notes.clear();
         g.call_wait = DEFAULT_CALL_WAIT;
+        g.reserve_thread_ids(&[]);
         drop(g);
         Host {
             libs: Vec::new(),
@@ -371,6 +372,22 @@ impl Host {
         if let Some(&ext) = self.exts.first() {
             shared::pump(&mut svc.callbacks(ext, 0), limit);
         }
+    }
+
+    /// Makes the next call the service thread makes into a library (not the calls nested
+    /// in it) come from service thread `id` instead: an OS thread of its own, the same one
+    /// for every call given the same id, known to the host by that small id. A replay
+    /// uses it so a library sees the calls of each recorded service thread come from one
+    /// thread, as on the real service. `None` or `Some(0)`: the service thread itself.
+    pub fn set_crossing_thread(&self, id: Option<u16>) {
+        shared::lock().crossing_thread = id;
+    }
+
+    /// Keeps the small thread ids `ids` for service threads (see
+    /// [`Host::set_crossing_thread`]): threads an extension starts are numbered around
+    /// them, as the recording numbered them.
+    pub fn reserve_thread_ids(&self, ids: &[u16]) {
+        shared::lock().reserve_thread_ids(ids);
     }
 
     /// What the host noticed that is not a protocol finding (internal errors caught at

@@ -108,6 +108,11 @@ pub(crate) struct Shared {
     watchers: usize,
     service_thread: Option<ThreadId>,
     threads: HashMap<ThreadId, u16>,
+    /// Small thread ids kept for service threads a replay will use (see
+    /// [`Shared::reserve_thread_ids`]): first-seen numbering skips them.
+    reserved: Vec<u16>,
+    /// The service thread the next outermost call into C runs on (replay), by small id.
+    pub crossing_thread: Option<u16>,
     pub slots: Vec<Option<SlotBinding>>,
     pub heap: GuardedHeap,
     pub handles: HandleTable,
@@ -123,6 +128,8 @@ static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(|| {
         watchers: 0,
         service_thread: None,
         threads: HashMap::new(),
+        reserved: Vec::new(),
+        crossing_thread: None,
         slots: (0..POOL_SIZE).map(|_| None).collect(),
         heap: GuardedHeap::default(),
         handles: HandleTable::default(),
@@ -159,15 +166,32 @@ impl Shared {
         self.stack.clear();
         self.service_thread = Some(current_thread());
         self.threads.clear();
+        self.crossing_thread = None;
         self.handles.reset();
+        // The workers of a replay keep their ids across services of the same host.
+        for (id, t) in workers::known() {
+            self.threads.insert(t, id);
+        }
     }
 
     fn thread_id(&mut self, t: ThreadId) -> u16 {
         if Some(t) == self.service_thread {
             return 0;
         }
-        let next = self.threads.len() as u16 + 1;
-        *self.threads.entry(t).or_insert(next)
+        if let Some(&id) = self.threads.get(&t) {
+            return id;
+        }
+        let next = (1..=u16::MAX)
+            .find(|i| !self.reserved.contains(i) && !self.threads.values().any(|v| v == i))
+            .unwrap_or(u16::MAX);
+        self.threads.insert(t, next);
+        next
+    }
+
+    /// Keeps `ids` for service threads (a replay's workers): threads seen first get the
+    /// other numbers, as in the recording.
+    pub fn reserve_thread_ids(&mut self, ids: &[u16]) {
+        self.reserved = ids.to_vec();
     }
 }
 
@@ -272,6 +296,17 @@ fn publish_and_call<T, R, A: FnOnce(&mut Shared)>(
 ) -> R {
     let me = current_thread();
     let ptr = (cb as *mut Callbacks<'_>).cast::<Callbacks<'static>>();
+    // A replay asked for this call to come from one of its service threads: only the
+    // outermost call of the service thread (calls nested inside run where they are).
+    let on = if Some(me) == g.service_thread {
+        g.crossing_thread.take().filter(|&id| id != 0)
+    } else {
+        None
+    };
+    if let Some(id) = on {
+        let t = workers::thread_of(id);
+        g.threads.insert(t, id);
+    }
     g.stack.push(Ctx {
         cb: CbPtr(ptr),
         owner: me,
@@ -286,7 +321,10 @@ fn publish_and_call<T, R, A: FnOnce(&mut Shared)>(
         ptr,
         after: Some(after),
     };
-    f(t)
+    match on {
+        Some(id) => workers::run_on(id, move || f(t)),
+        None => f(t),
+    }
 }
 
 struct Reacquire<A: FnOnce(&mut Shared)> {
@@ -341,4 +379,96 @@ pub(crate) fn pump(cb: &mut Callbacks<'_>, limit: Duration) {
         }
         g.watchers -= 1;
     });
+}
+
+/// The service threads of a replay: one OS thread per recorded thread id, kept for the
+/// process's life, running calls into C for the service thread that hands them over and
+/// waits (so a C library sees the calls of one recorded thread come from one thread of
+/// its own, as on the real service).
+mod workers {
+    use std::collections::HashMap;
+    use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+    use std::sync::mpsc::{Sender, channel};
+    use std::sync::{LazyLock, Mutex, PoisonError};
+    use std::thread::ThreadId;
+
+    type Job = Box<dyn FnOnce() + Send + 'static>;
+
+    struct Worker {
+        jobs: Sender<Job>,
+        thread: ThreadId,
+    }
+
+    static WORKERS: LazyLock<Mutex<HashMap<u16, Worker>>> = LazyLock::new(Mutex::default);
+
+    fn with<R>(id: u16, f: impl FnOnce(&Worker) -> R) -> R {
+        let mut w = WORKERS.lock().unwrap_or_else(PoisonError::into_inner);
+        let worker = w.entry(id).or_insert_with(|| {
+            let (tx, rx) = channel::<Job>();
+            let handle = std::thread::Builder::new()
+                .name(format!("faxsim-service-{id}"))
+                .spawn(move || {
+                    for job in rx {
+                        job();
+                    }
+                })
+                .expect("a service thread starts");
+            Worker {
+                jobs: tx,
+                thread: handle.thread().id(),
+            }
+        });
+        f(worker)
+    }
+
+    /// The OS thread of service thread `id` (started on first use).
+    pub fn thread_of(id: u16) -> ThreadId {
+        with(id, |w| w.thread)
+    }
+
+    /// Every service thread started so far.
+    pub fn known() -> Vec<(u16, ThreadId)> {
+        WORKERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, w)| (*id, w.thread))
+            .collect()
+    }
+
+    /// A value moved to a service thread for one call while its owner waits.
+    struct AssertSend<F>(F);
+
+    // SAFETY: used only by `run_on`, whose caller blocks until the job is done, so the
+    // closure is used by one thread at a time and never concurrently with its owner.
+    // What it holds is a call into C (a function pointer, pointers into the caller's
+    // frame, plain results such as a BOOL or an HRESULT), which a library may take from
+    // any thread, as the real service's worker threads make such calls.
+    unsafe impl<F> Send for AssertSend<F> {}
+
+    impl<F: FnOnce()> AssertSend<F> {
+        fn call(self) {
+            (self.0)()
+        }
+    }
+
+    /// Runs `f` on service thread `id` and waits for it; a panic in `f` continues here.
+    pub fn run_on<R>(id: u16, f: impl FnOnce() -> R) -> R {
+        let (done_tx, done_rx) = channel();
+        let job = move || {
+            let r = catch_unwind(AssertUnwindSafe(f));
+            let _ = done_tx.send(r);
+        };
+        let job = AssertSend(job);
+        let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || job.call());
+        // SAFETY: the job borrows from this stack frame; erasing its lifetime is sound
+        // because this function does not return until the job has run to completion and
+        // reported (the `recv` below), so every borrow outlives its use.
+        let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
+        with(id, |w| w.jobs.send(job)).expect("the service thread runs");
+        match done_rx.recv().expect("the service thread reports") {
+            Ok(r) => r,
+            Err(panic) => resume_unwind(panic),
+        }
+    }
 }
