@@ -588,6 +588,10 @@ pub(crate) struct ModelDriver<'a> {
     pub analysis: &'a Analysis,
     pub standins: &'a HashMap<ExtId, Rc<ModelStandIn>>,
     pub host: Option<&'a Host>,
+    /// The recording shows one extension's side only (the recording proxy): a
+    /// notification it got is a write by someone it could not see, a device it heard of
+    /// is a device of the machine, and the model is told so.
+    pub infer_inputs: bool,
 }
 
 impl ModelDriver<'_> {
@@ -666,6 +670,29 @@ impl ModelDriver<'_> {
                     ..
                 } => {
                     let _ = svc.external_write(*device, g, d);
+                    skip_until = self.return_of(i);
+                    self.pump(svc);
+                }
+                // What the proxy saw of writes and devices it could not see happen.
+                EventKind::ConfigChangeCall {
+                    device,
+                    guid,
+                    data,
+                    cause: None,
+                    ..
+                } if self.infer_inputs && started => {
+                    let _ = svc.external_write(*device, guid, data);
+                    skip_until = self.return_of(i);
+                    self.pump(svc);
+                }
+                EventKind::RouteDeviceChangeCall { device, new_device }
+                    if self.infer_inputs && started =>
+                {
+                    let _ = if *new_device {
+                        svc.add_device(*device, None)
+                    } else {
+                        svc.remove_device(*device)
+                    };
                     skip_until = self.return_of(i);
                     self.pump(svc);
                 }
@@ -843,6 +870,7 @@ fn model_run(
         analysis: &analysis,
         standins: &standins,
         host: host.as_ref(),
+        infer_inputs: header.origin == "recorder",
     }
     .run(&mut svc, &mut notes);
     if let Some(h) = host.as_ref() {
