@@ -162,16 +162,23 @@ pub fn calls(events: &[Event], names: &[String]) -> Vec<String> {
         } else {
             format!("[thread {}] ", e.thread)
         };
-        // Anything but the return of the innermost call flushes that call's line.
-        let stack = stacks.entry(e.thread).or_default();
         let closes = matches!(
-            (e.kind.half(), stack.last()),
+            (e.kind.half(), stacks.get(&e.thread).and_then(|s| s.last())),
             (Some(Half::Return(c)), Some(top)) if top.crossing == c
         );
-        if !closes && let Some(top) = stack.last_mut().filter(|t| t.pending) {
-            out.push(std::mem::take(&mut top.line));
-            top.pending = false;
+        // Anything but the return of the innermost call flushes the lines kept back, on
+        // every thread, so the transcript stays in the order things happened (a call one
+        // thread makes while another is inside the service shows inside it).
+        for (&thread, stack) in stacks.iter_mut() {
+            if closes && thread == e.thread {
+                continue;
+            }
+            if let Some(top) = stack.last_mut().filter(|t| t.pending) {
+                out.push(std::mem::take(&mut top.line));
+                top.pending = false;
+            }
         }
+        let stack = stacks.entry(e.thread).or_default();
         match e.kind.half() {
             Some(Half::Call(c)) => {
                 let depth = stack.len();
