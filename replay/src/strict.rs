@@ -192,13 +192,12 @@ impl Driver<'_> {
                 next.kind.half(),
                 Some(Half::Call(c)) if c.direction() == Direction::ToExtension
             );
-            if let (true, Some(host)) = (into_extension && next.thread != 0, self.host) {
-                host.set_crossing_thread(Some(next.thread));
-            }
-            let performed = svc.perform(&next);
-            if let Some(host) = self.host {
-                host.set_crossing_thread(None);
-            }
+            let performed = match self.host {
+                Some(host) if into_extension && next.thread != 0 => {
+                    host.on_service_thread(next.thread, || svc.perform(&next))
+                }
+                _ => svc.perform(&next),
+            };
             match performed {
                 Ok(()) => self.after(svc, &next)?,
                 Err(Refused::ExtensionSide) => self.extension_side(svc, &next),

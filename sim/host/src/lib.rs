@@ -374,17 +374,17 @@ impl Host {
         }
     }
 
-    /// Makes the next call the service thread makes into a library (not the calls nested
-    /// in it) come from service thread `id` instead: an OS thread of its own, the same one
-    /// for every call given the same id, known to the host by that small id. A replay
-    /// uses it so a library sees the calls of each recorded service thread come from one
-    /// thread, as on the real service. `None` or `Some(0)`: the service thread itself.
-    pub fn set_crossing_thread(&self, id: Option<u16>) {
-        shared::lock().crossing_thread = id;
+    /// Runs `f` on service thread `id` while this thread waits: an OS thread of its own,
+    /// the same one for every call with the same id, known to the host by that small id.
+    /// A replay drives each recorded service thread's calls through it, so a library sees
+    /// them come from one thread, as on the real service. `f` may use the service this
+    /// thread drives (it is not touched here meanwhile).
+    pub fn on_service_thread<R>(&self, id: u16, f: impl FnOnce() -> R) -> R {
+        shared::on_service_thread(id, f)
     }
 
     /// Keeps the small thread ids `ids` for service threads (see
-    /// [`Host::set_crossing_thread`]): threads an extension starts are numbered around
+    /// [`Host::on_service_thread`]): threads an extension starts are numbered around
     /// them, as the recording numbered them.
     pub fn reserve_thread_ids(&self, ids: &[u16]) {
         shared::lock().reserve_thread_ids(ids);

@@ -111,8 +111,6 @@ pub(crate) struct Shared {
     /// Small thread ids kept for service threads a replay will use (see
     /// [`Shared::reserve_thread_ids`]): first-seen numbering skips them.
     reserved: Vec<u16>,
-    /// The service thread the next outermost call into C runs on (replay), by small id.
-    pub crossing_thread: Option<u16>,
     pub slots: Vec<Option<SlotBinding>>,
     pub heap: GuardedHeap,
     pub handles: HandleTable,
@@ -129,7 +127,6 @@ static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(|| {
         service_thread: None,
         threads: HashMap::new(),
         reserved: Vec::new(),
-        crossing_thread: None,
         slots: (0..POOL_SIZE).map(|_| None).collect(),
         heap: GuardedHeap::default(),
         handles: HandleTable::default(),
@@ -166,7 +163,6 @@ impl Shared {
         self.stack.clear();
         self.service_thread = Some(current_thread());
         self.threads.clear();
-        self.crossing_thread = None;
         self.handles.reset();
         // The workers of a replay keep their ids across services of the same host.
         for (id, t) in workers::known() {
@@ -296,17 +292,6 @@ fn publish_and_call<T, R, A: FnOnce(&mut Shared)>(
 ) -> R {
     let me = current_thread();
     let ptr = (cb as *mut Callbacks<'_>).cast::<Callbacks<'static>>();
-    // A replay asked for this call to come from one of its service threads: only the
-    // outermost call of the service thread (calls nested inside run where they are).
-    let on = if Some(me) == g.service_thread {
-        g.crossing_thread.take().filter(|&id| id != 0)
-    } else {
-        None
-    };
-    if let Some(id) = on {
-        let t = workers::thread_of(id);
-        g.threads.insert(t, id);
-    }
     g.stack.push(Ctx {
         cb: CbPtr(ptr),
         owner: me,
@@ -321,10 +306,17 @@ fn publish_and_call<T, R, A: FnOnce(&mut Shared)>(
         ptr,
         after: Some(after),
     };
-    match on {
-        Some(id) => workers::run_on(id, move || f(t)),
-        None => f(t),
-    }
+    f(t)
+}
+
+/// Runs `f` (anything that drives the simulation: a replayed call into an extension) on
+/// service thread `id`, known to the host by that small id, while this thread waits.
+/// Calls into C that `f` makes come from that thread, and the callbacks C makes on it
+/// are attributed to it.
+pub(crate) fn on_service_thread<R>(id: u16, f: impl FnOnce() -> R) -> R {
+    let t = workers::thread_of(id);
+    lock().threads.insert(t, id);
+    workers::run_on(id, f)
 }
 
 struct Reacquire<A: FnOnce(&mut Shared)> {
@@ -382,9 +374,9 @@ pub(crate) fn pump(cb: &mut Callbacks<'_>, limit: Duration) {
 }
 
 /// The service threads of a replay: one OS thread per recorded thread id, kept for the
-/// process's life, running calls into C for the service thread that hands them over and
-/// waits (so a C library sees the calls of one recorded thread come from one thread of
-/// its own, as on the real service).
+/// process's life, running what the driving thread hands over while it waits (so a C
+/// library sees the calls of one recorded thread come from one thread of its own, as on
+/// the real service).
 mod workers {
     use std::collections::HashMap;
     use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -439,11 +431,12 @@ mod workers {
     /// A value moved to a service thread for one call while its owner waits.
     struct AssertSend<F>(F);
 
-    // SAFETY: used only by `run_on`, whose caller blocks until the job is done, so the
-    // closure is used by one thread at a time and never concurrently with its owner.
-    // What it holds is a call into C (a function pointer, pointers into the caller's
-    // frame, plain results such as a BOOL or an HRESULT), which a library may take from
-    // any thread, as the real service's worker threads make such calls.
+    // SAFETY: used only by `run_on`, whose caller blocks until the job is done, so what
+    // the closure holds (the simulation, reached through references into the caller's
+    // frame: `Rc`s and `RefCell`s included, and the result) is used by one thread at a
+    // time, never concurrently with its owner, and the channels order every access
+    // before and after. The simulation keeps no thread-affine state; the host already
+    // lets any thread holding its token touch it.
     unsafe impl<F> Send for AssertSend<F> {}
 
     impl<F: FnOnce()> AssertSend<F> {
