@@ -548,13 +548,21 @@ mod tests {
         assert_eq!(c.extension, d.join("beside.so"));
         // FAXSIM_RECORDER_CONFIG wins over the file beside.
         let other = d.join("other.toml");
-        std::fs::write(&other, "extension = \"/abs/other.so\"\n").unwrap();
+        let abs = d.join("elsewhere").join("other.so");
+        std::fs::write(
+            &other,
+            format!(
+                "extension = \"{}\"\n",
+                abs.display().to_string().replace('\\', "/")
+            ),
+        )
+        .unwrap();
         let env2 = |name: &str| match name {
             ENV_CONFIG => Some(other.clone().into_os_string()),
             _ => env(name),
         };
         let c = discover(&proxy, &env2).unwrap();
-        assert_eq!(c.extension, Path::new("/abs/other.so"));
+        assert_eq!(c.extension, abs);
         assert_eq!(c.source, Source::File(other.clone()));
         // A named file that is missing is an error, not a fall-back.
         let env3 = |name: &str| match name {
