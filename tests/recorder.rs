@@ -825,6 +825,20 @@ fn a_real_library_that_does_not_load_fails_cleanly() {
     assert!(log.contains("no-such-extension.dll"), "{log}");
     assert!(log.contains("cannot use the real extension"), "{log}");
 
+    // The proxy itself, by mistake: forwarding would call it forever.
+    let lib = install("itself", Proxy::Routing, None);
+    let file = lib.file_name().unwrap().to_string_lossy().into_owned();
+    let stem = lib.file_stem().unwrap().to_string_lossy().into_owned();
+    std::fs::write(
+        lib.with_file_name(format!("{stem}.toml")),
+        format!("extension = \"{file}\"\n"),
+    )
+    .unwrap();
+    let o = faxsim(&["--format", "json"], &lib);
+    assert_eq!(rule_set(&json(&o)), ["config-init-failed"]);
+    let log = log_of(&lib);
+    assert!(log.contains("is this proxy itself"), "{log}");
+
     // The wrong kind: an FSP behind the routing proxy.
     let Some(dir) = fixtures() else { return };
     let lib = install(

@@ -96,6 +96,14 @@ fn start(kind: ProxyKind) -> Option<Instance> {
         Ok(r) => r,
         Err(e) => return fail(format!("{e} (configured in {})", config.source)),
     };
+    if real.hinst == proxy_hinst {
+        // The loader handed back the proxy itself: forwarding would call it forever.
+        return fail(format!(
+            "{} is this proxy itself, not the real extension (configured in {})",
+            config.extension.display(),
+            config.source
+        ));
+    }
     if let Some(note) = real::kind_note(&real, kind) {
         log::info(&format!("{}: {note}", config.extension.display()));
     }

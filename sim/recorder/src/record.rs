@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::BufWriter;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -19,9 +19,35 @@ use faxsim_trace::{
 
 use crate::log;
 
-/// A `HashMap` with a fixed hasher: std's default one seeds itself from a thread-local,
-/// and a library that is unloaded and loaded again should create no thread-locals.
-pub type Map<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+/// A `HashMap` with a fixed hasher: std's default one seeds itself from a thread-local
+/// (a library that is unloaded and loaded again should create none), and SipHash is more
+/// than pointer keys need.
+pub type Map<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
+
+/// A multiply-rotate hasher for the integer keys of the recorder's maps (pointers,
+/// handles, thread ids): no DoS concern, the keys come from the process itself.
+#[derive(Default)]
+pub struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
 
 /// The trace writer of an instance.
 pub type Sink = TraceSink<BufWriter<File>>;
