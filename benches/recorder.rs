@@ -54,7 +54,13 @@ fn proxy_build() -> Option<PathBuf> {
     }
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("recorder-bench-proxies");
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--release", "-p", "faxsim-recorder-routing"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "faxsim-recorder-routing",
+        ])
         .arg("--target-dir")
         .arg(&target)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
