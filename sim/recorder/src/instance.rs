@@ -197,20 +197,33 @@ fn start(kind: ProxyKind) -> Option<Instance> {
 
 /// The proxy is being unloaded: `Unload` is recorded, the trace finished (end frame) and
 /// the real library closed. `dynamic` is false when the whole process is exiting
-/// (Windows tells the two apart; then nothing is unloaded by hand).
+/// (Windows tells the two apart): then nothing is unloaded by hand, and the recording is
+/// finished only if no other thread holds its lock.
 pub fn unload(dynamic: bool) {
     guarded("the proxy's unload", (), || {
         if let Some(inst) = current() {
-            let mut st = inst.rec.lock();
-            st.emit(EventKind::Unload);
-            st.finish();
+            // At process exit (Windows) other threads were ended wherever they were: a
+            // lock one of them held is never released, and waiting for it would hang the
+            // exit. The trace then keeps every event but lacks its end frame.
+            let st = if dynamic {
+                Some(inst.rec.lock())
+            } else {
+                inst.rec.try_lock()
+            };
+            if let Some(mut st) = st {
+                st.emit(EventKind::Unload);
+                st.finish();
+            }
+        }
+        if !dynamic {
+            return; // the loader unloads everything itself
         }
         let lib = LIBRARY
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         let Some(lib) = lib else { return };
-        close(lib, dynamic);
+        close(lib);
     });
 }
 
@@ -219,19 +232,16 @@ pub fn unload(dynamic: bool) {
 /// nested unload right after the proxy's own, so the library is gone when the service's
 /// `dlclose` returns.
 #[cfg(not(windows))]
-fn close(lib: libloading::Library, _dynamic: bool) {
+fn close(lib: libloading::Library) {
     drop(lib);
 }
 
-/// On Windows this runs in `DllMain(DLL_PROCESS_DETACH)`, where `FreeLibrary` must not
-/// be called: the unload is handed to a kernel32 thread (see
-/// [`platform::pending_unload`]); at process exit the library is left to the loader.
+/// On Windows this runs in `DllMain(DLL_PROCESS_DETACH)` of a `FreeLibrary`, where
+/// `FreeLibrary` must not be called: the unload is handed to a kernel32 thread (see
+/// [`platform::pending_unload`]).
 #[cfg(windows)]
-fn close(lib: libloading::Library, dynamic: bool) {
+fn close(lib: libloading::Library) {
     let raw = libloading::os::windows::Library::from(lib).into_raw();
-    if !dynamic {
-        return;
-    }
     let path = current().map(|i| i.real_path.clone()).unwrap_or_default();
     if !platform::pending_unload::hand_over(raw, &path) {
         log::problem(&format!(

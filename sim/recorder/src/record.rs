@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::BufWriter;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use faxsim_trace::{
     BufferArg, BufferId, CallbackId, Event, EventKind, EventSink, ExtId, ForeignId, HInstArg,
@@ -121,6 +121,16 @@ impl Recorder {
     /// Locks the state (a panic elsewhere must not stop the recording).
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state if nobody holds it: at process exit on Windows, other threads were
+    /// ended wherever they were, perhaps holding the lock.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, State>> {
+        match self.state.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 }
 
