@@ -373,14 +373,20 @@ fn direct_runs(events: &[Event]) -> Vec<DirectRun> {
         .collect()
 }
 
-/// A recorder trace's events, normalised (the leading `ServiceStart` dropped).
-fn recorder_run(path: &Path) -> Vec<Event> {
+/// A recorder trace's events, normalised (the leading `ServiceStart` dropped); the
+/// header must name the real library `real` (when given) by name and SHA-256.
+fn recorder_run(path: &Path, real: Option<&Path>) -> Vec<Event> {
     let file = std::fs::File::open(path).unwrap();
     let trace = read_trace(std::io::BufReader::new(file))
         .unwrap_or_else(|e| panic!("{}: not a whole trace: {e}", path.display()));
     assert_eq!(trace.header.origin, "recorder");
     assert_eq!(trace.header.seed, 0);
     assert_eq!(trace.header.extensions.len(), 1);
+    if let Some(real) = real {
+        let ext = &trace.header.extensions[0];
+        assert_eq!(ext.name, cfixtures_name(real));
+        assert_eq!(ext.sha256, Some(faxsim_trace::sha256_file(real).unwrap()));
+    }
     let first = trace.events.first().map(|e| &e.kind);
     assert!(
         matches!(first, Some(EventKind::ServiceStart { run: 1 })),
@@ -539,7 +545,10 @@ fn conformance(fixture: &str, proxy: Proxy) -> Result<(), String> {
     }
     let mut unmatched: Vec<usize> = (0..3).collect();
     for (rank, (pid, files)) in groups.iter().enumerate() {
-        let runs: Vec<Vec<Event>> = files.values().map(|p| recorder_run(p)).collect();
+        let runs: Vec<Vec<Event>> = files
+            .values()
+            .map(|p| recorder_run(p, Some(&real)))
+            .collect();
         let fits = |s: &usize| {
             let d = &direct_seeds[*s];
             d.len() == runs.len() && d.iter().zip(&runs).all(|(d, r)| d.events == *r)
@@ -733,7 +742,7 @@ fn the_comparison_catches_a_different_extension() {
     });
     let mut sorted = rec.clone();
     sorted.sort();
-    let runs: Vec<Vec<Event>> = sorted.iter().map(|p| recorder_run(p)).collect();
+    let runs: Vec<Vec<Event>> = sorted.iter().map(|p| recorder_run(p, None)).collect();
     assert!(
         runs.iter().zip(&direct).any(|(r, d)| *r != d.events),
         "the normalisation must not hide a different extension"
