@@ -596,6 +596,7 @@ impl Replay {
         }
 
         let mut svc = Service::new(opts);
+        svc.set_one_sided(header.origin == "recorder");
         svc.add_sink(Box::new(Comparer(cursor.clone())));
         let hash = Rc::new(RefCell::new(None));
         if verify_hash {

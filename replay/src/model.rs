@@ -817,6 +817,7 @@ fn model_run(
     }
     let exports = recorded_exports(events, header.extensions.len());
     let mut svc = Service::new(opts);
+    svc.set_one_sided(header.origin == "recorder");
     svc.set_choices(Box::new(RecordedChoices::new(&analysis)));
     for s in sinks {
         svc.add_sink(s);

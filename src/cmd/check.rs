@@ -48,6 +48,7 @@ pub fn checker_config(header: &Header) -> CheckerConfig {
         virtual_fsp_init: field("virtual_fsp_init")
             .and_then(|v| serde_json::from_value::<VirtualFspInitOrder>(v).ok())
             .unwrap_or_default(),
+        one_sided: header.origin == "recorder",
     }
 }
 

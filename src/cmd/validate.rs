@@ -521,6 +521,7 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
             sink.finish().map_err(|e| trace_error(&p, e))?;
         }
         let config = CheckerConfig {
+            one_sided: false,
             names: names.clone(),
             nesting_limit: Limits::default().nesting,
             delivery,

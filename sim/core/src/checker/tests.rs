@@ -66,6 +66,7 @@ impl Script {
                 nesting_limit: 16,
                 delivery: DeliveryPolicy::Sync,
                 virtual_fsp_init: VirtualFspInitOrder::AfterConfigInit,
+                one_sided: false,
             },
             run: 0,
             next_buffer: 1,

@@ -220,6 +220,9 @@ pub struct Service {
     calls: Vec<[u64; 5]>,
     /// Successful writes while running so far (the `nth` of a [`WritePoint`]).
     writes: u64,
+    /// The run replays one extension's side of a real service (see
+    /// [`CheckerConfig::one_sided`]).
+    one_sided: bool,
     pending: VecDeque<Pending>,
     last_due: HashMap<HandleId, u64>,
     scratch: Vec<Vec<usize>>,
@@ -268,6 +271,7 @@ impl Service {
             oracle: None,
             calls: Vec::new(),
             writes: 0,
+            one_sided: false,
             pending: VecDeque::new(),
             last_due: HashMap::new(),
             scratch: Vec::new(),
@@ -294,6 +298,12 @@ impl Service {
     /// `options.seed` (see [`crate::choices`]). Set it before the run starts.
     pub fn set_choices(&mut self, choices: Box<dyn Choices>) {
         self.choices = choices;
+    }
+
+    /// Judges the run as one extension's side of a real service (a replay of a recording
+    /// proxy's trace): see [`CheckerConfig::one_sided`]. Set it before the run starts.
+    pub fn set_one_sided(&mut self, one_sided: bool) {
+        self.one_sided = one_sided;
     }
 
     /// The options the service was made with.
@@ -812,6 +822,7 @@ impl Service {
     /// The checker configuration matching this service's options.
     pub fn checker_config(&self) -> CheckerConfig {
         CheckerConfig {
+            one_sided: self.one_sided,
             names: self.extension_names(),
             nesting_limit: self.opts.limits.nesting,
             delivery: self.opts.delivery,
