@@ -125,8 +125,10 @@ fn behaviour(
 ) -> BTreeMap<Option<String>, Vec<String>> {
     let mut handles = BTreeMap::new();
     let mut buffers = BTreeMap::new();
+    // Whether the service's failure was planned is the service's business, not the
+    // extension's behaviour (a recording proxy cannot tell, a model replay injects).
     let mut own = |line: String| {
-        let line = renumber(&line, "handle#", &mut handles);
+        let line = renumber(&line, "handle#", &mut handles).replace(" (injected)", "");
         renumber(&line, "buffer#", &mut buffers)
     };
     let mut groups: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();

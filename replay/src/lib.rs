@@ -376,12 +376,20 @@ impl Iterator for SharedRecording {
     }
 }
 
-/// The rolling hash of the replayed run, as its trace would have it.
-struct HashSink(Rc<RefCell<Option<TraceWriter<std::io::Sink>>>>);
+/// The rolling hash of the replayed run, as its trace would have it: of what it replayed,
+/// not of the winding down after the recording's end (a recording proxy's trace ends
+/// with the unload, without the service's stop, which the replay then adds).
+struct HashSink {
+    hash: Rc<RefCell<Option<TraceWriter<std::io::Sink>>>>,
+    cursor: Rc<RefCell<Cursor>>,
+}
 
 impl EventSink for HashSink {
     fn event(&mut self, event: &Event) {
-        let mut w = self.0.borrow_mut();
+        if self.cursor.borrow().closed {
+            return;
+        }
+        let mut w = self.hash.borrow_mut();
         if let Some(writer) = w.as_mut()
             && writer.write_event(event).is_err()
         {
@@ -604,7 +612,10 @@ impl Replay {
                 TraceWriter::with_policy(std::io::sink(), &header, FlushPolicy::Batched)
                     .map_err(|e| ReplayError::Misfit(e.to_string()))?,
             );
-            svc.add_sink(Box::new(HashSink(hash.clone())));
+            svc.add_sink(Box::new(HashSink {
+                hash: hash.clone(),
+                cursor: cursor.clone(),
+            }));
         }
         for s in sinks {
             svc.add_sink(s);

@@ -56,6 +56,11 @@ pub(crate) struct Analysis {
     machine: Vec<(u32, Option<u32>)>,
     /// Values read before anyone wrote them: the store the run started from.
     seeds: Vec<(u32, String, Vec<u8>)>,
+    /// A recording proxy's trace: the TAPI lines the extension used successfully, with
+    /// the logical id the model gives each (the proxy never sees the devices).
+    tapi_lines: BTreeMap<u32, u32>,
+    /// Registrations made with TAPI ids (their notifications name the line).
+    tapi_handles: std::collections::HashSet<HandleId>,
     injected: HashMap<(ExtId, Callback), BTreeMap<u64, u32>>,
     writes: Vec<WriteInfo>,
     pub episodes: HashMap<(ExtId, Crossing), VecDeque<Episode>>,
@@ -89,7 +94,14 @@ fn is_injected(k: &EventKind) -> Option<(u32, bool)> {
 impl Analysis {
     /// Reads the recording once; episodes are kept only for the extensions
     /// `played_by_recording` says the recording plays (the others' behaviour is their own).
-    pub fn of(events: &[Event], played_by_recording: impl Fn(ExtId) -> bool) -> Analysis {
+    /// With `failures_injected` (a recording proxy's trace: the service's reasons are
+    /// unseen), every failed callback is replayed as a failure injected at that call, so
+    /// the model answers as the real service did.
+    pub fn of(
+        events: &[Event],
+        played_by_recording: impl Fn(ExtId) -> bool,
+        failures_injected: bool,
+    ) -> Analysis {
         let mut a = Analysis::default();
         // Open calls per thread: (crossing, ext, index of the call event, episode).
         let mut stacks: HashMap<u16, Vec<(Crossing, Option<ExtId>, usize)>> = HashMap::new();
@@ -197,12 +209,16 @@ impl Analysis {
                         slot.1 = Some(e.kind.clone());
                     }
                     if let (Some(cb), Some(x)) = (callback_of(c), ext)
-                        && let Some((code, true)) = is_injected(&e.kind)
+                        && let Some((code, injected)) = is_injected(&e.kind)
+                        && (injected || (failures_injected && code != 0))
                         && let Some(&n) = nth_of.get(&at)
                     {
                         a.injected.entry((x, cb)).or_default().insert(n, code);
                     }
                     let call = &events[at];
+                    if failures_injected {
+                        a.note_tapi(call, &e.kind);
+                    }
                     // A successful write while the service ran: its deliveries follow.
                     let ok_write = match (&call.kind, &e.kind) {
                         (
@@ -239,7 +255,7 @@ impl Analysis {
                             EventKind::GetDataCall {
                                 device,
                                 guid: Some(g),
-                                source: faxsim_trace::SOURCE_FAX,
+                                source,
                                 ..
                             },
                             EventKind::GetDataReturn {
@@ -248,9 +264,18 @@ impl Analysis {
                                 ..
                             },
                         ) => {
-                            let key = (*device, g.to_ascii_lowercase());
-                            if written.insert(key) {
-                                a.seeds.push((*device, g.to_string(), d.to_vec()));
+                            // A TAPI line's value lives under the device the model gives
+                            // the line (a proxy's trace; faxsim's own name the devices).
+                            let device = match *source {
+                                faxsim_trace::SOURCE_FAX => Some(*device),
+                                faxsim_trace::SOURCE_TAPI => a.tapi_lines.get(device).copied(),
+                                _ => None,
+                            };
+                            if let Some(device) = device {
+                                let key = (device, g.to_ascii_lowercase());
+                                if written.insert(key) {
+                                    a.seeds.push((device, g.to_string(), d.to_vec()));
+                                }
                             }
                         }
                         _ => {}
@@ -265,6 +290,50 @@ impl Analysis {
             .map(|(w, _)| w)
             .collect();
         a
+    }
+}
+
+impl Analysis {
+    /// Notes a TAPI line a call used successfully (see [`Analysis::tapi_lines`]).
+    fn note_tapi(&mut self, call: &Event, ret: &EventKind) {
+        use faxsim_trace::SOURCE_TAPI;
+        let (device, ok) = match (&call.kind, ret) {
+            (
+                EventKind::GetDataCall {
+                    device,
+                    source: SOURCE_TAPI,
+                    ..
+                },
+                EventKind::GetDataReturn { code, .. },
+            )
+            | (
+                EventKind::SetDataCall {
+                    device,
+                    source: SOURCE_TAPI,
+                    ..
+                },
+                EventKind::SetDataReturn { code, .. },
+            ) => (*device, *code == 0),
+            (
+                EventKind::RegisterCall {
+                    device,
+                    source: SOURCE_TAPI,
+                    ..
+                },
+                EventKind::RegisterReturn { handle, .. },
+            ) => {
+                if let Some(h) = handle {
+                    self.tapi_handles.insert(*h);
+                }
+                (*device, handle.is_some())
+            }
+            _ => return,
+        };
+        if ok && !self.tapi_lines.contains_key(&device) {
+            // Logical ids far from any a service or a virtual FSP would pick.
+            let logical = 0x7000_0000 + self.tapi_lines.len() as u32;
+            self.tapi_lines.insert(device, logical);
+        }
     }
 }
 
@@ -604,6 +673,9 @@ impl ModelDriver<'_> {
         for &(device, tapi) in &self.analysis.machine {
             let _ = svc.add_device(device, tapi);
         }
+        for (&line, &logical) in &self.analysis.tapi_lines {
+            let _ = svc.add_device(logical, Some(line));
+        }
         let mut started = false;
         let mut skip_until: Option<usize> = None;
         for (i, e) in self.events.iter().enumerate() {
@@ -675,13 +747,19 @@ impl ModelDriver<'_> {
                 }
                 // What the proxy saw of writes and devices it could not see happen.
                 EventKind::ConfigChangeCall {
+                    handle,
                     device,
                     guid,
                     data,
                     cause: None,
                     ..
                 } if self.infer_inputs && started => {
-                    let _ = svc.external_write(*device, guid, data);
+                    // A TAPI registrant is told the line; the write names the device.
+                    let device = match self.analysis.tapi_lines.get(device) {
+                        Some(&logical) if self.analysis.tapi_handles.contains(handle) => logical,
+                        _ => *device,
+                    };
+                    let _ = svc.external_write(device, guid, data);
                     skip_until = self.return_of(i);
                     self.pump(svc);
                 }
@@ -966,12 +1044,17 @@ pub(crate) fn run(replay: Replay) -> Result<ReplayOutcome, ReplayError> {
                 .map(|l| faxsim_host::extension_name(l, &[])),
         )
         .collect();
-    let analysis = Analysis::of(&events, |x| {
-        header
-            .extensions
-            .get(x.index())
-            .is_none_or(|e| !given.contains(&e.name))
-    });
+    let one_sided = header.origin == "recorder";
+    let analysis = Analysis::of(
+        &events,
+        |x| {
+            header
+                .extensions
+                .get(x.index())
+                .is_none_or(|e| !given.contains(&e.name))
+        },
+        one_sided,
+    );
     let (first, second) = match &against {
         None => (
             None,
@@ -1030,7 +1113,9 @@ pub(crate) fn run(replay: Replay) -> Result<ReplayOutcome, ReplayError> {
         played: second.played,
         reproduced,
         recorded_end,
-        hash: verify_hash
+        // A recording proxy saw one extension's side only: the model's run has more (the
+        // devices, the other writers, the stop), so no hash of it can match.
+        hash: (verify_hash && header.origin != "recorder")
             .then(|| rolling_hash(&header, &second.events))
             .flatten(),
         divergence: None,
