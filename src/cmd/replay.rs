@@ -285,7 +285,10 @@ fn run_isolated(args: &ReplayArgs) -> Result<ExitCode, CliError> {
     let limit = Duration::from_millis(args.timeout_ms);
     let ended = isolate::supervise(cmd, &prefix, limit)?;
     let failure = match ended {
-        Ended::Exited(status) => {
+        // The child ends with its report written, or with 0-2 and its message on the
+        // shared standard error. Any other end is a crash whatever the platform calls it
+        // (Wine, for one, ends a process on an unhandled exception with code 3).
+        Ended::Exited(status) if report.exists() || matches!(status.code(), Some(0..=2)) => {
             let code = status.code().unwrap_or(2);
             if let Ok(text) = std::fs::read(&report) {
                 match &args.output {
@@ -302,6 +305,7 @@ fn run_isolated(args: &ReplayArgs) -> Result<ExitCode, CliError> {
             let _ = std::fs::remove_dir(&scratch);
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
         }
+        Ended::Exited(status) => format!("crashed ({})", isolate::describe_exit(&status)),
         Ended::Crashed(detail) => format!("crashed ({detail})"),
         Ended::Hung => format!("did not answer within {} ms (hung)", args.timeout_ms),
     };
