@@ -61,7 +61,7 @@ pub use diff::BehaviourDiff;
 pub use transcript::{Transcript, TranscriptExtension};
 
 use crate::cursor::{Comparer, Cursor, Source};
-use crate::standin::StandIn;
+use crate::standin::{PlayedBack, StandIn};
 use crate::strict::{Driver, Player, StrictOracle};
 
 /// How a replay answers the extensions.
@@ -644,25 +644,14 @@ impl Replay {
                     members.push(Member::Other(spec, imp));
                 }
                 None => {
-                    let s = Rc::new(StandIn::new(ext, cursor.clone()));
+                    let s = Rc::new(PlayedBack(StandIn::new(ext, cursor.clone())));
                     played.push(Played::Recording);
                     players.insert(ext, Player::StandIn(s.clone()));
                     members.push(Member::Other(spec, s));
                 }
             }
         }
-        match host.as_mut() {
-            Some(h) => {
-                h.attach_in_order(&mut svc, members)?;
-            }
-            None => {
-                for m in members {
-                    if let Member::Other(spec, imp) = m {
-                        svc.add_extension(spec, imp)?;
-                    }
-                }
-            }
-        }
+        attach_members(host.as_mut(), &mut svc, members)?;
 
         if let (Some(h), Some(p)) = (host.as_ref(), &path)
             && let Ok(input) = TraceInput::open(p)
@@ -806,4 +795,27 @@ fn kind_phrase(k: ExtensionKind) -> &'static str {
         ExtensionKind::VirtualFsp => "a virtual FSP",
         ExtensionKind::Routing => "a routing extension",
     }
+}
+
+/// Adds the replay's extensions to the service in the recorded order: through the host
+/// when any is a library (it attaches the in-process ones between them), directly when
+/// none is.
+fn attach_members(
+    host: Option<&mut Host>,
+    svc: &mut Service,
+    members: Vec<Member>,
+) -> Result<(), ReplayError> {
+    match host {
+        Some(h) => {
+            h.attach_in_order(svc, members)?;
+        }
+        None => {
+            for m in members {
+                if let Member::Other(spec, imp) = m {
+                    svc.add_extension(spec, imp)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }

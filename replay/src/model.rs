@@ -14,11 +14,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
-use faxsim_abi::{Callback, E_FAIL, FALSE, NOERROR, S_OK};
+use faxsim_abi::Callback;
 use faxsim_host::Host;
 use faxsim_sim::{
-    CallPoint, Callbacks, Choices, ConfigChange, Extension, FreeArg, HInst, RoutingInfo, Service,
-    UnregisterArg, VirtualDevices, WritePoint,
+    CallPoint, Callbacks, Choices, Extension, FreeArg, HInst, Service, UnregisterArg, WritePoint,
 };
 use faxsim_trace::{
     BufferArg, BufferId, Crossing, Direction, Event, EventKind, Exports, ExtId, HInstArg, Half,
@@ -533,121 +532,13 @@ impl ModelStandIn {
     }
 }
 
-impl Extension for ModelStandIn {
+impl Playback for ModelStandIn {
     fn exports(&self) -> Exports {
         self.exports.get()
     }
 
-    fn virtual_device_creation(&self, cb: &mut Callbacks<'_>) -> VirtualDevices {
-        match self.play(cb, Crossing::VirtualDeviceCreation) {
-            Some(EventKind::VirtualDeviceCreationReturn {
-                ok,
-                count,
-                id_prefix,
-                name_prefix,
-            }) => VirtualDevices {
-                ok,
-                count,
-                id_prefix,
-                name_prefix: name_prefix.to_string(),
-            },
-            _ => VirtualDevices {
-                ok: false,
-                count: 0,
-                id_prefix: 0,
-                name_prefix: String::new(),
-            },
-        }
-    }
-
-    fn initialize_config(&self, cb: &mut Callbacks<'_>) -> i32 {
-        match self.play(cb, Crossing::InitializeConfig) {
-            Some(EventKind::InitializeConfigReturn { hr }) => hr,
-            _ => NOERROR,
-        }
-    }
-
-    fn dev_initialize(&self, cb: &mut Callbacks<'_>) -> bool {
-        !matches!(
-            self.play(cb, Crossing::DevInitialize),
-            Some(EventKind::DevInitializeReturn { ok: false })
-        )
-    }
-
-    fn route_initialize(&self, cb: &mut Callbacks<'_>) -> bool {
-        !matches!(
-            self.play(cb, Crossing::RouteInitialize),
-            Some(EventKind::RouteInitializeReturn { ok: false })
-        )
-    }
-
-    fn route_device_change(&self, cb: &mut Callbacks<'_>, _device: u32, _new: bool) -> bool {
-        !matches!(
-            self.play(cb, Crossing::RouteDeviceChange),
-            Some(EventKind::RouteDeviceChangeReturn { ok: false })
-        )
-    }
-
-    fn route_device_enable(
-        &self,
-        cb: &mut Callbacks<'_>,
-        _guid: Option<&str>,
-        _device: u32,
-        _enabled: i32,
-    ) -> i32 {
-        match self.play(cb, Crossing::RouteDeviceEnable) {
-            Some(EventKind::RouteDeviceEnableReturn { result }) => result,
-            _ => FALSE,
-        }
-    }
-
-    fn route_get_routing_info(
-        &self,
-        cb: &mut Callbacks<'_>,
-        _guid: Option<&str>,
-        _device: u32,
-        _capacity: Option<u32>,
-    ) -> RoutingInfo {
-        match self.play(cb, Crossing::RouteGetRoutingInfo) {
-            Some(EventKind::RouteGetRoutingInfoReturn { ok, size, data }) => RoutingInfo {
-                ok,
-                size,
-                data: data.map(|d| d.to_vec()),
-            },
-            _ => RoutingInfo {
-                ok: false,
-                size: 0,
-                data: None,
-            },
-        }
-    }
-
-    fn route_set_routing_info(
-        &self,
-        cb: &mut Callbacks<'_>,
-        _guid: Option<&str>,
-        _device: u32,
-        _data: Option<&[u8]>,
-        _size: u32,
-    ) -> bool {
-        matches!(
-            self.play(cb, Crossing::RouteSetRoutingInfo),
-            Some(EventKind::RouteSetRoutingInfoReturn { ok: true })
-        )
-    }
-
-    fn dev_shutdown(&self, cb: &mut Callbacks<'_>) -> i32 {
-        match self.play(cb, Crossing::DevShutdown) {
-            Some(EventKind::DevShutdownReturn { hr }) => hr,
-            _ => S_OK,
-        }
-    }
-
-    fn config_change(&self, cb: &mut Callbacks<'_>, _change: &mut ConfigChange<'_>) -> i32 {
-        match self.play(cb, Crossing::ConfigChange) {
-            Some(EventKind::ConfigChangeReturn { hr, .. }) => hr,
-            _ => E_FAIL,
-        }
+    fn play(&self, cb: &mut Callbacks<'_>, crossing: Crossing) -> Option<EventKind> {
+        ModelStandIn::play(self, cb, crossing)
     }
 }
 
@@ -655,7 +546,7 @@ impl Extension for ModelStandIn {
 pub(crate) struct ModelDriver<'a> {
     pub events: &'a [Event],
     pub analysis: &'a Analysis,
-    pub standins: &'a HashMap<ExtId, Rc<ModelStandIn>>,
+    pub standins: &'a HashMap<ExtId, Rc<PlayedBack<ModelStandIn>>>,
     pub host: Option<&'a Host>,
     /// The recording shows one extension's side only (the recording proxy): a
     /// notification it got is a write by someone it could not see, a device it heard of
@@ -783,7 +674,7 @@ impl ModelDriver<'_> {
                         if let Some(s) = self.standins.get(&x) {
                             // A recorded extension's own call (the battery's peer writing).
                             let ret = self.return_of(i).map(|r| self.events[r].kind.clone());
-                            s.make(&mut svc.callbacks(x, e.thread), e, ret.as_ref());
+                            s.0.make(&mut svc.callbacks(x, e.thread), e, ret.as_ref());
                             skip_until = self.return_of(i);
                         } else {
                             // A call from one of the extension's own threads.
@@ -839,8 +730,10 @@ use faxsim_host::Member;
 use faxsim_sim::ExtensionSpec;
 use faxsim_trace::{FlushPolicy, Header, TraceWriter};
 
+use crate::standin::{Playback, PlayedBack};
 use crate::{
-    Plan, Played, Replay, ReplayError, ReplayOutcome, candidates, diff::diff_runs, match_libraries,
+    Plan, Played, Replay, ReplayError, ReplayOutcome, attach_members, candidates, diff::diff_runs,
+    match_libraries,
 };
 
 /// One model run of the recording: the replayed events, findings, who played whom.
@@ -924,25 +817,14 @@ fn model_run(
             }
             None => {
                 let x = ExtId(i as u16);
-                let s = Rc::new(ModelStandIn::new(x, &mut analysis, exports[i]));
+                let s = Rc::new(PlayedBack(ModelStandIn::new(x, &mut analysis, exports[i])));
                 standins.insert(x, s.clone());
                 played.push(Played::Recording);
                 members.push(Member::Other(spec, s));
             }
         }
     }
-    match host.as_mut() {
-        Some(h) => {
-            h.attach_in_order(&mut svc, members)?;
-        }
-        None => {
-            for m in members {
-                if let Member::Other(spec, imp) = m {
-                    svc.add_extension(spec, imp)?;
-                }
-            }
-        }
-    }
+    attach_members(host.as_mut(), &mut svc, members)?;
     let mut notes = Vec::new();
     ModelDriver {
         events,

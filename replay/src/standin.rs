@@ -154,13 +154,50 @@ fn issue(cb: &mut Callbacks<'_>, e: &Event) {
     }
 }
 
-impl Extension for StandIn {
+/// A recorded extension played back: for each crossing the service makes into it, it
+/// makes the calls recorded inside and gives the recorded return. [`PlayedBack`] makes
+/// one an [`Extension`].
+pub(crate) trait Playback {
+    /// What it exports.
+    fn exports(&self) -> Exports;
+
+    /// Makes the calls recorded inside this extension's `crossing` until its return;
+    /// returns the recorded return (`None`: there is none to give).
+    fn play(&self, cb: &mut Callbacks<'_>, crossing: Crossing) -> Option<EventKind>;
+
+    /// Whether it answers the job and routing-method entry point `function`.
+    fn drives_entry_point(&self, _function: &str) -> bool {
+        false
+    }
+
+    /// A job or routing-method entry point: the recorded result.
+    fn entry_point(&self, cb: &mut Callbacks<'_>, _function: &str) -> i32 {
+        match self.play(cb, Crossing::EntryPoint) {
+            Some(EventKind::EntryPointReturn { result }) => result,
+            _ => FALSE,
+        }
+    }
+
+    /// A notification: the recorded return.
+    fn config_change(&self, cb: &mut Callbacks<'_>, _change: &mut ConfigChange<'_>) -> i32 {
+        match self.play(cb, Crossing::ConfigChange) {
+            Some(EventKind::ConfigChangeReturn { hr, .. }) => hr,
+            _ => E_FAIL,
+        }
+    }
+}
+
+/// A [`Playback`] as the service sees it. Each crossing's answer when the recording has
+/// none (the replay diverged or ended) is the harmless one: a failed or empty result.
+pub(crate) struct PlayedBack<P>(pub P);
+
+impl<P: Playback> Extension for PlayedBack<P> {
     fn exports(&self) -> Exports {
-        self.exports.get()
+        self.0.exports()
     }
 
     fn virtual_device_creation(&self, cb: &mut Callbacks<'_>) -> VirtualDevices {
-        match self.play(cb, Crossing::VirtualDeviceCreation) {
+        match self.0.play(cb, Crossing::VirtualDeviceCreation) {
             Some(EventKind::VirtualDeviceCreationReturn {
                 ok,
                 count,
@@ -182,7 +219,7 @@ impl Extension for StandIn {
     }
 
     fn initialize_config(&self, cb: &mut Callbacks<'_>) -> i32 {
-        match self.play(cb, Crossing::InitializeConfig) {
+        match self.0.play(cb, Crossing::InitializeConfig) {
             Some(EventKind::InitializeConfigReturn { hr }) => hr,
             _ => NOERROR,
         }
@@ -190,27 +227,27 @@ impl Extension for StandIn {
 
     fn dev_initialize(&self, cb: &mut Callbacks<'_>) -> bool {
         !matches!(
-            self.play(cb, Crossing::DevInitialize),
+            self.0.play(cb, Crossing::DevInitialize),
             Some(EventKind::DevInitializeReturn { ok: false })
         )
     }
 
     fn route_initialize(&self, cb: &mut Callbacks<'_>) -> bool {
         !matches!(
-            self.play(cb, Crossing::RouteInitialize),
+            self.0.play(cb, Crossing::RouteInitialize),
             Some(EventKind::RouteInitializeReturn { ok: false })
         )
     }
 
     fn route_device_change(&self, cb: &mut Callbacks<'_>, _device: u32, _new: bool) -> bool {
         !matches!(
-            self.play(cb, Crossing::RouteDeviceChange),
+            self.0.play(cb, Crossing::RouteDeviceChange),
             Some(EventKind::RouteDeviceChangeReturn { ok: false })
         )
     }
 
     fn dev_shutdown(&self, cb: &mut Callbacks<'_>) -> i32 {
-        match self.play(cb, Crossing::DevShutdown) {
+        match self.0.play(cb, Crossing::DevShutdown) {
             Some(EventKind::DevShutdownReturn { hr }) => hr,
             _ => S_OK,
         }
@@ -223,7 +260,7 @@ impl Extension for StandIn {
         _device: u32,
         _enabled: i32,
     ) -> i32 {
-        match self.play(cb, Crossing::RouteDeviceEnable) {
+        match self.0.play(cb, Crossing::RouteDeviceEnable) {
             Some(EventKind::RouteDeviceEnableReturn { result }) => result,
             _ => FALSE,
         }
@@ -236,7 +273,7 @@ impl Extension for StandIn {
         _device: u32,
         _capacity: Option<u32>,
     ) -> RoutingInfo {
-        match self.play(cb, Crossing::RouteGetRoutingInfo) {
+        match self.0.play(cb, Crossing::RouteGetRoutingInfo) {
             Some(EventKind::RouteGetRoutingInfoReturn { ok, size, data }) => RoutingInfo {
                 ok,
                 size,
@@ -259,20 +296,35 @@ impl Extension for StandIn {
         _size: u32,
     ) -> bool {
         matches!(
-            self.play(cb, Crossing::RouteSetRoutingInfo),
+            self.0.play(cb, Crossing::RouteSetRoutingInfo),
             Some(EventKind::RouteSetRoutingInfoReturn { ok: true })
         )
     }
 
-    fn drives_entry_point(&self, _function: &str) -> bool {
-        true
+    fn drives_entry_point(&self, function: &str) -> bool {
+        self.0.drives_entry_point(function)
     }
 
-    fn entry_point(&self, cb: &mut Callbacks<'_>, _function: &str) -> i32 {
-        match self.play(cb, Crossing::EntryPoint) {
-            Some(EventKind::EntryPointReturn { result }) => result,
-            _ => FALSE,
-        }
+    fn entry_point(&self, cb: &mut Callbacks<'_>, function: &str) -> i32 {
+        self.0.entry_point(cb, function)
+    }
+
+    fn config_change(&self, cb: &mut Callbacks<'_>, change: &mut ConfigChange<'_>) -> i32 {
+        self.0.config_change(cb, change)
+    }
+}
+
+impl Playback for StandIn {
+    fn exports(&self) -> Exports {
+        self.exports.get()
+    }
+
+    fn play(&self, cb: &mut Callbacks<'_>, crossing: Crossing) -> Option<EventKind> {
+        StandIn::play(self, cb, crossing)
+    }
+
+    fn drives_entry_point(&self, _function: &str) -> bool {
+        true
     }
 
     fn config_change(&self, cb: &mut Callbacks<'_>, change: &mut ConfigChange<'_>) -> i32 {

@@ -18,7 +18,7 @@ use faxsim_trace::{Crossing, Direction, Event, EventKind, Exports, ExtId, Half};
 
 use crate::ReplayError;
 use crate::cursor::{Cursor, MAX_LOOKAHEAD};
-use crate::standin::{StandIn, make_call};
+use crate::standin::{PlayedBack, StandIn, make_call};
 
 /// Who answers for each extension of the recording.
 #[derive(Clone)]
@@ -28,7 +28,7 @@ pub(crate) enum Player {
     /// An in-process Rust extension under test.
     InProcess,
     /// The recording itself.
-    StandIn(Rc<StandIn>),
+    StandIn(Rc<PlayedBack<StandIn>>),
 }
 
 /// The answers of a failed call, by crossing (what the service gives after a divergence).
@@ -222,7 +222,7 @@ impl Driver<'_> {
     fn before(&self, svc: &mut Service, next: &Event) {
         if let (EventKind::Load { exports, .. }, Some(ext)) = (&next.kind, next.ext) {
             match self.players.get(&ext) {
-                Some(Player::StandIn(s)) => s.exports.set(*exports),
+                Some(Player::StandIn(s)) => s.0.exports.set(*exports),
                 Some(Player::Library) => {
                     if let Some(host) = self.host
                         && let Err(e) = host.reload(svc)

@@ -82,6 +82,8 @@ fn a_changed_extension_is_caught_at_its_first_difference() {
         report.contains("expected:") && report.contains("actual:"),
         "{report}"
     );
+    // The whole report as a person reads it.
+    insta::assert_snapshot!("divergence-report", report);
 }
 
 #[test]
@@ -220,33 +222,6 @@ fn every_delivery_policy_replays_under_many_seeds() {
             assert_eq!(out.events, events, "{delivery:?} seed {seed}");
         }
     }
-}
-
-#[test]
-#[ignore = "prints a report for a person to read"]
-fn print_a_divergence_report() {
-    let mut replay = Replay::open(&golden("walkthrough-seed0-sync.trace")).unwrap();
-    for (n, imp) in walkthrough_extensions() {
-        let imp = if n == "careful-routing" {
-            Rc::new(BuggyRouting::default()) as Rc<dyn Extension>
-        } else {
-            imp
-        };
-        replay = replay.extension(n, imp);
-    }
-    let out = replay.run().unwrap();
-    println!("{}", out.divergence.unwrap().report(&out.names));
-}
-
-#[test]
-#[ignore = "prints a transcript for a person to read"]
-fn print_a_transcript() {
-    let mut replay = Replay::open(&golden("walkthrough-seed7-deferred.trace")).unwrap();
-    for (n, imp) in walkthrough_extensions() {
-        replay = replay.extension(n, imp);
-    }
-    let out = replay.run().unwrap();
-    print!("{}", out.transcript().to_yaml());
 }
 
 // ---- model mode ---------------------------------------------------------------------------
