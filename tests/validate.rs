@@ -58,8 +58,7 @@ fn rules(v: &Value) -> BTreeSet<String> {
 const TABLE: &[(&[&str], &[&str], i32)] = &[
     (&["careful_routing"], &[], 0),
     // Touches its configuration only in the routing entry points a running service
-    // calls, which the battery does not drive yet: nothing to find (see the validate
-    // issue). Replay tests drive them (tests/replay.rs).
+    // calls (the battery's routing administration), carefully.
     (&["careful_routing_info"], &[], 0),
     (&["careful_fsp"], &[], 0),
     (&["careful_vfsp"], &[], 0),
@@ -243,7 +242,24 @@ fn calls_from_extension_threads_are_attributed() {
         String::from_utf8_lossy(&o.stdout)
     );
     let events = read_trace(&trace);
-    let foreign: Vec<&Value> = events.iter().filter(|e| e["thread"] != 0).collect();
+    // Thread 1 is the service worker the battery administers routing methods on.
+    let admin: Vec<&Value> = events.iter().filter(|e| e["thread"] == 1).collect();
+    assert!(
+        admin
+            .iter()
+            .any(|e| e["kind"]["type"] == "route-device-enable-call" && e["ext"] == 0),
+        "the routing administration runs on the service's worker thread"
+    );
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["kind"]["type"] == "route-device-enable-call")
+            .all(|e| e["thread"] == 1)
+    );
+    let foreign: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["thread"] != 0 && e["thread"] != 1)
+        .collect();
     assert!(!foreign.is_empty(), "the worker's calls are in the trace");
     for e in &foreign {
         // careful_threads is the second library: ExtId 1, with its own hInst.
@@ -479,6 +495,54 @@ fn routing_methods_are_written_even_if_never_touched() {
         &[lib("careful_routing")],
     );
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// A routing extension written like real vendor samples touches its configuration only
+/// when the service administers its routing method: the battery drives those entry
+/// points on a service worker thread, and the sample's bug (a NULL hInst on every
+/// SetData) is found once the method's GUID is given. With the placeholder method the
+/// extension answers FALSE without a configuration call.
+#[test]
+fn routing_administration_reaches_what_real_extensions_do_there() {
+    if fixtures().is_none() {
+        return;
+    }
+    const METHOD: &str = "{5797DEE4-E738-4A8E-9B91-D1E3D3F0E6B1}";
+    let lib = lib("vendor_style_routing");
+    let found = json(&faxsim(
+        &["--format", "json", "--routing-method", METHOD],
+        std::slice::from_ref(&lib),
+    ));
+    assert_eq!(rules(&found), BTreeSet::from(["foreign-hinst".to_string()]));
+    let messages: Vec<&str> = found["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    for key in ["e6b2}", "e6b3}"] {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("hInst NULL") && m.contains(key)),
+            "the flag and the routing info are written with a NULL hInst: {messages:?}"
+        );
+    }
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vendor-placeholder.trace");
+    let o = faxsim(
+        &["--format", "json", "--record", trace.to_str().unwrap()],
+        std::slice::from_ref(&lib),
+    );
+    assert!(rules(&json(&o)).is_empty());
+    let events = read_trace(&trace);
+    let admin = |t: &str| {
+        events
+            .iter()
+            .filter(|e| e["kind"]["type"] == t && e["ext"] == 0)
+            .count()
+    };
+    assert!(admin("route-device-enable-call") > 0 && admin("route-set-routing-info-call") > 0);
+    assert_eq!(admin("get-data-call") + admin("set-data-call"), 0);
 }
 
 /// Scenario files load real libraries too (`library = "..."`, relative to the file).

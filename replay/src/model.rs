@@ -234,6 +234,8 @@ impl Analysis {
                         writes[w].1 = true;
                     }
                     // Keys written, and values read before any write: the initial store.
+                    // A write that failed changed nothing: a value read after it was
+                    // there before.
                     match (&call.kind, &e.kind) {
                         (
                             EventKind::SetDataCall {
@@ -246,7 +248,8 @@ impl Analysis {
                                 guid: Some(g),
                                 ..
                             },
-                            _,
+                            EventKind::SetDataReturn { code: 0, .. }
+                            | EventKind::ExternalWriteReturn { code: 0 },
                         ) => {
                             written.insert((*device, g.to_ascii_lowercase()));
                         }
@@ -654,6 +657,50 @@ impl ModelDriver<'_> {
                     skip_until = self.return_of(i);
                     self.pump(svc);
                 }
+                // An administrator's console through the service: the same calls, on the
+                // recorded service thread.
+                EventKind::RouteDeviceEnableCall {
+                    guid: Some(g),
+                    device,
+                    enabled,
+                } if started => {
+                    if let Some(x) = e.ext {
+                        self.on_thread(svc, e.thread, |svc| {
+                            let _ = svc.route_device_enable(x, g, *device, *enabled);
+                        });
+                    }
+                    skip_until = self.return_of(i);
+                    self.pump(svc);
+                }
+                EventKind::RouteGetRoutingInfoCall {
+                    guid: Some(g),
+                    device,
+                    buffer,
+                    size,
+                } if started => {
+                    if let Some(x) = e.ext {
+                        let capacity = buffer.then_some(*size);
+                        self.on_thread(svc, e.thread, |svc| {
+                            let _ = svc.route_get_routing_info(x, g, *device, capacity);
+                        });
+                    }
+                    skip_until = self.return_of(i);
+                    self.pump(svc);
+                }
+                EventKind::RouteSetRoutingInfoCall {
+                    guid: Some(g),
+                    device,
+                    data: Some(d),
+                    ..
+                } if started => {
+                    if let Some(x) = e.ext {
+                        self.on_thread(svc, e.thread, |svc| {
+                            let _ = svc.route_set_routing_info(x, g, *device, d);
+                        });
+                    }
+                    skip_until = self.return_of(i);
+                    self.pump(svc);
+                }
                 EventKind::RouteDeviceChangeCall { device, new_device }
                     if self.infer_inputs && started =>
                 {
@@ -690,6 +737,17 @@ impl ModelDriver<'_> {
         if let Some(h) = self.host {
             h.close_unloaded(svc);
         }
+    }
+
+    /// Runs `f` as service thread `thread` (on an OS thread of its own when a library
+    /// is hosted, as the recording had it).
+    fn on_thread(&self, svc: &mut Service, thread: u16, f: impl FnOnce(&mut Service)) {
+        svc.set_thread(thread);
+        match self.host {
+            Some(h) if thread != 0 => h.on_service_thread(thread, || f(svc)),
+            _ => f(svc),
+        }
+        svc.set_thread(0);
     }
 
     fn pump(&self, svc: &mut Service) {
@@ -825,6 +883,10 @@ fn model_run(
         }
     }
     attach_members(host.as_mut(), &mut svc, members)?;
+    if let Some(h) = host.as_ref() {
+        // Threads the libraries start are numbered around the recorded service threads.
+        h.reserve_thread_ids(&crate::strict::service_threads(events.iter().cloned()));
+    }
     let mut notes = Vec::new();
     ModelDriver {
         events,

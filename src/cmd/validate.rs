@@ -51,9 +51,10 @@ pub struct ValidateArgs {
     /// a -seedN suffix); read it with `faxsim show` and `faxsim check`.
     #[arg(long, value_name = "PATH")]
     pub record: Option<PathBuf>,
-    /// A GUID the battery writes (on device 0 and every device) even if no extension
-    /// touched it during the run: data your extension reads only when it routes a fax.
-    /// Repeat for several.
+    /// A routing method of your routing extension: the battery administers it through
+    /// FaxRouteDeviceEnable, FaxRouteGetRoutingInfo and FaxRouteSetRoutingInfo on every
+    /// device (without one, a placeholder GUID your extension does not own), and writes
+    /// it on device 0 and every device. Repeat for several.
     #[arg(long = "routing-method", value_name = "GUID", value_parser = parse_guid_arg)]
     pub routing_methods: Vec<String>,
     /// Report format.

@@ -20,6 +20,9 @@ pub enum Component {
     Faults = 3,
     /// Choices made by drivers above the service (exploration, the validate battery).
     Driver = 4,
+    /// The validate battery's routing administration (its order and the bytes it sets):
+    /// a stream of its own, so the battery's fault placement stays what it was.
+    Admin = 5,
 }
 
 /// A deterministic generator for one component.

@@ -4,14 +4,22 @@
 //! 1. Startup in the documented order, with one TAPI device (logical 1, line 101) that
 //!    routing extensions hear of at start.
 //! 2. Device arrival: a second TAPI device (logical 2, line 102).
-//! 3. An external write (an administration client) to every key any extension read,
+//! 3. Routing administration (routing extensions): for every battery device and routing
+//!    method, in an order the seed picks, on a service worker thread (not the thread that
+//!    initialised the extension), the calls an administrator's console makes through a
+//!    real service: `FaxRouteDeviceEnable` (query, disable, query, enable, query),
+//!    `FaxRouteGetRoutingInfo` (the size query, then a buffer of that size),
+//!    `FaxRouteSetRoutingInfo` with the bytes it returned and with new bytes, and the
+//!    info read back. Real routing extensions touch their configuration here, not at
+//!    initialisation. Repeated after every restart below, so injected faults reach it.
+//! 4. An external write (an administration client) to every key any extension read,
 //!    wrote or registered for, and to the global data (device 0) of every GUID used.
-//! 4. The same keys written by another extension in the service (`faxsim-peer`, an
+//! 5. The same keys written by another extension in the service (`faxsim-peer`, an
 //!    in-process helper that only writes).
-//! 5. Injected callback failures: every documented error code of GetData, SetData and
+//! 6. Injected callback failures: every documented error code of GetData, SetData and
 //!    Register once per extension, on calls the seed picks, over up to three restarts
-//!    that replay startup and the external writes.
-//! 6. A clean restart with the writes once more, then shutdown.
+//!    that replay startup, the routing administration and the external writes.
+//! 7. A clean restart with the writes once more, then shutdown.
 //!
 //! After each step, threads the extensions started get a scheduling point.
 
@@ -43,6 +51,20 @@ const PUMP: Duration = Duration::from_millis(200);
 /// Rounds of restarts that replay startup under injected failures.
 const FAULT_ROUNDS: usize = 3;
 
+/// The service thread the routing administration runs on: a real service calls those
+/// entry points from its RPC and worker threads, never from the thread that initialised
+/// the extension. Reserved, so threads the extensions start are numbered around it.
+pub const ADMIN_THREAD: u16 = 1;
+
+/// The routing method administered when none is given (`--routing-method`): a GUID no
+/// extension owns. A routing extension that checks the method GUID answers FALSE for it
+/// without touching its configuration; the report's coverage says so.
+pub const PLACEHOLDER_METHOD: &str = "{FA75111E-0000-4000-8000-00000000FA75}";
+
+/// The largest routing info the battery asks for after the size query (a larger answer is
+/// taken as the extension's, and not allocated).
+const MAX_ROUTING_INFO: u32 = 1 << 20;
+
 /// How one battery run is set up.
 #[derive(Clone, Debug)]
 pub struct BatteryOptions {
@@ -50,9 +72,10 @@ pub struct BatteryOptions {
     pub seed: u64,
     /// The delivery policy.
     pub delivery: DeliveryPolicy,
-    /// GUIDs written by the battery even if no extension touched them during the run
-    /// (`--routing-method`: data an extension reads only when a fax is routed, which the
-    /// simulator never does): on device 0 and on every battery device.
+    /// Routing method GUIDs (`--routing-method`): administered through the routing entry
+    /// points of every routing extension (step 3; without any, [`PLACEHOLDER_METHOD`]),
+    /// and written by the battery even if no extension touched them during the run, on
+    /// device 0 and on every battery device.
     pub extra_guids: Vec<String>,
 }
 
@@ -140,11 +163,22 @@ fn drive(
     exts: &[ExtId],
     peer: ExtId,
 ) -> Result<(), HostError> {
+    host.reserve_thread_ids(&[ADMIN_THREAD]);
     host.start(svc)?;
     host.pump(svc, PUMP);
     let (logical, line) = BATTERY_DEVICES[1];
     svc.add_device(logical, Some(line))?;
     host.pump(svc, PUMP);
+    let mut admin_rng = DetRng::new(opts.seed, Component::Admin);
+    let methods: Vec<String> = if opts.extra_guids.is_empty() {
+        vec![PLACEHOLDER_METHOD.to_string()]
+    } else {
+        opts.extra_guids.clone()
+    };
+    let mut administer = |svc: &mut Service, host: &Host| {
+        administer_routing(host, svc, exts, &methods, &mut admin_rng)
+    };
+    administer(svc, host)?;
 
     let mut value = 0u32;
     let mut writes = |svc: &mut Service, host: &Host, by_peer: bool| -> Result<(), HostError> {
@@ -200,13 +234,103 @@ fn drive(
         }
         host.restart(svc)?;
         host.pump(svc, PUMP);
+        administer(svc, host)?;
         writes(svc, host, false)?;
     }
 
     host.restart(svc)?;
     host.pump(svc, PUMP);
+    administer(svc, host)?;
     writes(svc, host, false)?;
     svc.stop()?;
+    Ok(())
+}
+
+/// Step 3: every routing extension's routing methods administered on every battery
+/// device (see the module docs), on [`ADMIN_THREAD`].
+fn administer_routing(
+    host: &Host,
+    svc: &mut Service,
+    exts: &[ExtId],
+    methods: &[String],
+    rng: &mut DetRng,
+) -> Result<(), HostError> {
+    for (info, &ext) in host.libraries().zip(exts) {
+        let entry = info.routing_admin;
+        if !entry.any() || !svc.is_running() {
+            continue;
+        }
+        let mut targets: Vec<(u32, &str)> = BATTERY_DEVICES
+            .iter()
+            .flat_map(|&(device, _)| methods.iter().map(move |m| (device, m.as_str())))
+            .collect();
+        rng.shuffle(&mut targets);
+        let mut fresh = [0u8; 16];
+        fresh[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+        fresh[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
+        svc.set_thread(ADMIN_THREAD);
+        let result = host.on_service_thread(ADMIN_THREAD, || {
+            for (device, method) in targets {
+                administer_method(svc, ext, entry, device, method, &fresh)?;
+            }
+            Ok::<(), SimError>(())
+        });
+        svc.set_thread(0);
+        match result {
+            // Its initialisation failed, or the service unloaded it: nothing to administer.
+            Err(SimError::NotInService(_)) => {}
+            other => other?,
+        }
+        host.pump(svc, PUMP);
+    }
+    Ok(())
+}
+
+/// One routing method on one device, as an administrator's console drives it.
+fn administer_method(
+    svc: &mut Service,
+    ext: ExtId,
+    entry: crate::RoutingAdmin,
+    device: u32,
+    method: &str,
+    fresh: &[u8],
+) -> Result<(), SimError> {
+    use faxsim_abi::{QUERY_STATUS, STATUS_DISABLE, STATUS_ENABLE};
+    if entry.device_enable {
+        for enabled in [
+            QUERY_STATUS,
+            STATUS_DISABLE,
+            QUERY_STATUS,
+            STATUS_ENABLE,
+            QUERY_STATUS,
+        ] {
+            svc.route_device_enable(ext, method, device, enabled)?;
+            svc.tick()?;
+        }
+    }
+    let read = |svc: &mut Service| -> Result<Option<Vec<u8>>, SimError> {
+        if !entry.get_routing_info {
+            return Ok(None);
+        }
+        let query = svc.route_get_routing_info(ext, method, device, None)?;
+        svc.tick()?;
+        if !query.ok || query.size == 0 || query.size > MAX_ROUTING_INFO {
+            return Ok(None);
+        }
+        let info = svc.route_get_routing_info(ext, method, device, Some(query.size))?;
+        svc.tick()?;
+        Ok(info.data.filter(|_| info.ok))
+    };
+    let current = read(svc)?;
+    if entry.set_routing_info {
+        if let Some(bytes) = &current {
+            svc.route_set_routing_info(ext, method, device, bytes)?;
+            svc.tick()?;
+        }
+        svc.route_set_routing_info(ext, method, device, fresh)?;
+        svc.tick()?;
+        read(svc)?;
+    }
     Ok(())
 }
 

@@ -96,8 +96,30 @@ pub struct LibraryInfo {
     /// Its optional exports. Without `FaxExtInitializeConfig` it takes no part in the
     /// configuration protocol.
     pub exports: Exports,
+    /// The routing entry points a running service calls when a routing method is
+    /// administered (routing extensions only; all `false` for providers).
+    pub routing_admin: RoutingAdmin,
     /// Its trampoline slot.
     pub slot: usize,
+}
+
+/// Which of the entry points a running service calls to administer a routing method
+/// a routing extension exports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoutingAdmin {
+    /// `FaxRouteDeviceEnable`.
+    pub device_enable: bool,
+    /// `FaxRouteGetRoutingInfo`.
+    pub get_routing_info: bool,
+    /// `FaxRouteSetRoutingInfo`.
+    pub set_routing_info: bool,
+}
+
+impl RoutingAdmin {
+    /// Whether it exports any of them.
+    pub fn any(&self) -> bool {
+        self.device_enable || self.get_routing_info || self.set_routing_info
+    }
 }
 
 impl LibraryInfo {
@@ -215,6 +237,12 @@ impl Host {
             dev_shutdown: kind.is_provider() && e.dev_shutdown.is_some(),
             route_device_change: kind == ExtensionKind::Routing && e.route_device_change.is_some(),
         };
+        let routing = kind == ExtensionKind::Routing;
+        let routing_admin = RoutingAdmin {
+            device_enable: routing && e.route_device_enable.is_some(),
+            get_routing_info: routing && e.route_get_routing_info.is_some(),
+            set_routing_info: routing && e.route_set_routing_info.is_some(),
+        };
         let name = self.unique_name(path);
         let info = LibraryInfo {
             name,
@@ -222,6 +250,7 @@ impl Host {
             kind,
             detected,
             exports,
+            routing_admin,
             slot,
         };
         let ext = Rc::new(FfiExtension {

@@ -104,26 +104,25 @@ pub fn this_module() -> Option<(usize, PathBuf)> {
     module_of(marker as fn() as *const c_void)
 }
 
-/// The calling thread's OS id: `pthread_self` (no system call, unlike `gettid`), or
-/// `GetCurrentThreadId`. Never a Rust thread-local: one with a destructor would keep
-/// the proxy from unloading.
-#[cfg(unix)]
+/// The calling thread's identity in the trace, unique for the life of this copy of the
+/// recorder. Not the OS id (`pthread_self`, `GetCurrentThreadId`): the system hands an
+/// ended thread's id to a later thread, so a thread the extension started and joined
+/// would be recorded as the same thread as a service worker created after it. A
+/// constant-initialised thread-local of a type without a destructor registers nothing
+/// at thread exit, so it does not keep the proxy from unloading.
 pub fn thread_id() -> u64 {
-    // SAFETY: pthread_self has no preconditions.
-    (unsafe { libc::pthread_self() }) as u64
-}
-
-/// See the Unix variant.
-#[cfg(windows)]
-pub fn thread_id() -> u64 {
-    // SAFETY: GetCurrentThreadId has no preconditions.
-    u64::from(unsafe { windows_sys::Win32::System::Threading::GetCurrentThreadId() })
-}
-
-/// See the Unix variant.
-#[cfg(not(any(unix, windows)))]
-pub fn thread_id() -> u64 {
-    0
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static ID: Cell<u64> = const { Cell::new(0) };
+    }
+    ID.with(|id| {
+        if id.get() == 0 {
+            id.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        id.get()
+    })
 }
 
 /// The calling thread's last error: `GetLastError()` on Windows, `errno` elsewhere

@@ -652,6 +652,14 @@ impl Service {
         Ok(())
     }
 
+    /// The service thread the calls the service makes from now on are recorded on (0:
+    /// the thread that starts and stops it). A driver that makes some calls from a
+    /// worker thread of its own, as a real service makes administration calls, sets it
+    /// around them.
+    pub fn set_thread(&mut self, thread: u16) {
+        self.thread = thread;
+    }
+
     /// Whether the service runs (started, not stopping).
     pub fn is_running(&self) -> bool {
         self.state == State::Running
