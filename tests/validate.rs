@@ -543,6 +543,85 @@ fn routing_administration_reaches_what_real_extensions_do_there() {
     };
     assert!(admin("route-device-enable-call") > 0 && admin("route-set-routing-info-call") > 0);
     assert_eq!(admin("get-data-call") + admin("set-data-call"), 0);
+    // The report does not pass it silently: its coverage shows nothing was exercised,
+    // in plain words, with what to pass.
+    let cov = &json(&o)["runs"][0]["coverage"];
+    assert_eq!(cov["configuration_calls"], 0, "{cov}");
+    assert!(
+        cov["entry_points"]["FaxRouteDeviceEnable"].as_u64() > Some(0),
+        "{cov}"
+    );
+    assert_eq!(cov["injected_failures"]["fired"], 0, "{cov}");
+    let text = faxsim(&[], std::slice::from_ref(&lib));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("made no configuration call")
+            && text.contains("--routing-method GUID")
+            && text.contains("PASSED, but see the attention above"),
+        "{text}"
+    );
+}
+
+/// Every report says what each library was exercised with: entry points, callbacks, the
+/// injected failures that fired and the ones that never found a call.
+#[test]
+fn reports_show_coverage() {
+    if fixtures().is_none() {
+        return;
+    }
+    let lib = lib("careful_routing_info");
+    let o = faxsim(
+        &["--format", "json", "--seeds", "3"],
+        std::slice::from_ref(&lib),
+    );
+    let v = json(&o);
+    for run in v["runs"].as_array().unwrap() {
+        let cov = &run["coverage"];
+        for entry in [
+            "FaxExtInitializeConfig",
+            "FaxRouteInitialize",
+            "FaxRouteDeviceEnable",
+            "FaxRouteGetRoutingInfo",
+            "FaxRouteSetRoutingInfo",
+        ] {
+            assert!(
+                cov["entry_points"][entry].as_u64() > Some(0),
+                "{entry}: {cov}"
+            );
+        }
+        assert!(cov["configuration_calls"].as_u64() > Some(0), "{cov}");
+        assert!(
+            cov["callbacks"]["FaxExtGetData"].as_u64() > Some(0),
+            "{cov}"
+        );
+        // It never registers: the Register failures find no call to fail.
+        assert_eq!(cov["callbacks"]["FaxExtRegisterForEvents"], 0, "{cov}");
+        let f = &cov["injected_failures"];
+        assert!(f["fired"].as_u64() > Some(0), "{cov}");
+        assert!(
+            f["not_reached"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["callback"] == "FaxExtRegisterForEvents"),
+            "{cov}"
+        );
+    }
+    let junit = faxsim(&["--format", "junit"], std::slice::from_ref(&lib));
+    let junit = String::from_utf8_lossy(&junit.stdout);
+    assert!(
+        junit.contains("coverage.entry.FaxRouteDeviceEnable")
+            && junit.contains("coverage.configuration-calls"),
+        "{junit}"
+    );
+    let text = faxsim(&[], std::slice::from_ref(&lib));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("entry points called:")
+            && text.contains("never reached: FaxExtRegisterForEvents")
+            && !text.contains("attention"),
+        "{text}"
+    );
 }
 
 /// Scenario files load real libraries too (`library = "..."`, relative to the file).

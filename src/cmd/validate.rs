@@ -14,7 +14,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use faxsim_host::battery::{self, BatteryOptions, PEER_NAME};
+use faxsim_host::battery::{self, BatteryOptions, PEER_NAME, PLACEHOLDER_METHOD};
+use faxsim_host::coverage::{CALLBACKS, Coverage};
 use faxsim_host::{Host, LibraryInfo};
 use faxsim_sim::trace::{
     Direction, Event, EventKind, ExtId, ExtensionInfo, ExtensionKind, Half, TraceSink,
@@ -168,6 +169,8 @@ struct SeedRun {
     notes: Vec<String>,
     /// The extension crashed or hung (isolated).
     fatal: bool,
+    /// What each library (in the order of `libs`) was exercised with.
+    coverage: Vec<Coverage>,
 }
 
 /// A protocol line from an isolated child.
@@ -224,7 +227,7 @@ pub fn run(args: &ValidateArgs, color: Color) -> Result<ExitCode, CliError> {
         color
     };
     let text = match args.format {
-        ValidateFormat::Text => text_report(&libs, &runs, args.deny_warnings, color),
+        ValidateFormat::Text => text_report(&libs, &runs, args, color),
         ValidateFormat::Json => json_report(&libs, &runs, args.deny_warnings) + "\n",
         ValidateFormat::Junit => junit_report(&libs, &runs, args.deny_warnings),
     };
@@ -332,6 +335,11 @@ fn run_in_process(
         if let Some(e) = out.aborted {
             notes.push(format!("the run was cut short: {e}"));
         }
+        let coverage = out
+            .exts
+            .iter()
+            .map(|&x| Coverage::of(&out.events, x))
+            .collect();
         runs.push(SeedRun {
             seed,
             delivery,
@@ -339,6 +347,7 @@ fn run_in_process(
             findings: out.findings,
             notes,
             fatal: false,
+            coverage,
         });
     }
     Ok((libs, runs))
@@ -529,6 +538,10 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
             virtual_fsp_init: VirtualFspInitOrder::default(),
         };
         let findings = check_events(&events, config);
+        // The child attaches the libraries first, in order.
+        let coverage = (0..libs.len())
+            .map(|i| Coverage::of(&events, ExtId(i as u16)))
+            .collect();
         runs.push(SeedRun {
             seed,
             delivery,
@@ -536,6 +549,7 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
             findings,
             notes,
             fatal,
+            coverage,
         });
     }
     Ok((libs, runs))
@@ -588,7 +602,109 @@ fn kind_text(k: Option<ExtensionKind>) -> &'static str {
     }
 }
 
-fn text_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool, color: Color) -> String {
+/// Library `li`'s coverage over every run.
+fn merged_coverage(runs: &[SeedRun], li: usize) -> Coverage {
+    let mut c = Coverage::default();
+    for r in runs {
+        if let Some(x) = r.coverage.get(li) {
+            c.merge(x);
+        }
+    }
+    c
+}
+
+/// `Name 3, Other 1` for counted names.
+fn counts<'a>(items: impl Iterator<Item = (&'a str, u64)>) -> String {
+    let v: Vec<String> = items.map(|(n, k)| format!("{n} {k}")).collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// The coverage lines of a library's section in the text report.
+fn coverage_text(c: &Coverage) -> String {
+    let entry = counts(
+        c.entry_points
+            .iter()
+            .map(|(k, n)| (k.function(), *n))
+            .chain(c.other_entry_points.iter().map(|(k, n)| (k.as_str(), *n))),
+    );
+    let used = counts(
+        CALLBACKS
+            .iter()
+            .filter(|k| c.calls(**k) > 0)
+            .map(|k| (k.function(), c.calls(*k))),
+    );
+    let never: Vec<&str> = CALLBACKS
+        .iter()
+        .filter(|k| c.calls(**k) == 0)
+        .map(|k| k.function())
+        .collect();
+    let mut out =
+        format!("  coverage:\n    entry points called:  {entry}\n    callbacks used:       {used}");
+    if !never.is_empty() {
+        out.push_str(&format!(" (never: {})", never.join(", ")));
+    }
+    let (planned, fired) = c.faults_planned_fired();
+    out.push_str(&format!(
+        "\n    injected failures:    {fired} of {planned} fired"
+    ));
+    let missing = c.faults_not_reached();
+    if !missing.is_empty() {
+        let parts: Vec<String> = missing
+            .iter()
+            .map(|(cb, codes)| {
+                if codes.len() == cb.documented_errors().len() {
+                    format!("{} (all {} codes)", cb.name(), codes.len())
+                } else {
+                    let names: Vec<String> = codes
+                        .iter()
+                        .map(|c| faxsim_sim::trace::text::win32_name(*c))
+                        .collect();
+                    format!("{} {}", cb.name(), names.join(", "))
+                }
+            })
+            .collect();
+        out.push_str(&format!("; never reached: {}", parts.join("; ")));
+    }
+    out.push('\n');
+    out
+}
+
+/// Plain words for a library the battery did not reach: nothing it does with its
+/// configuration was checked, and what to pass instead.
+fn not_exercised_text(lib: &Lib, methods_given: bool) -> String {
+    let mut out = format!(
+        "  attention: {} made no configuration call (GetData, SetData, RegisterForEvents) in \
+         anything the battery drove, so no rule about them was checked: \"no findings\" \
+         means nothing here.\n",
+        lib.name
+    );
+    let hint = match lib.kind {
+        Some(ExtensionKind::Routing) if !methods_given => format!(
+            "    Its routing methods were administered only under the placeholder GUID \
+             {PLACEHOLDER_METHOD}: pass --routing-method GUID for each of its methods. If it \
+             reads its configuration only when it routes a fax, the battery does not drive \
+             routing methods yet.\n"
+        ),
+        Some(ExtensionKind::Routing) => {
+            "    If it reads its configuration only when it routes a fax \
+             (in a routing method), the battery does not drive routing methods yet.\n"
+                .to_string()
+        }
+        _ => "    If it reads its settings only when a job runs (FaxDevStartJob, FaxDevSend, \
+             FaxDevReceive), the battery does not drive jobs yet.\n"
+            .to_string(),
+    };
+    out.push_str(&hint);
+    out
+}
+
+fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color) -> String {
+    let deny_warnings = args.deny_warnings;
+    let mut not_exercised = 0usize;
     let mut out = String::new();
     let seeds = match runs {
         [one] => format!("seed {} ({} delivery)", one.seed, one.delivery.name()),
@@ -652,6 +768,14 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool, color: Color
         if !any {
             out.push_str("  no findings\n");
         }
+        if lib.takes_part {
+            let c = merged_coverage(runs, li);
+            out.push_str(&coverage_text(&c));
+            if c.configuration_calls() == 0 {
+                not_exercised += 1;
+                out.push_str(&not_exercised_text(lib, !args.routing_methods.is_empty()));
+            }
+        }
         out.push('\n');
     }
     let others: Vec<(&SeedRun, &Finding)> = runs
@@ -695,6 +819,8 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool, color: Color
     let all: Vec<&Finding> = runs.iter().flat_map(|r| &r.findings).collect();
     let verdict = if runs.iter().any(|r| r.fatal) {
         "CRASHED"
+    } else if passed(&all, deny_warnings) && not_exercised > 0 {
+        "PASSED, but see the attention above: not everything was exercised"
     } else if passed(&all, deny_warnings) {
         "PASSED"
     } else {
@@ -733,6 +859,66 @@ struct RunJson<'a> {
     seed: u64,
     passed: bool,
     findings: Vec<FindingJson<'a>>,
+    /// What the library was exercised with in this run (library runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage: Option<CoverageJson>,
+}
+
+#[derive(Serialize)]
+struct CoverageJson {
+    /// Calls the service made into the library, by function.
+    entry_points: BTreeMap<String, u64>,
+    /// Calls the library made to the service, by callback (every callback, 0 if unused).
+    callbacks: BTreeMap<&'static str, u64>,
+    /// GetData + SetData + RegisterForEvents: 0 means the rules about them were not
+    /// exercised.
+    configuration_calls: u64,
+    injected_failures: FailuresJson,
+}
+
+#[derive(Serialize)]
+struct FailuresJson {
+    planned: usize,
+    fired: usize,
+    not_reached: Vec<NotReachedJson>,
+}
+
+#[derive(Serialize)]
+struct NotReachedJson {
+    callback: &'static str,
+    codes: Vec<String>,
+}
+
+fn coverage_json(c: &Coverage) -> CoverageJson {
+    let (planned, fired) = c.faults_planned_fired();
+    CoverageJson {
+        entry_points: c
+            .entry_points
+            .iter()
+            .map(|(k, n)| (k.function().to_string(), *n))
+            .chain(c.other_entry_points.iter().map(|(k, n)| (k.clone(), *n)))
+            .collect(),
+        callbacks: CALLBACKS
+            .iter()
+            .map(|k| (k.function(), c.calls(*k)))
+            .collect(),
+        configuration_calls: c.configuration_calls(),
+        injected_failures: FailuresJson {
+            planned,
+            fired,
+            not_reached: c
+                .faults_not_reached()
+                .into_iter()
+                .map(|(cb, codes)| NotReachedJson {
+                    callback: cb.name(),
+                    codes: codes
+                        .iter()
+                        .map(|c| faxsim_sim::trace::text::win32_name(*c))
+                        .collect(),
+                })
+                .collect(),
+        },
+    }
 }
 
 #[derive(Serialize)]
@@ -778,6 +964,10 @@ fn json_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool) -> String {
                 seed: run.seed,
                 passed: ok,
                 findings: mine.iter().map(|f| finding_json(run, f)).collect(),
+                coverage: lib
+                    .takes_part
+                    .then(|| run.coverage.get(li).map(coverage_json))
+                    .flatten(),
             });
         }
         let rest: Vec<&Finding> = run
@@ -791,6 +981,7 @@ fn json_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool) -> String {
                 seed: run.seed,
                 passed: passed(&rest, deny_warnings),
                 findings: rest.iter().map(|f| finding_json(run, f)).collect(),
+                coverage: None,
             });
         }
         flat.extend(run.findings.iter().map(|f| finding_json(run, f)));
@@ -843,6 +1034,31 @@ fn junit_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool) -> String {
             let mut case = TestCase::new(name, status);
             case.set_classname(lib.name.clone());
             suite.add_test_case(case);
+        }
+        if lib.takes_part {
+            // What the library was exercised with over every seed.
+            let c = merged_coverage(runs, li);
+            for (k, n) in &c.entry_points {
+                suite.add_property((format!("coverage.entry.{}", k.function()), n.to_string()));
+            }
+            for (k, n) in &c.other_entry_points {
+                suite.add_property((format!("coverage.entry.{k}"), n.to_string()));
+            }
+            for k in CALLBACKS {
+                suite.add_property((
+                    format!("coverage.callback.{}", k.function()),
+                    c.calls(k).to_string(),
+                ));
+            }
+            let (planned, fired) = c.faults_planned_fired();
+            suite.add_property((
+                "coverage.injected-failures".to_string(),
+                format!("{fired}/{planned}"),
+            ));
+            suite.add_property((
+                "coverage.configuration-calls".to_string(),
+                c.configuration_calls().to_string(),
+            ));
         }
         report.add_test_suite(suite);
     }

@@ -48,6 +48,7 @@
 
 mod adapter;
 pub mod battery;
+pub mod coverage;
 pub mod isolate;
 mod load;
 mod memory;

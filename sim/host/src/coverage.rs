@@ -1,0 +1,212 @@
+//! What a validate run exercised of one library, read from its events: which entry points
+//! the service called and how often, which callbacks the library used, which of the
+//! battery's planned failures found a call to fail. A report that says only "no findings"
+//! cannot tell a careful library from one the battery never reached; this can.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use faxsim_abi::Callback;
+use faxsim_trace::{Crossing, Direction, Event, EventKind, ExtId, Half};
+
+/// What one library was exercised with, over one run or several (see [`Coverage::merge`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Calls the service made into the library, by entry point (ConfigChange included).
+    pub entry_points: BTreeMap<Crossing, u64>,
+    /// Calls into job and routing-method entry points, by function name.
+    pub other_entry_points: BTreeMap<String, u64>,
+    /// Calls the library made to the service, by callback.
+    pub callbacks: BTreeMap<Crossing, u64>,
+    /// Injected failures that fired: the callback and the code it returned.
+    pub faults_fired: BTreeSet<(Callback, u32)>,
+}
+
+/// The callbacks the battery plans failures for: each documented error code of each
+/// fails once per library (`battery::drive`).
+pub const FAULTED: [Callback; 3] = [
+    Callback::GetData,
+    Callback::SetData,
+    Callback::RegisterForEvents,
+];
+
+/// The five service callbacks, in the order reports list them.
+pub const CALLBACKS: [Crossing; 5] = [
+    Crossing::GetData,
+    Crossing::SetData,
+    Crossing::Register,
+    Crossing::Unregister,
+    Crossing::FreeBuffer,
+];
+
+impl Coverage {
+    /// The coverage of extension `ext` in `events`.
+    pub fn of(events: &[Event], ext: ExtId) -> Coverage {
+        let mut c = Coverage::default();
+        for e in events.iter().filter(|e| e.ext == Some(ext)) {
+            if let Some(Half::Call(crossing)) = e.kind.half() {
+                match (crossing.direction(), &e.kind) {
+                    (_, EventKind::EntryPointCall { function }) => {
+                        *c.other_entry_points
+                            .entry(function.to_string())
+                            .or_default() += 1;
+                    }
+                    (Direction::ToExtension, _) => {
+                        *c.entry_points.entry(crossing).or_default() += 1
+                    }
+                    (Direction::ToService, _) => *c.callbacks.entry(crossing).or_default() += 1,
+                    (Direction::External, _) => {}
+                }
+            }
+            let fired = match e.kind {
+                EventKind::GetDataReturn {
+                    code,
+                    injected: true,
+                    ..
+                } => Some((Callback::GetData, code)),
+                EventKind::SetDataReturn {
+                    code,
+                    injected: true,
+                } => Some((Callback::SetData, code)),
+                EventKind::RegisterReturn {
+                    last_error,
+                    injected: true,
+                    ..
+                } => Some((Callback::RegisterForEvents, last_error)),
+                EventKind::UnregisterReturn {
+                    code,
+                    injected: true,
+                } => Some((Callback::UnregisterForEvents, code)),
+                _ => None,
+            };
+            if let Some(f) = fired {
+                c.faults_fired.insert(f);
+            }
+        }
+        c
+    }
+
+    /// Adds another run's coverage (the report over several seeds).
+    pub fn merge(&mut self, other: &Coverage) {
+        for (k, n) in &other.entry_points {
+            *self.entry_points.entry(*k).or_default() += n;
+        }
+        for (k, n) in &other.other_entry_points {
+            *self.other_entry_points.entry(k.clone()).or_default() += n;
+        }
+        for (k, n) in &other.callbacks {
+            *self.callbacks.entry(*k).or_default() += n;
+        }
+        self.faults_fired.extend(other.faults_fired.iter().copied());
+    }
+
+    /// How many times the library called `callback`.
+    pub fn calls(&self, callback: Crossing) -> u64 {
+        self.callbacks.get(&callback).copied().unwrap_or(0)
+    }
+
+    /// Configuration calls: GetData, SetData and RegisterForEvents (the calls every rule
+    /// about buffers, writes and registrations starts from).
+    pub fn configuration_calls(&self) -> u64 {
+        self.calls(Crossing::GetData)
+            + self.calls(Crossing::SetData)
+            + self.calls(Crossing::Register)
+    }
+
+    /// The battery's planned failures that never found a call to fail, by callback.
+    pub fn faults_not_reached(&self) -> Vec<(Callback, Vec<u32>)> {
+        FAULTED
+            .iter()
+            .filter_map(|&cb| {
+                let missing: Vec<u32> = cb
+                    .documented_errors()
+                    .iter()
+                    .copied()
+                    .filter(|code| !self.faults_fired.contains(&(cb, *code)))
+                    .collect();
+                (!missing.is_empty()).then_some((cb, missing))
+            })
+            .collect()
+    }
+
+    /// How many planned failures there are, and how many fired.
+    pub fn faults_planned_fired(&self) -> (usize, usize) {
+        let planned: usize = FAULTED.iter().map(|c| c.documented_errors().len()).sum();
+        let fired = self
+            .faults_fired
+            .iter()
+            .filter(|(cb, code)| FAULTED.contains(cb) && cb.documented_errors().contains(code))
+            .count();
+        (planned, fired)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faxsim_trace::{BufferArg, BufferId};
+
+    fn ev(seq: u64, ext: u16, kind: EventKind) -> Event {
+        Event {
+            seq,
+            time: 0,
+            thread: 0,
+            ext: Some(ExtId(ext)),
+            kind,
+        }
+    }
+
+    #[test]
+    fn counts_calls_both_ways_and_the_failures_that_fired() {
+        let events = vec![
+            ev(0, 0, EventKind::InitializeConfigCall),
+            ev(1, 0, EventKind::InitializeConfigReturn { hr: 0 }),
+            ev(
+                2,
+                0,
+                EventKind::GetDataCall {
+                    device: 0,
+                    source: 0,
+                    guid: None,
+                    null_out: false,
+                },
+            ),
+            ev(
+                3,
+                0,
+                EventKind::GetDataReturn {
+                    code: faxsim_abi::ERROR_GEN_FAILURE,
+                    buffer: None,
+                    data: None,
+                    injected: true,
+                },
+            ),
+            ev(
+                4,
+                0,
+                EventKind::FreeBufferCall {
+                    buffer: BufferArg::Buffer(BufferId(1)),
+                },
+            ),
+            // Another extension's call is not this one's.
+            ev(5, 1, EventKind::InitializeConfigCall),
+        ];
+        let c = Coverage::of(&events, ExtId(0));
+        assert_eq!(c.entry_points.get(&Crossing::InitializeConfig), Some(&1));
+        assert_eq!(c.calls(Crossing::GetData), 1);
+        assert_eq!(c.calls(Crossing::FreeBuffer), 1);
+        assert_eq!(c.configuration_calls(), 1);
+        let (planned, fired) = c.faults_planned_fired();
+        assert_eq!(fired, 1);
+        assert!(planned > 10);
+        let missing = c.faults_not_reached();
+        let get = missing
+            .iter()
+            .find(|(cb, _)| *cb == Callback::GetData)
+            .unwrap();
+        assert!(!get.1.contains(&faxsim_abi::ERROR_GEN_FAILURE));
+        let mut twice = c.clone();
+        twice.merge(&c);
+        assert_eq!(twice.calls(Crossing::GetData), 2);
+        assert_eq!(twice.faults_fired, c.faults_fired);
+    }
+}
