@@ -735,7 +735,7 @@ fn the_comparison_catches_a_different_extension() {
     let direct = direct_runs(&{
         let t = lib.parent().unwrap().join("careful.trace");
         let _ = faxsim(
-            &["--record", t.to_str().unwrap()],
+            &["--seed", "0", "--record", t.to_str().unwrap()],
             &dir.join(lib_file("careful_routing")),
         );
         events_of(&t)

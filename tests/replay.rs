@@ -179,6 +179,8 @@ fn a_changed_build_is_caught_with_a_divergence_report() {
     let o = faxsim(&[
         "validate",
         lib("careful_routing").to_str().unwrap(),
+        "--seed",
+        "0",
         "--record",
         trace.to_str().unwrap(),
     ]);
@@ -231,6 +233,8 @@ fn traces_that_do_not_fit_are_refused() {
     faxsim(&[
         "validate",
         lib("careful_routing").to_str().unwrap(),
+        "--seed",
+        "0",
         "--record",
         trace.to_str().unwrap(),
     ]);
@@ -291,6 +295,8 @@ fn a_cut_trace_replays_up_to_its_last_complete_event() {
     faxsim(&[
         "validate",
         lib("careful_fsp").to_str().unwrap(),
+        "--seed",
+        "0",
         "--record",
         trace.to_str().unwrap(),
     ]);
@@ -420,7 +426,13 @@ fn every_fixture_replay_transcript_is_stable() {
         let trace = dir.join(format!("{name}.trace"));
         let mut args: Vec<&str> = paths.iter().map(|p| p.to_str().unwrap()).collect();
         args.insert(0, "validate");
-        args.extend(["--isolate", "--record", trace.to_str().unwrap()]);
+        args.extend([
+            "--seed",
+            "0",
+            "--isolate",
+            "--record",
+            trace.to_str().unwrap(),
+        ]);
         let recorded = faxsim(&args);
         assert!(
             matches!(recorded.status.code(), Some(0 | 1)),
@@ -454,6 +466,8 @@ fn snapshot_files_are_written_compared_and_read_by_insta() {
     faxsim(&[
         "validate",
         lib("careful_routing").to_str().unwrap(),
+        "--seed",
+        "0",
         "--record",
         trace.to_str().unwrap(),
     ]);
@@ -535,6 +549,8 @@ fn against_shows_how_two_builds_differ() {
     faxsim(&[
         "validate",
         careful.to_str().unwrap(),
+        "--seed",
+        "0",
         "--record",
         trace.to_str().unwrap(),
     ]);
@@ -586,6 +602,8 @@ fn a_crash_or_hang_under_isolate_exits_3_and_keeps_the_replayed_prefix() {
     faxsim(&[
         "validate",
         lib("buggy_buffer_leak").to_str().unwrap(),
+        "--seed",
+        "0",
         "--record",
         trace.to_str().unwrap(),
     ]);
@@ -650,6 +668,8 @@ fn calls_from_several_service_threads_replay_on_threads_of_their_own() {
         faxsim(&[
             "validate",
             lib(fixture).to_str().unwrap(),
+            "--seed",
+            "0",
             "--record",
             trace.to_str().unwrap(),
         ]);

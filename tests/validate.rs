@@ -177,7 +177,7 @@ fn two_libraries_share_one_service() {
         return;
     }
     let o = faxsim(
-        &["--format", "json"],
+        &["--format", "json", "--seed", "0"],
         &[lib("careful_routing"), lib("buggy_buffer_leak")],
     );
     assert_eq!(o.status.code(), Some(1));
@@ -232,7 +232,7 @@ fn calls_from_extension_threads_are_attributed() {
     }
     let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("threads.trace");
     let o = faxsim(
-        &["--record", trace.to_str().unwrap()],
+        &["--seed", "0", "--record", trace.to_str().unwrap()],
         &[lib("careful_routing"), lib("careful_threads")],
     );
     assert_eq!(
@@ -279,7 +279,7 @@ fn register_failure_reason_reaches_c() {
     }
     let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("errno.trace");
     let o = faxsim(
-        &["--record", trace.to_str().unwrap()],
+        &["--seed", "0", "--record", trace.to_str().unwrap()],
         &[lib("errno_probe")],
     );
     assert_eq!(o.status.code(), Some(0));
@@ -303,6 +303,8 @@ fn a_crash_under_isolate_exits_3_and_keeps_the_trace() {
             "--isolate",
             "--format",
             "json",
+            "--seed",
+            "0",
             "--record",
             trace.to_str().unwrap(),
         ],
@@ -467,6 +469,8 @@ fn routing_methods_are_written_even_if_never_touched() {
     let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("routing-method.trace");
     let o = faxsim(
         &[
+            "--seed",
+            "0",
             "--record",
             trace.to_str().unwrap(),
             "--routing-method",
@@ -530,7 +534,14 @@ fn routing_administration_reaches_what_real_extensions_do_there() {
     }
     let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vendor-placeholder.trace");
     let o = faxsim(
-        &["--format", "json", "--record", trace.to_str().unwrap()],
+        &[
+            "--format",
+            "json",
+            "--seed",
+            "0",
+            "--record",
+            trace.to_str().unwrap(),
+        ],
         std::slice::from_ref(&lib),
     );
     assert!(rules(&json(&o)).is_empty());
@@ -559,6 +570,60 @@ fn routing_administration_reaches_what_real_extensions_do_there() {
             && text.contains("--routing-method GUID")
             && text.contains("PASSED, but see the attention above"),
         "{text}"
+    );
+}
+
+/// A bug that depends on the delivery order hides from some single seeds: the default run
+/// covers every delivery policy and finds it, names the failing seeds and a command that
+/// reproduces one alone, and that command finds it again.
+#[test]
+fn the_default_run_covers_the_policies_and_each_failing_seed_reproduces_alone() {
+    if fixtures().is_none() {
+        return;
+    }
+    let lib = lib("buggy_busy_reentry");
+    // Under deferred delivery, seed 5 never has the extension register while a delivery
+    // is in progress.
+    let alone = faxsim(
+        &["--seed", "5", "--format", "json"],
+        std::slice::from_ref(&lib),
+    );
+    assert!(rules(&json(&alone)).is_empty(), "seed 5 finds nothing");
+    let default = faxsim(&[], std::slice::from_ref(&lib));
+    let text = String::from_utf8_lossy(&default.stdout);
+    assert_eq!(default.status.code(), Some(0), "{text}");
+    assert!(text.contains("busy-reentry"), "{text}");
+    assert!(text.contains("12 seeds"), "{text}");
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("reproduce: faxsim validate "))
+        .unwrap_or_else(|| panic!("a reproduce line: {text}"));
+    let seed = line.rsplit("--seed ").next().unwrap().trim();
+    let again = faxsim(
+        &["--seed", seed, "--format", "json"],
+        std::slice::from_ref(&lib),
+    );
+    assert_eq!(
+        rules(&json(&again)),
+        BTreeSet::from(["busy-reentry".to_string()]),
+        "seed {seed} alone"
+    );
+    // The seed alone decides the policy: the same seed inside a larger run and alone give
+    // the same findings.
+    let many = json(&faxsim(
+        &["--seeds", "12", "--format", "json"],
+        std::slice::from_ref(&lib),
+    ));
+    let inside: Vec<&Value> = many["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["seed"].as_u64().map(|s| s.to_string()).as_deref() == Some(seed))
+        .collect();
+    assert_eq!(
+        inside[0]["findings"],
+        json(&again)["runs"][0]["findings"],
+        "seed {seed}"
     );
 }
 
@@ -700,7 +765,14 @@ fn recorded_validate_traces_check_to_the_same_findings() {
     }
     let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("leak-check.trace");
     let live = faxsim(
-        &["--record", trace.to_str().unwrap(), "--format", "json"],
+        &[
+            "--seed",
+            "0",
+            "--record",
+            trace.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
         &[lib("buggy_buffer_leak"), lib("careful_routing")],
     );
     let offline = Command::new(env!("CARGO_BIN_EXE_faxsim"))

@@ -5,7 +5,7 @@
 //! that streams its events over a pipe; a child that crashes or stops making progress
 //! becomes `extension-crashed` / `extension-hung` (exit 3), with the events so far kept.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -41,11 +41,13 @@ pub struct ValidateArgs {
     /// Host every library as this kind instead of detecting it from its exports.
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
-    /// The seed of delivery order and fault placement (the first one with --seeds).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Run the battery under N seeds (SEED, SEED+1, …), rotating the delivery policy
-    /// through sync, shuffled and deferred.
+    /// Run exactly this seed. A seed alone decides the delivery policy (seed mod 3: sync,
+    /// shuffled, deferred), the delivery order and where failures are injected, so a
+    /// failing seed of any run reproduces alone. With --seeds: the first seed.
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Run the battery under N seeds (SEED, SEED+1, …). Without --seed or --seeds: the
+    /// 12 seeds 0..=11, which cover every delivery policy four times.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub seeds: Option<u64>,
     /// Write the run to PATH as a faxsim trace (one file per seed with --seeds: PATH gets
@@ -77,9 +79,6 @@ pub struct ValidateArgs {
     /// Internal: be the child of an isolated run.
     #[arg(long, hide = true)]
     pub isolate_child: bool,
-    /// Internal: the child's delivery policy.
-    #[arg(long, hide = true, value_enum)]
-    pub delivery: Option<DeliveryArg>,
 }
 
 /// `--kind`.
@@ -101,31 +100,6 @@ impl From<KindArg> for ExtensionKind {
             KindArg::Routing => ExtensionKind::Routing,
         }
     }
-}
-
-/// Delivery policy on the child's command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DeliveryArg {
-    /// Synchronous, registration order.
-    Sync,
-    /// Synchronous, seeded order.
-    Shuffled,
-    /// Deferred to seeded scheduling points.
-    Deferred,
-}
-
-impl From<DeliveryArg> for DeliveryPolicy {
-    fn from(d: DeliveryArg) -> Self {
-        match d {
-            DeliveryArg::Sync => DeliveryPolicy::Sync,
-            DeliveryArg::Shuffled => DeliveryPolicy::Shuffled,
-            DeliveryArg::Deferred => DeliveryPolicy::Deferred,
-        }
-    }
-}
-
-fn delivery_arg(d: DeliveryPolicy) -> &'static str {
-    d.name()
 }
 
 /// `--format`.
@@ -183,23 +157,34 @@ enum ChildLine {
     Done,
 }
 
+/// How many findings of one rule a library's text report prints; the rest are counted.
+const SHOWN_PER_RULE: usize = 3;
+
+/// The seeds a run covers when none is named: every delivery policy four times, with
+/// the injected failures placed differently each time.
+pub const DEFAULT_SEEDS: u64 = 12;
+
+/// The delivery policy seed `seed` runs under: the seed alone decides it.
+pub fn policy_of(seed: u64) -> DeliveryPolicy {
+    [
+        DeliveryPolicy::Sync,
+        DeliveryPolicy::Shuffled,
+        DeliveryPolicy::Deferred,
+    ][(seed % 3) as usize]
+}
+
 fn seeds_of(args: &ValidateArgs) -> Vec<(u64, DeliveryPolicy)> {
-    match args.seeds {
-        None => vec![(
-            args.seed,
-            args.delivery.map_or(DeliveryPolicy::Sync, Into::into),
-        )],
-        Some(n) => (0..n)
-            .map(|i| {
-                let policy = [
-                    DeliveryPolicy::Sync,
-                    DeliveryPolicy::Shuffled,
-                    DeliveryPolicy::Deferred,
-                ][(i % 3) as usize];
-                (args.seed.wrapping_add(i), policy)
-            })
-            .collect(),
-    }
+    let (first, n) = match (args.seed, args.seeds) {
+        (Some(s), None) => (s, 1),
+        (s, Some(n)) => (s.unwrap_or(0), n),
+        (None, None) => (0, DEFAULT_SEEDS),
+    };
+    (0..n)
+        .map(|i| {
+            let seed = first.wrapping_add(i);
+            (seed, policy_of(seed))
+        })
+        .collect()
 }
 
 /// Runs `faxsim validate`.
@@ -262,7 +247,7 @@ impl From<std::io::Error> for Fatal {
 
 fn record_path(args: &ValidateArgs, seed: u64) -> Option<PathBuf> {
     let path = args.record.as_ref()?;
-    if args.seeds.is_none() {
+    if seeds_of(args).len() == 1 {
         return Some(path.clone());
     }
     let stem = path
@@ -431,7 +416,6 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
         cmd.arg("validate")
             .args(&args.libs)
             .args(["--isolate-child", "--seed", &seed.to_string()])
-            .args(["--delivery", delivery_arg(delivery)])
             .args(
                 args.routing_methods
                     .iter()
@@ -731,8 +715,11 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
         if !lib.takes_part {
             out.push_str("  note: it does not export FaxExtInitializeConfig, so it takes no part in the configuration protocol\n");
         }
+        // At most SHOWN_PER_RULE findings of each rule are printed (the first ones, in
+        // seed order); the rest are counted with the seeds they came from.
+        let mut shown: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut hidden: BTreeMap<&str, (usize, BTreeSet<u64>)> = BTreeMap::new();
         let mut seen = HashSet::new();
-        let mut repeats = 0usize;
         let mut any = false;
         for run in runs {
             for f in run
@@ -745,10 +732,14 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
                     Severity::Error => errors += 1,
                     Severity::Warning => warnings += 1,
                 }
-                if !seen.insert((f.rule, f.message.clone())) {
-                    repeats += 1;
+                let n = shown.entry(f.rule.id()).or_default();
+                if *n >= SHOWN_PER_RULE || !seen.insert((f.rule, f.message.clone())) {
+                    let h = hidden.entry(f.rule.id()).or_default();
+                    h.0 += 1;
+                    h.1.insert(run.seed);
                     continue;
                 }
+                *n += 1;
                 out.push_str(&format!(
                     "  {} {:<24} seed {}, event {}: {}\n",
                     color.severity(f.severity),
@@ -759,10 +750,18 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
                 ));
             }
         }
-        if repeats > 0 {
+        for (rule, (count, seeds)) in &hidden {
+            let list: Vec<String> = seeds.iter().take(12).map(u64::to_string).collect();
             out.push_str(&format!(
-                "  ({} repeated in other seeds not shown)\n",
-                plural(repeats, "finding")
+                "  ({count} more {rule} {} not shown, in seed{} {}{})\n",
+                if *count == 1 { "finding" } else { "findings" },
+                if seeds.len() == 1 { "" } else { "s" },
+                list.join(", "),
+                if seeds.len() > list.len() {
+                    ", …"
+                } else {
+                    ""
+                }
             ));
         }
         if !any {
@@ -816,6 +815,26 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
         }
         out.push('\n');
     }
+    let failing: Vec<u64> = runs
+        .iter()
+        .filter(|r| r.fatal || !r.findings.is_empty())
+        .map(|r| r.seed)
+        .collect();
+    if runs.len() > 1 && !failing.is_empty() {
+        let shown: Vec<String> = failing.iter().take(20).map(u64::to_string).collect();
+        out.push_str(&format!(
+            "seeds with findings: {}{} ({} of {})\nreproduce: {}\n\n",
+            shown.join(", "),
+            if failing.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            },
+            failing.len(),
+            runs.len(),
+            reproduce_command(args, failing[0])
+        ));
+    }
     let all: Vec<&Finding> = runs.iter().flat_map(|r| &r.findings).collect();
     let verdict = if runs.iter().any(|r| r.fatal) {
         "CRASHED"
@@ -834,6 +853,25 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
         plural(runs.len(), "seed")
     ));
     out
+}
+
+/// The command that runs seed `seed` of this run alone.
+fn reproduce_command(args: &ValidateArgs, seed: u64) -> String {
+    let mut words = vec!["faxsim validate".to_string()];
+    words.extend(args.libs.iter().map(|p| p.display().to_string()));
+    if let Some(k) = args.kind {
+        words.push(format!("--kind {}", ExtensionKind::from(k).name()));
+    }
+    words.extend(
+        args.routing_methods
+            .iter()
+            .map(|g| format!("--routing-method {g}")),
+    );
+    words.push(format!("--seed {seed}"));
+    if args.isolate {
+        words.push("--isolate".into());
+    }
+    words.join(" ")
 }
 
 fn libraries(n: usize) -> String {

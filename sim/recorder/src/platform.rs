@@ -104,25 +104,38 @@ pub fn this_module() -> Option<(usize, PathBuf)> {
     module_of(marker as fn() as *const c_void)
 }
 
-/// The calling thread's identity in the trace, unique for the life of this copy of the
-/// recorder. Not the OS id (`pthread_self`, `GetCurrentThreadId`): the system hands an
-/// ended thread's id to a later thread, so a thread the extension started and joined
-/// would be recorded as the same thread as a service worker created after it. A
-/// constant-initialised thread-local of a type without a destructor registers nothing
-/// at thread exit, so it does not keep the proxy from unloading.
+/// The calling thread's OS id. On Linux the kernel's thread id (`gettid`), not
+/// `pthread_self`: glibc hands a joined thread's `pthread_self` value to the next thread
+/// created at once, so a thread the extension started and joined would be recorded as
+/// the same thread as a service worker created after it (the kernel's ids cycle through
+/// the whole id space first). The system call costs far less than the write of the
+/// event. Never a Rust thread-local: on Windows the unload is recorded from `DllMain`,
+/// where the library's thread-locals may be gone, and one with a destructor would keep
+/// the proxy from unloading.
+#[cfg(target_os = "linux")]
 pub fn thread_id() -> u64 {
-    use std::cell::Cell;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static ID: Cell<u64> = const { Cell::new(0) };
-    }
-    ID.with(|id| {
-        if id.get() == 0 {
-            id.set(NEXT.fetch_add(1, Ordering::Relaxed));
-        }
-        id.get()
-    })
+    // SAFETY: the gettid system call has no arguments and no preconditions.
+    (unsafe { libc::syscall(libc::SYS_gettid) }) as u64
+}
+
+/// See the Linux variant: elsewhere on Unix, `pthread_self`.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn thread_id() -> u64 {
+    // SAFETY: pthread_self has no preconditions.
+    (unsafe { libc::pthread_self() }) as u64
+}
+
+/// See the Linux variant.
+#[cfg(windows)]
+pub fn thread_id() -> u64 {
+    // SAFETY: GetCurrentThreadId has no preconditions.
+    u64::from(unsafe { windows_sys::Win32::System::Threading::GetCurrentThreadId() })
+}
+
+/// See the Linux variant.
+#[cfg(not(any(unix, windows)))]
+pub fn thread_id() -> u64 {
+    0
 }
 
 /// The calling thread's last error: `GetLastError()` on Windows, `errno` elsewhere

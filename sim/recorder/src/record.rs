@@ -180,8 +180,8 @@ impl State {
         }
     }
 
-    /// The small id of thread `os` (see `platform::thread_id`): 0 for the thread of the
-    /// first event, then 1, 2, … in first-seen order.
+    /// The small id of OS thread `os` (see `platform::thread_id`): 0 for the thread of
+    /// the first event, then 1, 2, … in first-seen order.
     fn thread(&mut self, os: u64) -> u16 {
         let next = self.threads.len().min(u16::MAX as usize) as u16;
         *self.threads.entry(os).or_insert(next)
