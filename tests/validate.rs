@@ -320,6 +320,26 @@ fn a_crash_under_isolate_exits_3_and_keeps_the_trace() {
         .collect();
     assert_eq!(crashed.len(), 1, "{v}");
     assert_eq!(crashed[0]["extension"], "buggy_extension_crashed");
+    // It names the call it crashed in, and `check` on the kept trace says the same.
+    let message = crashed[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("(inside FaxExtConfigChange, called at event"),
+        "{message}"
+    );
+    let checked = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .args(["check", "--format", "json"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let checked = json(&checked);
+    assert!(
+        checked["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["message"] == message),
+        "{checked}"
+    );
     let events = read_trace(&trace);
     assert!(events.len() > 10, "the events before the crash are kept");
     assert_eq!(events.last().unwrap()["kind"]["type"], "extension-crashed");
@@ -336,13 +356,30 @@ fn a_hang_under_isolate_exits_3() {
         return;
     }
     let o = faxsim(
-        &["--isolate", "--timeout-ms", "1500", "--format", "json"],
+        &[
+            "--isolate",
+            "--timeout-ms",
+            "1500",
+            "--format",
+            "json",
+            "--seed",
+            "0",
+        ],
         &[lib("buggy_extension_hung")],
     );
     assert_eq!(o.status.code(), Some(3));
-    assert_eq!(
-        rules(&json(&o)),
-        BTreeSet::from(["extension-hung".to_string()])
+    let v = json(&o);
+    assert_eq!(rules(&v), BTreeSet::from(["extension-hung".to_string()]));
+    let message = v["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("(inside FaxExtConfigChange"), "{message}");
+    let text = faxsim(
+        &["--isolate", "--timeout-ms", "1500", "--seed", "0"],
+        &[lib("buggy_extension_hung")],
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(": HUNG"),
+        "a hang is not called a crash: {text}"
     );
 }
 
@@ -378,8 +415,17 @@ fn bad_libraries_are_usage_errors_naming_the_file() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("needs the export FaxDevInitialize"), "{err}");
 
-    // 65 libraries: one more than the trampoline pool.
-    let many: Vec<PathBuf> = (0..65).map(|_| lib("careful_routing")).collect();
+    // 65 libraries: one more than the trampoline pool (65 copies: one file is one
+    // library).
+    let copies = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pool-copies");
+    std::fs::create_dir_all(&copies).unwrap();
+    let many: Vec<PathBuf> = (0..65)
+        .map(|i| {
+            let p = copies.join(lib_file(&format!("careful_routing_{i}")));
+            std::fs::copy(lib("careful_routing"), &p).unwrap();
+            p
+        })
+        .collect();
     let o = faxsim(&[], &many);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -687,6 +733,32 @@ fn reports_show_coverage() {
             && !text.contains("attention"),
         "{text}"
     );
+}
+
+/// Usage mistakes are refused before anything runs, naming the path: a report that
+/// could not be written, and the same library given twice (the loader would hand back
+/// one instance, and the two "extensions" would accuse each other of foreign hInsts).
+#[test]
+fn usage_mistakes_are_refused_before_the_run() {
+    if fixtures().is_none() {
+        return;
+    }
+    let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-folder/report.json");
+    let o = faxsim(
+        &["--output", missing.to_str().unwrap()],
+        &[lib("careful_routing")],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("report.json") && err.contains("not a folder"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "nothing ran");
+    let o = faxsim(&[], &[lib("careful_routing"), lib("careful_routing")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("given twice"), "{err}");
 }
 
 /// Scenario files load real libraries too (`library = "..."`, relative to the file).

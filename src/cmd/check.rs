@@ -69,10 +69,12 @@ fn check_one(path: &Path) -> Result<(Checked, bool), CliError> {
     let header = input.header().clone();
     let mut checker = Checker::new(checker_config(&header));
     let mut events = 0;
+    let mut open = faxsim_sim::trace::OpenCalls::default();
     let damage = loop {
         match input.next_event() {
             Ok(Some(e)) => {
                 checker.observe(&e);
+                open.observe(&e);
                 events += 1;
             }
             Ok(None) => break None,
@@ -99,7 +101,11 @@ fn check_one(path: &Path) -> Result<(Checked, bool), CliError> {
             seed: header.seed,
             names: header.extension_names(),
             events,
-            findings: checker.take_findings(),
+            findings: {
+                let mut f = checker.take_findings();
+                crate::report::name_interrupted_call(&mut f, &open);
+                f
+            },
         },
         damaged,
     ))

@@ -96,7 +96,7 @@ pub enum ReplayFormat {
 /// Runs `faxsim replay`.
 pub fn run(args: &ReplayArgs, color: Color) -> Result<ExitCode, CliError> {
     if let Some(out) = &args.output {
-        check_writable(out)?;
+        crate::report::check_writable(out)?;
     }
     if args.isolate {
         return run_isolated(args);
@@ -317,15 +317,18 @@ fn run_isolated(args: &ReplayArgs) -> Result<ExitCode, CliError> {
         Some(s) => (s.trace.events.clone(), s.trace.header.extension_names()),
         None => (Vec::new(), Vec::new()),
     };
-    let who = open_call(&events).map_or_else(
-        || "the extension".to_string(),
-        |(ext, function)| {
-            let name = ext
-                .and_then(|x| names.get(x.index()).cloned())
-                .unwrap_or_else(|| "the extension".into());
-            format!("{name}, inside {function},")
-        },
-    );
+    let who = faxsim_trace::OpenCalls::of(&events)
+        .innermost()
+        .map_or_else(
+            || "the extension".to_string(),
+            |call| {
+                let name = call
+                    .ext
+                    .and_then(|x| names.get(x.index()).cloned())
+                    .unwrap_or_else(|| "the extension".into());
+                format!("{name}, inside {},", call.function)
+            },
+        );
     let mut text = format!(
         "replay of {}: {who} {failure} after {} replayed events\nthe replayed run up to there is in {} (faxsim show, faxsim check read it)\n",
         args.trace.display(),
@@ -356,46 +359,8 @@ fn run_isolated(args: &ReplayArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::from(3))
 }
 
-/// The innermost call into an extension that never returned: its extension and function.
-fn open_call(events: &[faxsim_trace::Event]) -> Option<(Option<faxsim_trace::ExtId>, String)> {
-    use faxsim_trace::{Direction, EventKind, Half};
-    let mut open = Vec::new();
-    for e in events {
-        match e.kind.half() {
-            Some(Half::Call(c)) if c.direction() == Direction::ToExtension => {
-                let function = match &e.kind {
-                    EventKind::EntryPointCall { function } => function.to_string(),
-                    _ => c.function().to_string(),
-                };
-                open.push((e.ext, function));
-            }
-            Some(Half::Return(c)) if c.direction() == Direction::ToExtension => {
-                open.pop();
-            }
-            _ => {}
-        }
-    }
-    open.pop()
-}
-
 fn input(e: ReplayError) -> CliError {
     CliError::Input(e.to_string())
-}
-
-/// Fails before the run if the report could not be written.
-fn check_writable(path: &std::path::Path) -> Result<(), CliError> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    if !dir.is_dir() {
-        return Err(CliError::Input(format!(
-            "{}: cannot write the report: {} is not a folder",
-            path.display(),
-            dir.display()
-        )));
-    }
-    Ok(())
 }
 
 fn who_played(p: &Played) -> String {

@@ -17,7 +17,7 @@ use faxsim_trace::{ExtensionInfo, TraceSink};
 pub enum RunFormat {
     /// One line per scenario, a summary, and each failure with the command that reproduces it.
     Text,
-    /// The JSON report of `cli.md`.
+    /// The versioned JSON report (docs/cli.md).
     Json,
     /// JUnit XML: one testcase per scenario.
     Junit,
@@ -210,6 +210,9 @@ fn junit_report(reports: &[ScenarioReport]) -> Result<String, CliError> {
 
 /// Runs `faxsim run`.
 pub fn run(args: &RunArgs, color: Color) -> Result<ExitCode, CliError> {
+    if let Some(out) = &args.output {
+        crate::report::check_writable(out)?;
+    }
     let files = scenario_files(&args.paths)?;
     let root = common_root(&files);
     if let Some(dir) = &args.record {

@@ -18,7 +18,7 @@ use faxsim_host::battery::{self, BatteryOptions, PEER_NAME, PLACEHOLDER_METHOD};
 use faxsim_host::coverage::{CALLBACKS, Coverage};
 use faxsim_host::{Host, LibraryInfo};
 use faxsim_sim::trace::{
-    Direction, Event, EventKind, ExtId, ExtensionInfo, ExtensionKind, Half, TraceSink,
+    Event, EventKind, ExtId, ExtensionInfo, ExtensionKind, OpenCalls, TraceSink,
 };
 use faxsim_sim::{
     CheckerConfig, DeliveryPolicy, EventSink, Finding, Limits, Severity, VirtualFspInitOrder,
@@ -192,6 +192,9 @@ pub fn run(args: &ValidateArgs, color: Color) -> Result<ExitCode, CliError> {
     if args.isolate_child {
         return run_child(args);
     }
+    if let Some(out) = &args.output {
+        crate::report::check_writable(out)?;
+    }
     let kind = args.kind.map(ExtensionKind::from);
     let outcome = if args.isolate {
         run_isolated(args)
@@ -217,7 +220,9 @@ pub fn run(args: &ValidateArgs, color: Color) -> Result<ExitCode, CliError> {
         ValidateFormat::Junit => junit_report(&libs, &runs, args.deny_warnings),
     };
     match &args.output {
-        Some(path) => std::fs::write(path, text)?,
+        Some(path) => std::fs::write(path, text).map_err(|e| {
+            CliError::Input(format!("{}: cannot write the report: {e}", path.display()))
+        })?,
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
     let fatal = runs.iter().any(|r| r.fatal);
@@ -521,7 +526,8 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
             delivery,
             virtual_fsp_init: VirtualFspInitOrder::default(),
         };
-        let findings = check_events(&events, config);
+        let mut findings = check_events(&events, config);
+        crate::report::name_interrupted_call(&mut findings, &OpenCalls::of(&events));
         // The child attaches the libraries first, in order.
         let coverage = (0..libs.len())
             .map(|i| Coverage::of(&events, ExtId(i as u16)))
@@ -541,18 +547,9 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
 
 /// The extension inside the innermost call that never returned.
 fn open_call_ext(events: &[Event]) -> Option<ExtId> {
-    let mut open: Vec<Option<ExtId>> = Vec::new();
-    for e in events {
-        match e.kind.half() {
-            Some(Half::Call(c)) if c.direction() == Direction::ToExtension => open.push(e.ext),
-            Some(Half::Return(c)) if c.direction() == Direction::ToExtension => {
-                open.pop();
-            }
-            _ => {}
-        }
-    }
-    open.pop()
-        .flatten()
+    OpenCalls::of(events)
+        .innermost()
+        .and_then(|c| c.ext)
         .or_else(|| events.last().and_then(|e| e.ext))
 }
 
@@ -836,7 +833,12 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
         ));
     }
     let all: Vec<&Finding> = runs.iter().flat_map(|r| &r.findings).collect();
-    let verdict = if runs.iter().any(|r| r.fatal) {
+    let hung = all
+        .iter()
+        .any(|f| f.rule == faxsim_sim::Rule::ExtensionHung);
+    let verdict = if runs.iter().any(|r| r.fatal) && hung {
+        "HUNG"
+    } else if runs.iter().any(|r| r.fatal) {
         "CRASHED"
     } else if passed(&all, deny_warnings) && not_exercised > 0 {
         "PASSED, but see the attention above: not everything was exercised"

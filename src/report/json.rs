@@ -1,4 +1,4 @@
-//! The stable JSON report of `cli.md`: `{"faxsim", "format", "runs": [...], "findings": [...]}`.
+//! The stable JSON report of `docs/cli.md`: `{"faxsim", "format", "runs": [...], "findings": [...]}`.
 
 use faxsim_sim::Finding;
 use serde::Serialize;

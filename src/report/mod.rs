@@ -62,3 +62,38 @@ impl Color {
         }
     }
 }
+
+/// Fails before the run if the report could not be written.
+pub fn check_writable(path: &std::path::Path) -> Result<(), crate::cli::CliError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !dir.is_dir() {
+        return Err(crate::cli::CliError::Input(format!(
+            "{}: cannot write the report: {} is not a folder",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Adds the call a crash or hang interrupted to the `extension-crashed` and
+/// `extension-hung` findings ("… (inside FaxExtConfigChange, called at event 52)").
+pub fn name_interrupted_call(
+    findings: &mut [faxsim_sim::Finding],
+    open: &faxsim_sim::trace::OpenCalls,
+) {
+    let Some(call) = open.innermost() else {
+        return;
+    };
+    for f in findings {
+        if matches!(
+            f.rule,
+            faxsim_sim::Rule::ExtensionHung | faxsim_sim::Rule::ExtensionCrashed
+        ) {
+            f.message = format!("{} ({})", f.message, call.describe());
+        }
+    }
+}

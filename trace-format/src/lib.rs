@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod bytes;
+mod calls;
 pub mod error;
 pub mod event;
 pub mod header;
@@ -31,6 +32,7 @@ pub mod wire;
 pub mod writer;
 
 pub use bytes::{from_hex, to_hex};
+pub use calls::{OpenCall, OpenCalls};
 pub use error::TraceError;
 pub use event::*;
 pub use header::{ExtensionInfo, Header, Platform, sha256, sha256_file};

@@ -218,6 +218,16 @@ impl Host {
         kind: Option<ExtensionKind>,
     ) -> Result<&LibraryInfo, LoadError> {
         load::preflight(path)?;
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if let Some((first, _)) = self.libs.iter().find(|(i, _)| same(&i.path, path)) {
+            return Err(LoadError::Duplicate {
+                path: path.into(),
+                first: first.path.clone(),
+            });
+        }
         let instance = load::open(path)?;
         let detected = instance.entry.detected_kind();
         let kind = load::decide_kind(path, &instance.entry, kind)?;

@@ -85,6 +85,16 @@ pub enum LoadError {
         /// The pool size.
         max: usize,
     },
+    /// The same file was given twice. The system loader hands back the one instance
+    /// already loaded, so the two "extensions" would share globals and a module handle,
+    /// and each would look like a stranger writing with the other's hInst.
+    #[error("{}: given twice (first as {}); the system loads a file once, so one file cannot be two extensions: copy it under another name to host two instances", path.display(), first.display())]
+    Duplicate {
+        /// The library path as given the second time.
+        path: PathBuf,
+        /// The path it was first given as.
+        first: PathBuf,
+    },
 }
 
 /// The entry points of one loaded instance, resolved eagerly at load.
