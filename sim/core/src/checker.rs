@@ -1575,6 +1575,27 @@ impl Checker {
                 .is_some_and(|s| s.shutdown_at.is_some() && s.loaded)
             && matches!(handle, HandleArg::Handle(h)
                 if self.registrations.get(h.0).is_some_and(|r| r.ext == ext));
+        // The same handle unregistered again in FaxDevShutdown gets the same answer, but
+        // the first call released it: the second is as stale as after any release.
+        if released_in_shutdown
+            && let HandleArg::Handle(h) = handle
+            && let Some(RegState::Unregistered(u) | RegState::Dropped(u)) =
+                self.registrations.get(h.0).map(|r| r.state)
+        {
+            let how = match self.registrations.get(h.0).map(|r| r.state) {
+                Some(RegState::Dropped(_)) => "dropped by the service",
+                _ => "released by an Unregister",
+            };
+            let msg = format!(
+                "{}'s Unregister(handle #{}) at event {at} in FaxDevShutdown got {}, but {} was already {how} at event {u}",
+                self.name(ext),
+                h.0,
+                win32_name(code),
+                self.registration_text(h)
+            );
+            self.report(Rule::StaleUnregister, ext, seq, msg);
+            return;
+        }
         if code == ERROR_SUCCESS || released_in_shutdown {
             if let HandleArg::Handle(h) = handle
                 && let Some(r) = self.registrations.get_mut(h.0)
