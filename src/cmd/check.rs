@@ -139,12 +139,17 @@ fn text_report(runs: &[Checked], deny_warnings: bool, color: Color) -> String {
                     .cloned()
                     .unwrap_or_else(|| format!("ext#{}", e.0))
             });
+            // Messages name the extension already; the name is added only where not.
+            let who = if f.message.contains(who.as_str()) {
+                String::new()
+            } else {
+                format!("[{who}] ")
+            };
             out += &format!(
-                "  {} {:<24} event {:<5} {:<16} {}\n",
+                "  {} {:<24} event {}: {who}{}\n",
                 color.severity(f.severity),
                 f.rule.id(),
                 f.event,
-                who,
                 f.message
             );
         }
@@ -159,11 +164,12 @@ fn text_report(runs: &[Checked], deny_warnings: bool, color: Color) -> String {
             .filter(|f| f.severity == s)
             .count()
     };
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     out += &format!(
-        "\n{} trace(s) checked, {failed} failed: {} errors, {} warnings\n",
-        runs.len(),
-        count(Severity::Error),
-        count(Severity::Warning)
+        "\n{} checked, {failed} failed: {}, {}\n",
+        plural(runs.len(), "trace"),
+        plural(count(Severity::Error), "error"),
+        plural(count(Severity::Warning), "warning")
     );
     out
 }

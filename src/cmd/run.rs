@@ -116,8 +116,9 @@ fn text_report(reports: &[ScenarioReport], color: Color) -> String {
     }
     let failed: Vec<&ScenarioReport> = reports.iter().filter(|r| !r.passed).collect();
     out.push_str(&format!(
-        "\n{} scenarios: {} passed, {} failed\n",
+        "\n{} scenario{}: {} passed, {} failed\n",
         reports.len(),
+        if reports.len() == 1 { "" } else { "s" },
         reports.len() - failed.len(),
         failed.len()
     ));
