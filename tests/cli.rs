@@ -24,6 +24,7 @@ const SPEC_CATALOG: &[(&str, &str)] = &[
     ("buffer-overrun", "error"),
     ("write-after-free", "error"),
     ("change-buffer-written", "error"),
+    ("input-written", "error"),
     ("call-before-config-init", "error"),
     ("call-after-unload", "error"),
     ("call-after-init-failure", "warning"),

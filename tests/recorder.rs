@@ -326,6 +326,9 @@ fn normalize(events: &[Event]) -> (Vec<Event>, Vec<bool>) {
                 K::ChangeDataWritten { delivery, .. } => {
                     *delivery = index.get(delivery).copied().unwrap_or(u64::MAX)
                 }
+                K::InputWritten { call, .. } => {
+                    *call = index.get(call).copied().unwrap_or(u64::MAX)
+                }
                 _ => {}
             }
             injected.push(was_injected);
@@ -682,6 +685,11 @@ fn routing_extensions_look_the_same_through_the_proxy() {
         ("buggy_foreign_free", Proxy::Routing),
         ("buggy_free_null", Proxy::Routing),
         ("buggy_change_buffer_written", Proxy::Routing),
+        // Writes into the GUID strings of its ConfigChange and of FaxRouteDeviceEnable:
+        // the proxy sees it too.
+        ("buggy_input_written", Proxy::Routing),
+        // Its configuration work is in the routing administration the battery drives.
+        ("careful_routing_info", Proxy::Routing),
         ("buggy_foreign_hinst", Proxy::Routing),
         ("buggy_invalid_guid", Proxy::Routing),
         ("buggy_wrong_id_source", Proxy::Routing),

@@ -154,7 +154,7 @@ const GOLDEN: &[(&str, u64, u64)] = &[
         0xf8a7_d4c5_c988_2274,
     ),
     ("v1/every-kind.trace", 63, 0x8e98_2c62_7435_93a3),
-    ("v1/every-kind-1.1.trace", 73, 0xe67a_430a_c5f0_37b0),
+    ("v1/every-kind-1.1.trace", 75, 0x0b2e_5c31_f8a0_efcc),
 ];
 
 /// Writes a golden trace that does not exist yet (run once with
@@ -483,6 +483,16 @@ fn every_kind_of(minor: u16) -> (Vec<u8>, Vec<Finding>, Vec<String>, Vec<Event>)
                 function: Arc::from("FaxDevStartJob"),
             },
             EntryPointReturn { result: 0 },
+            InputWritten {
+                call: 5,
+                input: faxsim_sim::trace::ServiceInput::Guid,
+                offset: 2,
+            },
+            InputWritten {
+                call: 0,
+                input: faxsim_sim::trace::ServiceInput::RoutingInfo,
+                offset: u32::MAX,
+            },
         ]);
     }
     kinds.extend([
@@ -582,7 +592,7 @@ fn every_golden_trace_reads_with_its_recorded_count_and_hash() {
 fn the_every_kind_goldens_hold_every_event_kind_of_their_version() {
     for (minor, name, count) in [
         (0, "v1/every-kind.trace", 39),
-        (1, "v1/every-kind-1.1.trace", 47),
+        (1, "v1/every-kind-1.1.trace", 48),
     ] {
         let file = std::fs::read(golden(name)).unwrap();
         let t = read_trace(&file[..]).unwrap();

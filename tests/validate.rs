@@ -88,6 +88,7 @@ const TABLE: &[(&[&str], &[&str], i32)] = &[
         1,
     ),
     (&["buggy_invalid_guid"], &["invalid-guid"], 1),
+    (&["buggy_input_written"], &["input-written"], 1),
     (&["buggy_foreign_hinst"], &["foreign-hinst"], 0),
     (&["buggy_wrong_id_source"], &["wrong-id-source"], 0),
     (&["buggy_busy_reentry"], &["busy-reentry"], 0),

@@ -83,11 +83,6 @@ impl Cursor {
         self.ahead.get(n)
     }
 
-    /// The recorded event after the head.
-    pub fn peek_second(&mut self) -> Option<&Event> {
-        self.peek_nth(1)
-    }
-
     /// A copy of the next recorded event (to perform it: performing emits, and emitting
     /// compares, which needs the cursor).
     pub fn next_event(&mut self) -> Option<Event> {

@@ -64,9 +64,32 @@ impl StandIn {
                         return None;
                     }
                 }
+                _ => return self.observed_at_return(cb, crossing),
+            }
+        }
+    }
+
+    /// What the service records as the call returns, after the calls made inside it:
+    /// input the extension wrote into is reported now (the service records it when the
+    /// call returns, and the comparison checks it then), up to the recorded return,
+    /// which is given back. `None` when something else comes first (the ConfigChange's
+    /// `lpData` written: see `config_change`).
+    fn observed_at_return(&self, cb: &mut Callbacks<'_>, crossing: Crossing) -> Option<EventKind> {
+        let mut c = self.cursor.borrow_mut();
+        for k in 0..8 {
+            let e = c.peek_nth(k)?;
+            if e.ext != Some(self.ext) {
+                return None;
+            }
+            match &e.kind {
+                EventKind::InputWritten { input, offset, .. } => {
+                    cb.report_input_written(*input, *offset)
+                }
+                kind if kind.half() == Some(Half::Return(crossing)) => return Some(kind.clone()),
                 _ => return None,
             }
         }
+        None
     }
 }
 
@@ -334,20 +357,31 @@ impl Playback for StandIn {
             return hr;
         }
         // It wrote into lpData: the service reports that when the call returns, before
-        // the return itself.
+        // the return itself (after any input written, already reported by `play`).
         let mut c = self.cursor.borrow_mut();
+        let mut k = 0;
+        while let Some(Event {
+            ext,
+            kind: EventKind::InputWritten { .. },
+            ..
+        }) = c.peek_nth(k)
+            && *ext == Some(self.ext)
+            && k < 8
+        {
+            k += 1;
+        }
         if let Some(Event {
             ext,
             kind: EventKind::ChangeDataWritten { offset, .. },
             ..
-        }) = c.peek()
+        }) = c.peek_nth(k)
             && *ext == Some(self.ext)
         {
             change.write_into_data(*offset);
             if let Some(Event {
                 kind: EventKind::ConfigChangeReturn { hr, .. },
                 ..
-            }) = c.peek_second()
+            }) = c.peek_nth(k + 1)
             {
                 return *hr;
             }

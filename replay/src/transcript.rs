@@ -503,6 +503,13 @@ pub(crate) fn observation(e: &Event, names: &[String]) -> String {
         K::ChangeDataWritten { offset, .. } => {
             format!("! {who} wrote into the ConfigChange's lpData (at +{offset})")
         }
+        K::InputWritten { input, offset, .. } => format!(
+            "! {who} wrote into the {} the service passed (at +{offset})",
+            match input {
+                faxsim_trace::ServiceInput::Guid => "GUID string",
+                faxsim_trace::ServiceInput::RoutingInfo => "routing info",
+            }
+        ),
         K::DeliveryCut { depth, handle, .. } => format!(
             "! the notification of handle#{} was not delivered: nesting depth {depth}",
             handle.0

@@ -511,6 +511,16 @@ pub enum EventKind {
         /// First changed byte.
         offset: u32,
     },
+    /// The extension wrote into read-only input the service passed to one of its entry
+    /// points (found when the call returned; format 1.1).
+    InputWritten {
+        /// `seq` of the call that received the input.
+        call: u64,
+        /// Which input.
+        input: ServiceInput,
+        /// First changed byte.
+        offset: u32,
+    },
     /// A notification was not delivered because nesting reached the service's depth limit.
     DeliveryCut {
         /// The nesting depth it would have been delivered at.
@@ -581,6 +591,7 @@ impl EventKind {
             ExternalWriteReturn { .. } => "external-write-return",
             BufferDamaged { .. } => "buffer-damaged",
             ChangeDataWritten { .. } => "change-data-written",
+            InputWritten { .. } => "input-written",
             DeliveryCut { .. } => "delivery-cut",
             ExtensionCrashed { .. } => "extension-crashed",
             ExtensionHung { .. } => "extension-hung",
@@ -645,6 +656,7 @@ impl EventKind {
             | Unload
             | BufferDamaged { .. }
             | ChangeDataWritten { .. }
+            | InputWritten { .. }
             | DeliveryCut { .. }
             | ExtensionCrashed { .. }
             | ExtensionHung { .. } => return None,
@@ -654,6 +666,26 @@ impl EventKind {
         } else {
             Half::Return(crossing)
         })
+    }
+}
+
+/// Read-only input the service passes to an extension's entry points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceInput {
+    /// The GUID string (`LPCWSTR`) of a ConfigChange or a routing entry point.
+    Guid,
+    /// The routing info passed to `FaxRouteSetRoutingInfo`.
+    RoutingInfo,
+}
+
+impl ServiceInput {
+    /// Its name in messages and text (`guid`, `routing-info`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceInput::Guid => "guid",
+            ServiceInput::RoutingInfo => "routing-info",
+        }
     }
 }
 

@@ -329,6 +329,17 @@ impl<W: Write> MermaidWriter<W> {
                 format!("Note over {x}"),
                 format!("{n}: wrote into the lpData of event {delivery} at +{offset}"),
             ),
+            InputWritten {
+                call,
+                input,
+                offset,
+            } => (
+                format!("Note over {x}"),
+                format!(
+                    "{n}: wrote into the {} passed at event {call}, at +{offset}",
+                    input.name()
+                ),
+            ),
             DeliveryCut {
                 depth,
                 handle,

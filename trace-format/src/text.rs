@@ -416,6 +416,11 @@ fn render(f: &mut fmt::Formatter<'_>, e: &Event, names: &[String], redact: bool)
         ChangeDataWritten { delivery, offset } => {
             write!(f, " delivery={delivery} at +{offset}")
         }
+        InputWritten {
+            call,
+            input,
+            offset,
+        } => write!(f, " {} call={call} at +{offset}", input.name()),
         DeliveryCut {
             depth,
             handle,

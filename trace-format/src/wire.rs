@@ -145,6 +145,11 @@ pub enum WireKind11<'a> {
     EntryPointReturn {
         result: i32,
     },
+    InputWritten {
+        call: Back,
+        input: u8,
+        offset: u32,
+    },
 }
 
 /// An event in its wire form, with the frame kind that carries it.
@@ -450,6 +455,18 @@ pub fn encode_event<'a>(
             function: intern(function),
         }),
         K::EntryPointReturn { result } => Some(W11::EntryPointReturn { result: *result }),
+        K::InputWritten {
+            call,
+            input,
+            offset,
+        } => Some(W11::InputWritten {
+            call: back(*call),
+            input: match input {
+                ServiceInput::Guid => 0,
+                ServiceInput::RoutingInfo => 1,
+            },
+            offset: *offset,
+        }),
         _ => None,
     };
     if let Some(k) = v11 {
@@ -653,7 +670,8 @@ pub fn encode_event<'a>(
         | K::RouteSetRoutingInfoCall { .. }
         | K::RouteSetRoutingInfoReturn { .. }
         | K::EntryPointCall { .. }
-        | K::EntryPointReturn { .. } => unreachable!("format 1.1 kinds are encoded above"),
+        | K::EntryPointReturn { .. }
+        | K::InputWritten { .. } => unreachable!("format 1.1 kinds are encoded above"),
     };
     Encoded::V10(wrap(e, prev_seq, prev_time, kind))
 }
@@ -774,6 +792,19 @@ pub fn decode_event11(
             function: table_string(strings, function)?,
         },
         W::EntryPointReturn { result } => K::EntryPointReturn { result },
+        W::InputWritten {
+            call,
+            input,
+            offset,
+        } => K::InputWritten {
+            call: seq.wrapping_sub(call),
+            input: match input {
+                0 => ServiceInput::Guid,
+                1 => ServiceInput::RoutingInfo,
+                n => return Err(format!("input-written: unknown input {n}")),
+            },
+            offset,
+        },
     };
     Ok(Event {
         seq,

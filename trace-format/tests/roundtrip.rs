@@ -218,6 +218,17 @@ fn any_kind() -> impl Strategy<Value = EventKind> {
         }),
         (any::<u64>(), any::<u32>())
             .prop_map(|(delivery, offset)| ChangeDataWritten { delivery, offset }),
+        (any::<u64>(), any::<bool>(), any::<u32>()).prop_map(|(call, guid, offset)| {
+            InputWritten {
+                call,
+                input: if guid {
+                    ServiceInput::Guid
+                } else {
+                    ServiceInput::RoutingInfo
+                },
+                offset,
+            }
+        }),
         (any::<u32>(), any::<u32>(), any::<u64>()).prop_map(|(depth, handle, cause)| {
             DeliveryCut {
                 depth,
@@ -355,7 +366,7 @@ fn every_variant_is_generated() {
     for _ in 0..20_000 {
         seen.insert(strategy.new_tree(&mut runner).unwrap().current().name());
     }
-    assert_eq!(seen.len(), 47, "variants generated: {seen:?}");
+    assert_eq!(seen.len(), 48, "variants generated: {seen:?}");
 }
 
 #[test]

@@ -44,7 +44,7 @@ use std::sync::Arc;
 use faxsim_trace::text::{hresult_name, win32_name};
 use faxsim_trace::{
     BufferArg, BufferId, Damage, Event, EventKind, Exports, ExtId, ExtensionKind, GuidArg,
-    HInstArg, Half, HandleArg, HandleId, SOURCE_FAX, SOURCE_TAPI,
+    HInstArg, Half, HandleArg, HandleId, SOURCE_FAX, SOURCE_TAPI, ServiceInput,
 };
 
 use crate::idtable::IdTable;
@@ -467,6 +467,9 @@ pub struct Checker {
     dead_order: VecDeque<BufferId>,
     /// The highest buffer id a GetData returned (ids are never reused).
     max_buffer: Option<BufferId>,
+    /// The last routing entry point called (its input-written comes before its return):
+    /// its event, function, device and GUID.
+    last_routing_call: Option<(u64, &'static str, u32, GuidArg)>,
 }
 
 impl Checker {
@@ -634,6 +637,13 @@ impl Checker {
             | K::RouteGetRoutingInfoCall { .. }
             | K::RouteSetRoutingInfoCall { .. }
             | K::EntryPointCall { .. } => {
+                if let K::RouteDeviceEnableCall { guid, device, .. }
+                | K::RouteGetRoutingInfoCall { guid, device, .. }
+                | K::RouteSetRoutingInfoCall { guid, device, .. } = &event.kind
+                    && let Some(Half::Call(c)) = event.kind.half()
+                {
+                    self.last_routing_call = Some((seq, c.function(), *device, guid.clone()));
+                }
                 if let (Some(e), Some(Half::Call(c))) = (ext, event.kind.half()) {
                     self.init_failure_ignored(e, seq, || match &event.kind {
                         K::EntryPointCall { function } => function.to_string(),
@@ -767,6 +777,28 @@ impl Checker {
                 self.pop_frame(event.thread, |f| matches!(f, Frame::FreeBuffer));
             }
             K::BufferDamaged { buffer, damage } => self.on_damage(ext, seq, *buffer, *damage),
+            K::InputWritten {
+                call,
+                input,
+                offset,
+            } => {
+                let what = match input {
+                    ServiceInput::Guid => "the GUID string",
+                    ServiceInput::RoutingInfo => "the routing info",
+                };
+                let to = match &self.last_routing_call {
+                    Some((at, function, device, guid)) if at == call => format!(
+                        "{function} at event {call} (device {device}, {})",
+                        guid.as_deref().unwrap_or("NULL")
+                    ),
+                    _ => self.describe_delivery(event.thread, *call),
+                };
+                let msg = format!(
+                    "{} wrote into {what} the service passed to {to}, which is the service's read-only input (first changed byte at offset {offset})",
+                    self.name(ext)
+                );
+                self.report(Rule::InputWritten, ext, seq, msg);
+            }
             K::ChangeDataWritten { delivery, offset } => {
                 let what = self.describe_delivery(event.thread, *delivery);
                 let msg = format!(

@@ -93,6 +93,8 @@ rules! {
         "a GetData buffer was written after it was freed";
     ChangeBufferWritten = "change-buffer-written", Error, Extension,
         "the extension wrote into the lpData of a ConfigChange call";
+    InputWritten = "input-written", Error, Extension,
+        "the extension wrote into read-only input the service passed: a GUID string or the routing info of FaxRouteSetRoutingInfo";
     CallBeforeConfigInit = "call-before-config-init", Error, Extension,
         "a callback was used before FaxExtInitializeConfig handed the callbacks out";
     CallAfterUnload = "call-after-unload", Error, Extension,
@@ -196,6 +198,6 @@ mod tests {
             let json = serde_json::to_string(r).unwrap();
             assert_eq!(json, format!("\"{}\"", r.id()));
         }
-        assert_eq!(Rule::ALL.len(), 28);
+        assert_eq!(Rule::ALL.len(), 29);
     }
 }

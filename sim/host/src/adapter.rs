@@ -10,7 +10,7 @@ use faxsim_abi::{
     PFAX_LINECALLBACK, S_OK, TRUE,
 };
 use faxsim_sim::{Callbacks, ConfigChange, Extension, RoutingInfo, VirtualDevices};
-use faxsim_trace::Exports;
+use faxsim_trace::{Exports, ServiceInput};
 
 use crate::load::{self, EntryPoints, Instance};
 use crate::memory::{GUARD_BYTE, GUARD_LEN};
@@ -36,7 +36,9 @@ pub struct FfiExtension {
 /// See [`FfiExtension::change_scratch`].
 #[derive(Debug, Default)]
 pub(crate) struct ChangeScratch {
-    guid: Option<(String, Vec<u16>)>,
+    /// The last GUID text, its UTF-16 form as sent, and the copy the library gets (which
+    /// it must not write; compared with the first after each call).
+    guid: Option<(String, Vec<u16>, Vec<u16>)>,
     buffers: Vec<Vec<u8>>,
 }
 
@@ -189,11 +191,17 @@ impl Extension for FfiExtension {
         let Some(f) = self.entry().route_device_enable else {
             return FALSE;
         };
-        let guid = guid.map(wide);
-        let g = guid.as_ref().map_or(std::ptr::null(), |g| g.as_ptr());
+        let sent = guid;
+        let mut guid = sent.map(wide);
+        // Mutable on purpose: the library may write through it (a bug we report).
+        let g = guid
+            .as_mut()
+            .map_or(std::ptr::null_mut(), |g| g.as_mut_ptr()) as *const u16;
         // SAFETY: FaxRouteDeviceEnable's signature; the GUID string is NUL-terminated (or
         // NULL, as recorded) and outlives the call.
-        call_c(cb, || unsafe { f(g, device, enabled) })
+        let r = call_c(cb, || unsafe { f(g, device, enabled) });
+        check_guid(cb, sent, guid.as_deref());
+        r
     }
 
     fn route_get_routing_info(
@@ -211,8 +219,11 @@ impl Extension for FfiExtension {
         let Some(f) = self.entry().route_get_routing_info else {
             return failed;
         };
-        let guid = guid.map(wide);
-        let g = guid.as_ref().map_or(std::ptr::null(), |g| g.as_ptr());
+        let sent = guid;
+        let mut guid = sent.map(wide);
+        let g = guid
+            .as_mut()
+            .map_or(std::ptr::null_mut(), |g| g.as_mut_ptr()) as *const u16;
         // The buffer with a guard zone after it, like every buffer the host hands out.
         let mut buffer = capacity.map(|n| vec![GUARD_BYTE; n as usize + GUARD_LEN]);
         let ptr = buffer
@@ -223,6 +234,7 @@ impl Extension for FfiExtension {
         // is NULL (a size query) or holds `size` writable bytes, `size` is a valid
         // in/out pointer; all outlive the call.
         let ok = call_c(cb, || unsafe { f(g, device, ptr, &mut size) }) != FALSE;
+        check_guid(cb, sent, guid.as_deref());
         let data = match (ok, buffer) {
             (true, Some(mut b)) => {
                 b.truncate((size as usize).min(capacity.unwrap_or(0) as usize));
@@ -244,18 +256,34 @@ impl Extension for FfiExtension {
         let Some(f) = self.entry().route_set_routing_info else {
             return false;
         };
-        let guid = guid.map(wide);
-        let g = guid.as_ref().map_or(std::ptr::null(), |g| g.as_ptr());
-        // A copy the size the service says, so the library reads only host memory.
-        let copy = data.map(|d| {
+        let sent = guid;
+        let mut guid = sent.map(wide);
+        let g = guid
+            .as_mut()
+            .map_or(std::ptr::null_mut(), |g| g.as_mut_ptr()) as *const u16;
+        // A copy the size the service says, so the library reads only host memory (and a
+        // write into it is seen).
+        let mut copy = data.map(|d| {
             let mut v = d.to_vec();
             v.resize(size as usize, 0);
             v
         });
-        let p = copy.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        let p = copy
+            .as_mut()
+            .map_or(std::ptr::null_mut(), |c| c.as_mut_ptr()) as *const u8;
         // SAFETY: FaxRouteSetRoutingInfo's signature; the GUID is NUL-terminated and
         // `p` is NULL or holds `size` readable bytes, both alive for the call.
-        call_c(cb, || unsafe { f(g, device, p, size) }) != FALSE
+        let ok = call_c(cb, || unsafe { f(g, device, p, size) }) != FALSE;
+        check_guid(cb, sent, guid.as_deref());
+        // The info is passed as `const BYTE *`: the copy must come back as it went.
+        if let (Some(copy), Some(d)) = (&copy, data) {
+            let mut original = d.to_vec();
+            original.resize(size as usize, 0);
+            if let Some(at) = first_difference(copy, &original) {
+                cb.report_input_written(ServiceInput::RoutingInfo, at as u32);
+            }
+        }
+        ok
     }
 
     fn dev_shutdown(&self, cb: &mut Callbacks<'_>) -> i32 {
@@ -277,15 +305,17 @@ impl Extension for FfiExtension {
             data.resize(len + GUARD_LEN, GUARD_BYTE);
             // Taken out for the call (a nested delivery finds none and encodes its own).
             let guid = match scratch.guid.take() {
-                Some((text, wide)) if text == change.guid => (text, wide),
-                _ => (
-                    change.guid.to_string(),
-                    change.guid.encode_utf16().chain([0]).collect(),
-                ),
+                Some(g) if g.0 == change.guid => g,
+                _ => {
+                    let sent: Vec<u16> = change.guid.encode_utf16().chain([0]).collect();
+                    (change.guid.to_string(), sent.clone(), sent)
+                }
             };
             (data, guid)
         };
-        let (guid_text, guid) = guid;
+        let (guid_text, guid_sent, mut guid) = guid;
+        // Mutable on purpose: the library may write through it (a bug we report).
+        let guid_ptr = guid.as_mut_ptr() as *const u16;
         let ptr = data.as_mut_ptr();
         let device = change.device;
         // The callback's address and the lpData bookkeeping ride on the crossing's locks.
@@ -307,7 +337,7 @@ impl Extension for FfiExtension {
                 // its library is loaded (registrations end at unload). The GUID is
                 // NUL-terminated and `ptr` holds `len` bytes (plus a guard zone), both
                 // alive for the call.
-                unsafe { f(device, guid.as_ptr(), ptr, len as u32) }
+                unsafe { f(device, guid_ptr, ptr, len as u32) }
             },
             |g| g.heap.end_change(ptr as usize),
         );
@@ -319,9 +349,16 @@ impl Extension for FfiExtension {
             ));
             let mut scratch = self.change_scratch.borrow_mut();
             scratch.buffers.push(data);
-            scratch.guid = Some((guid_text, guid));
+            scratch.guid = Some((guid_text, guid_sent, guid));
             return E_FAIL;
         };
+        // The GUID string is the service's too: one comparison of the copy with what was
+        // sent (this runs for every notification); restored if the library wrote into it.
+        if guid != guid_sent {
+            let at = first_difference(&guid, &guid_sent).unwrap_or(0);
+            cb.report_input_written(ServiceInput::Guid, (at * 2) as u32);
+            guid.copy_from_slice(&guid_sent);
+        }
         // One memcmp in the common case; the offset is searched only when something changed.
         let unchanged = data[..len] == *change.data;
         let written = (!unchanged)
@@ -343,7 +380,7 @@ impl Extension for FfiExtension {
         }
         let mut scratch = self.change_scratch.borrow_mut();
         scratch.buffers.push(data);
-        scratch.guid = Some((guid_text, guid));
+        scratch.guid = Some((guid_text, guid_sent, guid));
         hr
     }
 
@@ -372,4 +409,43 @@ impl Extension for FfiExtension {
 /// A NUL-terminated UTF-16 copy of `s`, as C's `LPCWSTR`.
 fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain([0]).collect()
+}
+
+/// The index of the first element where `now` differs from `was` (`None`: equal).
+fn first_difference<T: PartialEq>(now: &[T], was: &[T]) -> Option<usize> {
+    if now == was {
+        return None;
+    }
+    Some(
+        now.iter()
+            .zip(was)
+            .position(|(a, b)| a != b)
+            .unwrap_or(now.len().min(was.len())),
+    )
+}
+
+/// Reports a GUID string the library wrote into: `sent` is the text the service
+/// passed, `now` the NUL-terminated copy the library got, read back after the call.
+/// Returns whether it was written.
+fn check_guid(cb: &mut Callbacks<'_>, sent: Option<&str>, now: Option<&[u16]>) -> bool {
+    let (Some(sent), Some(now)) = (sent, now) else {
+        return false;
+    };
+    // Compared unit by unit without allocating (this runs for every notification).
+    let mut was = sent.encode_utf16().chain([0]);
+    let mut at = None;
+    for (i, &unit) in now.iter().enumerate() {
+        if was.next() != Some(unit) {
+            at = Some(i);
+            break;
+        }
+    }
+    match at {
+        Some(i) => {
+            // A byte offset, as for every other buffer.
+            cb.report_input_written(ServiceInput::Guid, (i * 2) as u32);
+            true
+        }
+        None => false,
+    }
 }

@@ -19,14 +19,14 @@ use faxsim_abi::{
     PFAX_EXT_REGISTER_FOR_EVENTS, PFAX_EXT_SET_DATA, PFAX_EXT_UNREGISTER_FOR_EVENTS,
     PFAX_LINECALLBACK, PFAX_SERVICE_CALLBACK, PWSTR, S_OK, TRUE,
 };
-use faxsim_trace::EventKind;
+use faxsim_trace::{EventKind, ServiceInput};
 
 use crate::config::ROUTE_METHODS;
 use crate::instance::{Instance, guarded, instance};
 use crate::log;
 use crate::platform::{last_error, set_last_error};
 use crate::real::{JOB_SYMBOLS, PFAX_SEND_CALLBACK, ProxyKind};
-use crate::wrappers::{self, MAX_GUID_UNITS, Wide, read_bytes, read_wide};
+use crate::wrappers::{self, MAX_GUID_UNITS, Wide, guid_written, read_bytes, read_wide};
 
 /// `ERROR_PROC_NOT_FOUND`: what `GetProcAddress` leaves for a missing export.
 const ERROR_PROC_NOT_FOUND: u32 = 127;
@@ -39,15 +39,50 @@ fn crossing<R: Copy>(
     f: impl FnOnce() -> R,
     ret: impl FnOnce(R) -> EventKind,
 ) -> R {
+    crossing_checked(inst, call, f, || [None, None], ret)
+}
+
+/// [`crossing`], with `written` telling, after the call, which read-only input the
+/// extension wrote into (recorded as `InputWritten` before the return).
+fn crossing_checked<R: Copy>(
+    inst: &Instance,
+    call: EventKind,
+    f: impl FnOnce() -> R,
+    written: impl FnOnce() -> [Option<(ServiceInput, u32)>; 2],
+    ret: impl FnOnce(R) -> EventKind,
+) -> R {
     let e = last_error();
-    inst.rec.lock().emit(call);
+    let seq = inst.rec.lock().emit(call);
     set_last_error(e);
     let r = f();
     let e = last_error();
+    let inputs = written();
     let event = ret(r);
-    inst.rec.lock().emit(event);
+    {
+        let mut st = inst.rec.lock();
+        for (input, offset) in inputs.into_iter().flatten() {
+            st.emit(EventKind::InputWritten {
+                call: seq,
+                input,
+                offset,
+            });
+        }
+        st.emit(event);
+    }
     set_last_error(e);
     r
+}
+
+/// The GUID string as the service passed it, to compare after the call.
+fn guid_before(guid: PCWSTR) -> Option<Wide> {
+    // SAFETY: the ABI makes the routing GUID NULL or a NUL-terminated UTF-16 string.
+    unsafe { read_wide(guid, MAX_GUID_UNITS) }
+}
+
+/// Whether the extension wrote into the GUID string (see [`guid_before`]).
+fn guid_check(guid: PCWSTR, before: &Option<Wide>) -> Option<(ServiceInput, u32)> {
+    // SAFETY: as for `guid_before`: the service's string is still valid in the call.
+    unsafe { guid_written(guid, before.as_ref()) }.map(|o| (ServiceInput::Guid, o))
 }
 
 /// The required entry points that may be missing, for "logged once".
@@ -303,12 +338,14 @@ pub unsafe fn route_device_enable(
             device,
             enabled,
         };
+        let before = guid_before(guid);
         set_last_error(e);
-        crossing(
+        crossing_checked(
             inst,
             call,
             // SAFETY: the real export, with the service's arguments unchanged.
             || unsafe { f(guid, device, enabled) },
+            || [guid_check(guid, &before), None],
             |result| EventKind::RouteDeviceEnableReturn { result },
         )
     })
@@ -343,12 +380,14 @@ pub unsafe fn route_get_routing_info(
             buffer: !info.is_null(),
             size: capacity,
         };
+        let before = guid_before(guid);
         set_last_error(e);
-        crossing(
+        crossing_checked(
             inst,
             call,
             // SAFETY: the real export, with the service's arguments unchanged.
             || unsafe { f(guid, device, info, size) },
+            || [guid_check(guid, &before), None],
             |ok| {
                 // SAFETY: the size pointer (NULL-checked) and the service's buffer of
                 // `capacity` bytes, never read past.
@@ -397,15 +436,29 @@ pub unsafe fn route_set_routing_info(
         let call = EventKind::RouteSetRoutingInfoCall {
             guid: guid_arg(inst, guid),
             device,
-            data,
+            data: data.clone(),
             size,
         };
+        let before = guid_before(guid);
         set_last_error(e);
-        crossing(
+        crossing_checked(
             inst,
             call,
             // SAFETY: the real export, with the service's arguments unchanged.
             || unsafe { f(guid, device, info, size) },
+            || {
+                // SAFETY: the service's data, still readable for `size` bytes.
+                let now = unsafe { read_bytes(info, size as usize) };
+                let data_written = match (&data, &now) {
+                    (Some(was), Some(now)) if was != now => was
+                        .iter()
+                        .zip(now.iter())
+                        .position(|(a, b)| a != b)
+                        .map(|i| (ServiceInput::RoutingInfo, i as u32)),
+                    _ => None,
+                };
+                [guid_check(guid, &before), data_written]
+            },
             |ok| EventKind::RouteSetRoutingInfoReturn { ok: ok != FALSE },
         )
     })

@@ -16,7 +16,7 @@ use faxsim_abi::{
     PFAX_EXT_CONFIG_CHANGE, PFAX_EXT_FREE_BUFFER, PFAX_EXT_GET_DATA, PFAX_EXT_REGISTER_FOR_EVENTS,
     PFAX_EXT_SET_DATA, PFAX_EXT_UNREGISTER_FOR_EVENTS,
 };
-use faxsim_trace::{EventKind, HInstArg};
+use faxsim_trace::{EventKind, HInstArg, ServiceInput};
 
 use crate::instance::{Instance, current, guarded};
 use crate::log;
@@ -38,6 +38,28 @@ impl Wide {
     pub fn units(&self) -> &[u16] {
         &self.buf[..self.len]
     }
+}
+
+/// The first byte at which the GUID string at `p` now differs from `before` (read before
+/// the call): the extension wrote into the service's read-only string.
+///
+/// # Safety
+///
+/// As [`read_wide`] with `max` = [`MAX_GUID_UNITS`].
+pub unsafe fn guid_written(p: *const u16, before: Option<&Wide>) -> Option<u32> {
+    let before = before?;
+    // SAFETY: per the contract.
+    let after = unsafe { read_wide(p, MAX_GUID_UNITS) }?;
+    let (a, b) = (after.units(), before.units());
+    if a == b {
+        return None;
+    }
+    let i = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    Some((i * 2) as u32)
 }
 
 /// Reads a NUL-terminated UTF-16 string of at most `max` units (`None` for NULL).
@@ -440,6 +462,8 @@ pub mod pool {
             // SAFETY: the extension's ConfigChange with the service's arguments.
             let hr = unsafe { f(device, guid, data, size) };
             let e = last_error();
+            // SAFETY: as above: the GUID is still the service's NUL-terminated string.
+            let guid_written = unsafe { guid_written(guid, units.as_ref()) };
             let written = before.as_ref().and_then(|b| {
                 // SAFETY: as above: `lpData` is still valid (the service's call to us
                 // has not returned) for `dwDataSize` bytes.
@@ -449,6 +473,13 @@ pub mod pool {
             {
                 let mut st = inst.rec.lock();
                 st.change_ends(delivery);
+                if let Some(offset) = guid_written {
+                    st.emit(EventKind::InputWritten {
+                        call: delivery,
+                        input: ServiceInput::Guid,
+                        offset,
+                    });
+                }
                 if let Some(offset) = written {
                     st.emit(EventKind::ChangeDataWritten {
                         delivery,

@@ -481,6 +481,9 @@ cases! {
     WriteAfterFree quiet overrun;
     ChangeBufferWritten fires change_data_written;
     ChangeBufferWritten quiet plain_delivery;
+    InputWritten fires guid_written_in_config_change;
+    InputWritten fires routing_info_written;
+    InputWritten quiet plain_delivery;
     CallBeforeConfigInit fires call_before_config_init;
     CallBeforeConfigInit fires call_without_config_export;
     CallBeforeConfigInit quiet calls_during_config_init;
@@ -670,6 +673,50 @@ fn change_data_written() -> Check {
     });
     let ev = format!("ConfigChange at event {}", at.0);
     fires(s, at.1, &[&ev, "handle #1", "device 0", G1, "offset 3"])
+}
+
+fn guid_written_in_config_change() -> Check {
+    let mut s = up();
+    let h = s.reg(ROUTE, 0, SOURCE_FAX, G1);
+    let mut at = (0, 0);
+    s.set_with(FSP, 0, SOURCE_FAX, G1, |s, w| {
+        let c = s.deliver(ROUTE, h, 0, G1, Some(w));
+        let d = s.on(
+            ROUTE,
+            EventKind::InputWritten {
+                call: c,
+                input: faxsim_trace::ServiceInput::Guid,
+                offset: 2,
+            },
+        );
+        at = (c, d);
+    });
+    let ev = format!("ConfigChange at event {}", at.0);
+    fires(s, at.1, &["GUID string", &ev, "handle #1", G1, "offset 2"])
+}
+
+fn routing_info_written() -> Check {
+    let mut s = up();
+    let call = s.on(
+        ROUTE,
+        EventKind::RouteSetRoutingInfoCall {
+            guid: Some(std::sync::Arc::from(G1)),
+            device: 1,
+            data: Some(std::sync::Arc::from(&[1u8, 2, 3][..])),
+            size: 3,
+        },
+    );
+    let d = s.on(
+        ROUTE,
+        EventKind::InputWritten {
+            call,
+            input: faxsim_trace::ServiceInput::RoutingInfo,
+            offset: 1,
+        },
+    );
+    s.on(ROUTE, EventKind::RouteSetRoutingInfoReturn { ok: true });
+    let ev = format!("FaxRouteSetRoutingInfo at event {call}");
+    fires(s, d, &["routing info", &ev, "device 1", G1, "offset 1"])
 }
 
 fn plain_delivery() -> Check {

@@ -538,7 +538,10 @@ impl Scenario {
                 buffer_ref(buffer)?;
                 h.as_deref().map_or(Ok(()), hex)
             }
-            Action::WriteChangeData | Action::Crash { .. } | Action::Hang { .. } => Ok(()),
+            Action::WriteChangeData
+            | Action::WriteChangeGuid
+            | Action::Crash { .. }
+            | Action::Hang { .. } => Ok(()),
         }
     }
 

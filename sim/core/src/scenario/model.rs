@@ -320,6 +320,9 @@ pub enum Action {
     },
     /// Write into the current ConfigChange's lpData (`change-buffer-written`).
     WriteChangeData,
+    /// Write into the current ConfigChange's GUID string, as code that lower-cases it in
+    /// place does (`input-written`).
+    WriteChangeGuid,
     /// The extension crashes here (`extension-crashed`); the service goes down with it and
     /// the run ends (what isolated hosting reports for a real library).
     Crash {

@@ -376,6 +376,12 @@ impl ScriptedExtension {
                 Some(ch) => ch.write_into_data(0),
                 None => self.fail("write-change-data outside a ConfigChange".into()),
             },
+            Action::WriteChangeGuid => match change {
+                // The first character (a brace stays a brace; a letter after it is what
+                // lower-casing changes): offset 2 in bytes.
+                Some(_) => cb.report_input_written(crate::trace::ServiceInput::Guid, 2),
+                None => self.fail("write-change-guid outside a ConfigChange".into()),
+            },
         }
     }
 

@@ -18,7 +18,8 @@ use faxsim_abi::{
 pub use faxsim_trace::EventSink;
 use faxsim_trace::{
     BufferArg, BufferId, CallbackId, Crossing, Damage, Event, EventKind, Exports, ExtId,
-    ExtensionInfo, ExtensionKind, ForeignId, HInstArg, HandleArg, HandleId, Header, TraceError,
+    ExtensionInfo, ExtensionKind, ForeignId, HInstArg, HandleArg, HandleId, Header, ServiceInput,
+    TraceError,
 };
 
 use crate::checker::{Checker, CheckerConfig};
@@ -241,6 +242,9 @@ pub struct Service {
     /// Per-thread last error, as Windows keeps it.
     last_error: BTreeMap<u16, u32>,
     abort: Option<SimError>,
+    /// Read-only input a host saw written during the current call into an extension
+    /// (`Callbacks::report_input_written`), reported when that call returns.
+    written_inputs: Vec<(ServiceInput, u32)>,
 }
 
 impl std::fmt::Debug for Service {
@@ -289,6 +293,7 @@ impl Service {
             depth: 0,
             last_error: BTreeMap::new(),
             abort: None,
+            written_inputs: Vec::new(),
             opts,
         }
     }
@@ -1046,7 +1051,7 @@ impl Service {
         enabled: i32,
     ) -> i32 {
         let imp = self.exts[ext.index()].imp.clone();
-        self.emit(
+        let call = self.emit(
             Some(ext),
             EventKind::RouteDeviceEnableCall {
                 guid: guid.clone(),
@@ -1060,6 +1065,7 @@ impl Service {
             device,
             enabled,
         );
+        self.report_written_inputs(ext, call);
         self.emit(Some(ext), EventKind::RouteDeviceEnableReturn { result });
         result
     }
@@ -1073,7 +1079,7 @@ impl Service {
         capacity: Option<u32>,
     ) -> RoutingInfo {
         let imp = self.exts[ext.index()].imp.clone();
-        self.emit(
+        let call = self.emit(
             Some(ext),
             EventKind::RouteGetRoutingInfoCall {
                 guid: guid.clone(),
@@ -1088,6 +1094,7 @@ impl Service {
             device,
             capacity,
         );
+        self.report_written_inputs(ext, call);
         self.emit(
             Some(ext),
             EventKind::RouteGetRoutingInfoReturn {
@@ -1109,7 +1116,7 @@ impl Service {
         size: u32,
     ) -> bool {
         let imp = self.exts[ext.index()].imp.clone();
-        self.emit(
+        let call = self.emit(
             Some(ext),
             EventKind::RouteSetRoutingInfoCall {
                 guid: guid.clone(),
@@ -1125,6 +1132,7 @@ impl Service {
             data.as_deref(),
             size,
         );
+        self.report_written_inputs(ext, call);
         self.emit(Some(ext), EventKind::RouteSetRoutingInfoReturn { ok });
         ok
     }
@@ -1818,6 +1826,7 @@ impl Service {
             .imp
             .config_change(&mut self.callbacks_for(ext), &mut change);
         self.depth = outer;
+        self.report_written_inputs(ext, delivery);
         if let Some(offset) = change.scribble {
             self.emit(Some(ext), EventKind::ChangeDataWritten { delivery, offset });
         }
@@ -1825,6 +1834,24 @@ impl Service {
             self.emit(Some(ext), EventKind::ConfigChangeReturn { handle: h, hr });
         } else {
             self.emit_unobserved();
+        }
+    }
+
+    /// Records the read-only input written during the call at `call` (see
+    /// [`Callbacks::report_input_written`]).
+    fn report_written_inputs(&mut self, ext: ExtId, call: u64) {
+        if self.written_inputs.is_empty() {
+            return;
+        }
+        for (input, offset) in std::mem::take(&mut self.written_inputs) {
+            self.emit(
+                Some(ext),
+                EventKind::InputWritten {
+                    call,
+                    input,
+                    offset,
+                },
+            );
         }
     }
 
@@ -2046,6 +2073,13 @@ impl Callbacks<'_> {
             ext: name,
             what: "hung".into(),
         });
+    }
+
+    /// Reports that the extension wrote into read-only input the service passed to the
+    /// call it is in (a host compares its copies when the call returns): the service
+    /// records `input-written` when that call returns, before its return event.
+    pub fn report_input_written(&mut self, input: ServiceInput, offset: u32) {
+        self.svc.written_inputs.push((input, offset));
     }
 
     /// Reports damage a host found in the real memory behind a buffer (its own guard

@@ -255,6 +255,7 @@ impl Service {
                 let hr = imp.config_change(&mut self.callbacks_for(x), &mut change);
                 self.delivering -= 1;
                 self.depth -= 1;
+                self.report_written_inputs(x, delivery);
                 if let Some(offset) = change.scribble {
                     self.emit(Some(x), EventKind::ChangeDataWritten { delivery, offset });
                 }
