@@ -102,3 +102,20 @@ fn bad_usage_exits_2() {
     );
     assert_eq!(faxsim(&["no-such-command"]).status.code(), Some(2));
 }
+
+/// `faxsim rules RULE` explains every rule from the guide built into the binary; a typo
+/// gets a suggestion and exit 2.
+#[test]
+fn every_rule_is_explained() {
+    for (id, severity) in SPEC_CATALOG {
+        let out = faxsim(&["rules", id]);
+        assert!(out.status.success(), "{id}");
+        let text = stdout(&out);
+        assert!(text.starts_with(&format!("### {id}\n")), "{id}: {text}");
+        assert!(text.contains(&format!("**{severity}.**")), "{id}: {text}");
+        assert!(!text.contains("\n### "), "{id}: one section only: {text}");
+    }
+    let out = faxsim(&["rules", "buffer-lek"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `buffer-leak`"));
+}

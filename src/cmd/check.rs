@@ -164,6 +164,12 @@ fn text_report(runs: &[Checked], deny_warnings: bool, color: Color) -> String {
             .filter(|f| f.severity == s)
             .count()
     };
+    if let Some(f) = runs.iter().flat_map(|r| &r.findings).next() {
+        out += &format!(
+            "\nexplain a rule (the typical bug, its fix): faxsim rules {}\n",
+            f.rule.id()
+        );
+    }
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     out += &format!(
         "\n{} checked, {failed} failed: {}, {}\n",

@@ -833,6 +833,12 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
         ));
     }
     let all: Vec<&Finding> = runs.iter().flat_map(|r| &r.findings).collect();
+    if let Some(f) = all.first() {
+        out.push_str(&format!(
+            "explain a rule (the typical bug, its fix): faxsim rules {}\n\n",
+            f.rule.id()
+        ));
+    }
     let hung = all
         .iter()
         .any(|f| f.rule == faxsim_sim::Rule::ExtensionHung);
