@@ -100,6 +100,33 @@ fn malformed_files_exit_2_with_file_line_column_and_a_suggestion() {
             "did you mean \"buffer-leak\"",
         ),
         ("syntax.toml", "[service\n", ":1:", ""),
+        // A misspelt key in the second [[step]]: pointed at, not at the first step.
+        (
+            "step-key.toml",
+            "[[step]]\nop = \"start\"\n\n[[step]]\nop = \"write\"\ngud = \"{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}\"\nhex = \"01\"\n",
+            ":6:1:",
+            "did you mean `guid`",
+        ),
+        // A misspelt tag: the missing `op` is matched to `opp`.
+        (
+            "tag.toml",
+            "[[step]]\nopp = \"stop\"\n",
+            ":2:1:",
+            "is `opp` a misspelling of `op`",
+        ),
+        // A misspelt key inside an inline action table.
+        (
+            "action-key.toml",
+            "[[extension]]\nname = \"r\"\nkind = \"routing\"\n[extension.general_init]\nactions = [\n  { op = \"register\", gud = \"{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}\" },\n]\n",
+            ":6:22:",
+            "did you mean `guid`",
+        ),
+        (
+            "table-name.toml",
+            "[[extention]]\nname = \"r\"\nkind = \"routing\"\n",
+            ":1:",
+            "did you mean `extension`",
+        ),
     ];
     for (name, body, place, hint) in cases {
         let p = write_temp(name, body);

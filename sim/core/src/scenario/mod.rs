@@ -147,6 +147,100 @@ fn suggest(message: &str) -> String {
     }
 }
 
+/// Where a TOML error really is, and its message with a suggestion. serde reports a
+/// field error at the table that holds it (a `[[step]]`'s first line, the start of an
+/// `actions` array); the key itself is found in that span. An unknown key gets "did you
+/// mean"; a missing key (`op`, the tag of steps and actions) is matched against a
+/// misspelt key present in the table.
+fn pinpoint(
+    source: &str,
+    span: Option<std::ops::Range<usize>>,
+    message: &str,
+) -> (Option<usize>, String) {
+    let Some(span) = span else {
+        return (None, suggest(message));
+    };
+    let field = |prefix: &str| {
+        let rest = message.strip_prefix(prefix)?;
+        let end = rest.find('`')?;
+        Some(rest[..end].to_string())
+    };
+    // A table header's span is the header alone: its body runs to the next header.
+    let body_end = source[span.start.min(source.len())..]
+        .match_indices("\n[")
+        .map(|(i, _)| span.start + i)
+        .find(|&e| e >= span.end)
+        .unwrap_or(source.len());
+    let region = source.get(span.start..body_end.max(span.end)).unwrap_or("");
+    // An array of tables (`[[step]]`) is reported at its first header whichever element
+    // is wrong: the key is then the first such key after it.
+    let after = source.get(span.start..).unwrap_or("");
+    if let Some(unknown) = field("unknown field `") {
+        let at = toml_keys(region)
+            .find(|(_, k)| *k == unknown)
+            .or_else(|| toml_keys(after).find(|(_, k)| *k == unknown))
+            .map_or(span.start, |(o, _)| span.start + o);
+        return (Some(at), suggest(message));
+    }
+    if let Some(missing) = field("missing field `") {
+        let keys: Vec<(usize, &str)> = if toml_keys(region).any(|(_, k)| k == missing) {
+            toml_keys(after).collect()
+        } else {
+            toml_keys(region).collect()
+        };
+        let near = keys
+            .into_iter()
+            .filter(|(_, k)| *k != missing)
+            .map(|(o, k)| (strsim::osa_distance(k, &missing), o, k))
+            .filter(|(d, _, k)| *d <= k.len().max(missing.len()).max(3) / 2)
+            .min();
+        if let Some((_, o, k)) = near {
+            return (
+                Some(span.start + o),
+                format!("{message} (is `{k}` a misspelling of `{missing}`?)"),
+            );
+        }
+    }
+    (Some(span.start), suggest(message))
+}
+
+/// The keys written in a piece of TOML (`key =` at a line start or after `{` or `,`),
+/// with their offsets. Good enough to point at a key; not a parser.
+fn toml_keys(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut in_string = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'"' {
+            in_string = !in_string;
+        } else if !in_string && (b == b'#') {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        } else if !in_string && (b.is_ascii_alphabetic() || b == b'_') {
+            let before = text[..i].trim_end_matches([' ', '\t']);
+            let starts_key = before.is_empty()
+                || before.ends_with('\n')
+                || before.ends_with('{')
+                || before.ends_with(',');
+            let end = i + text[i..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(text.len() - i);
+            let after = text[end..].trim_start_matches([' ', '\t']);
+            if starts_key && after.starts_with('=') {
+                out.push((i, &text[i..end]));
+            }
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    out.into_iter()
+}
+
 fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
     known
         .map(|k| (strsim::osa_distance(name, k), k))
@@ -169,10 +263,13 @@ impl Scenario {
 
     /// Parses and checks scenario text (`path` names it in errors).
     pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
-        let file: ScenarioFile = toml::from_str(source).map_err(|e| ScenarioError {
-            path: path.to_path_buf(),
-            at: e.span().map(|s| line_col(source, s.start)),
-            message: suggest(e.message().trim()),
+        let file: ScenarioFile = toml::from_str(source).map_err(|e| {
+            let (offset, message) = pinpoint(source, e.span(), e.message().trim());
+            ScenarioError {
+                path: path.to_path_buf(),
+                at: offset.map(|o| line_col(source, o)),
+                message,
+            }
         })?;
         let name = file.scenario.name.clone().unwrap_or_else(|| {
             path.file_stem()
