@@ -674,6 +674,38 @@ fn the_default_run_covers_the_policies_and_each_failing_seed_reproduces_alone() 
     );
 }
 
+/// `--fail-fast` stops at the first seed with a failing finding and says so; without a
+/// terminal, the progress bar draws nothing (standard error stays clean for logs).
+#[test]
+fn fail_fast_stops_at_the_first_failing_seed() {
+    if fixtures().is_none() {
+        return;
+    }
+    let o = faxsim(&["--fail-fast"], &[lib("buggy_buffer_leak")]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("stopped early (--fail-fast): 1 of 12 seeds ran"),
+        "{text}"
+    );
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = faxsim(
+        &["--fail-fast", "--format", "json"],
+        &[lib("careful_routing")],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(json(&o)["runs"].as_array().unwrap().len(), 12);
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// Every report says what each library was exercised with: entry points, callbacks, the
 /// injected failures that fired and the ones that never found a call.
 #[test]

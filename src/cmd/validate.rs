@@ -76,9 +76,66 @@ pub struct ValidateArgs {
     /// hung.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// Stop after the first seed with a failing finding (an error; any finding with
+    /// --deny-warnings) or a crash or hang.
+    #[arg(long)]
+    pub fail_fast: bool,
     /// Internal: be the child of an isolated run.
     #[arg(long, hide = true)]
     pub isolate_child: bool,
+}
+
+/// Progress on standard error while several seeds run: drawn only when standard error is
+/// a terminal, so reports, pipes and CI logs stay clean.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    findings: usize,
+}
+
+impl Progress {
+    fn new(seeds: usize) -> Progress {
+        let bar = if seeds > 1 {
+            indicatif::ProgressBar::with_draw_target(
+                Some(seeds as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            )
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} validate: seed {pos}/{len} [{elapsed_precise}, {per_sec}] {msg}",
+        ) {
+            bar.set_style(style);
+        }
+        if !bar.is_hidden() {
+            // A hanging extension still shows time passing.
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
+        Progress { bar, findings: 0 }
+    }
+
+    fn seed_done(&mut self, run: &SeedRun) {
+        self.findings += run.findings.len();
+        self.bar
+            .set_message(format!("{} findings so far", self.findings));
+        self.bar.inc(1);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Whether `--fail-fast` stops after this seed.
+fn stops_here(args: &ValidateArgs, run: &SeedRun) -> bool {
+    args.fail_fast
+        && (run.fatal
+            || run
+                .findings
+                .iter()
+                .any(|f| f.severity == Severity::Error || args.deny_warnings))
 }
 
 /// `--kind`.
@@ -304,7 +361,9 @@ fn run_in_process(
     let mut host = open_host(&args.libs, kind)?;
     let libs: Vec<Lib> = host.libraries().map(Lib::from).collect();
     let mut runs = Vec::new();
-    for (seed, delivery) in seeds_of(args) {
+    let seeds = seeds_of(args);
+    let mut progress = Progress::new(seeds.len());
+    for (seed, delivery) in seeds {
         let opts = BatteryOptions {
             seed,
             delivery,
@@ -339,6 +398,11 @@ fn run_in_process(
             fatal: false,
             coverage,
         });
+        let last = runs.last().expect("just pushed");
+        progress.seed_done(last);
+        if stops_here(args, last) {
+            break;
+        }
     }
     Ok((libs, runs))
 }
@@ -416,7 +480,9 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
     }
     let exe = std::env::current_exe()?;
     let mut runs = Vec::new();
-    for (seed, delivery) in seeds_of(args) {
+    let seeds = seeds_of(args);
+    let mut progress = Progress::new(seeds.len());
+    for (seed, delivery) in seeds {
         let mut cmd = Command::new(&exe);
         cmd.arg("validate")
             .args(&args.libs)
@@ -455,8 +521,8 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
             match rx.recv_timeout(limit) {
                 Ok(line) => {
                     let Some(at) = line.find(MARK) else {
-                        // The extension's own output.
-                        eprintln!("{line}");
+                        // The extension's own output (above the progress bar).
+                        progress.bar.suspend(|| eprintln!("{line}"));
                         continue;
                     };
                     match serde_json::from_str::<ChildLine>(&line[at + MARK.len()..]) {
@@ -541,6 +607,11 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
             fatal,
             coverage,
         });
+        let last = runs.last().expect("just pushed");
+        progress.seed_done(last);
+        if stops_here(args, last) {
+            break;
+        }
     }
     Ok((libs, runs))
 }
@@ -830,6 +901,13 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
             failing.len(),
             runs.len(),
             reproduce_command(args, failing[0])
+        ));
+    }
+    let planned = seeds_of(args).len();
+    if runs.len() < planned {
+        out.push_str(&format!(
+            "stopped early (--fail-fast): {} of {planned} seeds ran\n\n",
+            runs.len()
         ));
     }
     let all: Vec<&Finding> = runs.iter().flat_map(|r| &r.findings).collect();
