@@ -89,6 +89,9 @@ const FIXTURES: &[&[&str]] = &[
     &["buggy_registration_leak"],
     &["buggy_config_init_failed"],
     &["buggy_notification_storm", "storm_mirror"],
+    &["buggy_input_written"],
+    &["buggy_leak_on_failure"],
+    &["vendor_style_routing"],
     &["careful_routing", "careful_fsp", "careful_vfsp"],
 ];
 

@@ -66,6 +66,8 @@ const TABLE: &[(&[&str], &[&str], i32)] = &[
     (&["passive_fsp"], &[], 0),
     (&["errno_probe"], &[], 0),
     (&["buggy_buffer_leak"], &["buffer-leak"], 1),
+    // Leaks only when SetData fails: found through the injected failures.
+    (&["buggy_leak_on_failure"], &["buffer-leak"], 1),
     (&["buggy_double_free"], &["double-free"], 1),
     (&["buggy_foreign_free"], &["foreign-free"], 1),
     (&["buggy_free_null"], &["free-null"], 0),
@@ -671,6 +673,48 @@ fn the_default_run_covers_the_policies_and_each_failing_seed_reproduces_alone() 
         inside[0]["findings"],
         json(&again)["runs"][0]["findings"],
         "seed {seed}"
+    );
+}
+
+/// A finding on an error path an injected failure opened says which failure: the bug is
+/// there, not on the path a run without failures takes. A leak on every path says
+/// nothing of the kind.
+#[test]
+fn findings_name_the_injected_failure_that_opened_their_path() {
+    if fixtures().is_none() {
+        return;
+    }
+    let messages = |lib: &str| -> Vec<String> {
+        let v = json(&faxsim(&["--format", "json"], &[self::lib(lib)]));
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let on_failure = messages("buggy_leak_on_failure");
+    assert!(!on_failure.is_empty());
+    for m in &on_failure {
+        assert!(
+            m.contains("(after its SetData at event") && m.contains("returned an injected ERROR_"),
+            "{m}"
+        );
+    }
+    for m in messages("buggy_buffer_leak") {
+        assert!(!m.contains("injected"), "{m}");
+    }
+    // In isolation too.
+    let v = json(&faxsim(
+        &["--format", "json", "--isolate", "--seed", "0"],
+        &[lib("buggy_leak_on_failure")],
+    ));
+    assert!(
+        v["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("returned an injected"),
+        "{v}"
     );
 }
 

@@ -389,11 +389,13 @@ fn run_in_process(
             .iter()
             .map(|&x| Coverage::of(&out.events, x))
             .collect();
+        let mut findings = out.findings;
+        crate::report::name_injected_causes(&mut findings, &out.events);
         runs.push(SeedRun {
             seed,
             delivery,
             names: out.names,
-            findings: out.findings,
+            findings,
             notes,
             fatal: false,
             coverage,
@@ -594,6 +596,7 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
         };
         let mut findings = check_events(&events, config);
         crate::report::name_interrupted_call(&mut findings, &OpenCalls::of(&events));
+        crate::report::name_injected_causes(&mut findings, &events);
         // The child attaches the libraries first, in order.
         let coverage = (0..libs.len())
             .map(|i| Coverage::of(&events, ExtId(i as u16)))

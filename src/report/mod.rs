@@ -97,3 +97,112 @@ pub fn name_interrupted_call(
         }
     }
 }
+
+/// Adds the injected failure that opened the path to an extension's finding: when,
+/// inside the same call from the service into that extension as the finding's origin
+/// (the earliest event its message names, such as the GetData of a leaked buffer, else
+/// the finding's own event), an earlier callback of it returned a failure the fault plan
+/// injected, the message ends with "(after its SetData at event 48 returned an injected
+/// ERROR_INVALID_PARAMETER)". That is the error path a careful extension must handle,
+/// and the one a reader would otherwise not suspect.
+pub fn name_injected_causes(
+    findings: &mut [faxsim_sim::Finding],
+    events: &[faxsim_sim::trace::Event],
+) {
+    use faxsim_sim::trace::{Direction, EventKind, Half};
+    if !events.iter().any(|e| injected(&e.kind).is_some()) {
+        return;
+    }
+    // The outermost call from the service into each extension enclosing each event:
+    // (ext, first event, last event), per thread.
+    let mut calls: Vec<(faxsim_sim::trace::ExtId, u64, u64)> = Vec::new();
+    let mut open: std::collections::HashMap<u16, (usize, u64, faxsim_sim::trace::ExtId)> =
+        std::collections::HashMap::new();
+    for e in events {
+        match e.kind.half() {
+            Some(Half::Call(c)) if c.direction() == Direction::ToExtension => {
+                if let Some(x) = e.ext {
+                    open.entry(e.thread).or_insert((0, e.seq, x)).0 += 1;
+                }
+            }
+            Some(Half::Return(c)) if c.direction() == Direction::ToExtension => {
+                if let Some(o) = open.get_mut(&e.thread) {
+                    o.0 -= 1;
+                    if o.0 == 0 {
+                        calls.push((o.2, o.1, e.seq));
+                        open.remove(&e.thread);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (_, (_, start, x)) in open {
+        calls.push((x, start, u64::MAX));
+    }
+    for f in findings {
+        let Some(ext) = f.ext else { continue };
+        if f.rule.side() != faxsim_sim::Side::Extension {
+            continue;
+        }
+        let origin = first_event_named(&f.message)
+            .filter(|&o| o < f.event)
+            .unwrap_or(f.event);
+        let Some(&(_, start, end)) = calls
+            .iter()
+            .find(|(x, s, e)| *x == ext && *s <= origin && origin <= *e)
+        else {
+            continue;
+        };
+        let cause = events
+            .iter()
+            .filter(|e| e.ext == Some(ext) && e.seq > start && e.seq < f.event.min(end))
+            .filter_map(|e| injected(&e.kind).map(|(cb, code)| (e.seq, cb, code)))
+            .last();
+        if let Some((seq, callback, code)) = cause {
+            f.message = format!(
+                "{} (after its {callback} at event {seq} returned an injected {})",
+                f.message,
+                faxsim_sim::trace::text::win32_name(code)
+            );
+        }
+    }
+
+    fn injected(kind: &EventKind) -> Option<(&'static str, u32)> {
+        match *kind {
+            EventKind::GetDataReturn {
+                code,
+                injected: true,
+                ..
+            } => Some(("GetData", code)),
+            EventKind::SetDataReturn {
+                code,
+                injected: true,
+            } => Some(("SetData", code)),
+            EventKind::RegisterReturn {
+                last_error,
+                injected: true,
+                ..
+            } => Some(("RegisterForEvents", last_error)),
+            EventKind::UnregisterReturn {
+                code,
+                injected: true,
+            } => Some(("UnregisterForEvents", code)),
+            _ => None,
+        }
+    }
+}
+
+/// The smallest `event N` a message names.
+fn first_event_named(message: &str) -> Option<u64> {
+    message
+        .match_indices("event ")
+        .filter_map(|(i, m)| {
+            let digits: String = message[i + m.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .min()
+}
