@@ -158,7 +158,7 @@ pub fn name_injected_causes(
             .iter()
             .filter(|e| e.ext == Some(ext) && e.seq > start && e.seq < f.event.min(end))
             .filter_map(|e| injected(&e.kind).map(|(cb, code)| (e.seq, cb, code)))
-            .last();
+            .next_back();
         if let Some((seq, callback, code)) = cause {
             f.message = format!(
                 "{} (after its {callback} at event {seq} returned an injected {})",
