@@ -94,7 +94,10 @@ struct Progress {
 
 impl Progress {
     fn new(seeds: usize) -> Progress {
-        let bar = if seeds > 1 {
+        use std::io::IsTerminal as _;
+        // Decided here, not by the drawing library: when standard error is not a
+        // terminal, nothing of the terminal code runs at all.
+        let bar = if seeds > 1 && std::io::stderr().is_terminal() {
             indicatif::ProgressBar::with_draw_target(
                 Some(seeds as u64),
                 indicatif::ProgressDrawTarget::stderr(),
