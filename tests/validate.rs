@@ -61,6 +61,8 @@ const TABLE: &[(&[&str], &[&str], i32)] = &[
     // calls (the battery's routing administration), carefully.
     (&["careful_routing_info"], &[], 0),
     (&["careful_fsp"], &[], 0),
+    // Allocates from the service's heap and keeps the callback table's pointer.
+    (&["careful_heap_routing"], &[], 0),
     (&["careful_vfsp"], &[], 0),
     (&["careful_threads"], &[], 0),
     (&["passive_fsp"], &[], 0),
@@ -716,6 +718,43 @@ fn findings_name_the_injected_failure_that_opened_their_path() {
             .contains("returned an injected"),
         "{v}"
     );
+}
+
+/// The general init gets what the documentation promises: a heap to allocate from (not
+/// NULL) and a callback table that stays valid after the call. An extension written
+/// straight from the documentation initialises, and still finds the table intact when
+/// a routing method is administered later.
+#[test]
+fn the_general_init_gets_a_heap_and_a_lasting_callback_table() {
+    if fixtures().is_none() {
+        return;
+    }
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("heap.trace");
+    let o = faxsim(
+        &["--seed", "0", "--record", trace.to_str().unwrap()],
+        &[lib("careful_heap_routing")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let events = read_trace(&trace);
+    let mine = |t: &str| {
+        events
+            .iter()
+            .filter(|e| e["ext"] == 0 && e["kind"]["type"] == t)
+            .collect::<Vec<_>>()
+    };
+    let inits = mine("route-initialize-return");
+    assert!(!inits.is_empty());
+    for e in inits {
+        assert_eq!(e["kind"]["ok"], true, "FaxRouteInitialize failed: {e}");
+    }
+    // It wrote its flag from FaxRouteDeviceEnable, which it does only with its state
+    // allocated and the kept table still the service's.
+    assert!(!mine("set-data-call").is_empty());
 }
 
 /// `--fail-fast` stops at the first seed with a failing finding and says so; without a

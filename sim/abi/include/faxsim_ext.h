@@ -34,6 +34,7 @@
 #else
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #ifndef FAXSIM_NO_MODULE_HANDLE
 #include <dlfcn.h>
 #endif
@@ -117,6 +118,40 @@ typedef struct _GUID {
 #define FALSE 0
 #endif
 #endif /* basic types */
+
+/* ---- heaps (off Windows) ------------------------------------------------
+ * The service hands FaxDevInitialize and FaxRouteInitialize a heap for the
+ * extension to allocate from. Off Windows faxsim passes a non-NULL handle of its
+ * own; these helpers let code written for Windows (HeapAlloc(heap, ...)) build and
+ * run unchanged, allocating with malloc. Like Windows, they fail on a NULL heap.
+ * Define FAXSIM_NO_HEAP_HELPERS to bring your own. */
+#if !defined(_WIN32) && !defined(FAXSIM_NO_BASIC_TYPES) && !defined(FAXSIM_NO_HEAP_HELPERS)
+#ifndef HEAP_ZERO_MEMORY
+#define HEAP_ZERO_MEMORY 0x00000008
+#endif
+typedef size_t SIZE_T;
+static inline LPVOID HeapAlloc(HANDLE heap, DWORD flags, SIZE_T bytes)
+{
+    if (heap == NULL) {
+        return NULL;
+    }
+    return (flags & HEAP_ZERO_MEMORY) ? calloc(1, bytes ? bytes : 1) : malloc(bytes ? bytes : 1);
+}
+static inline LPVOID HeapReAlloc(HANDLE heap, DWORD flags, LPVOID mem, SIZE_T bytes)
+{
+    (void)flags;
+    return heap == NULL ? NULL : realloc(mem, bytes ? bytes : 1);
+}
+static inline BOOL HeapFree(HANDLE heap, DWORD flags, LPVOID mem)
+{
+    (void)flags;
+    if (heap == NULL) {
+        return FALSE;
+    }
+    free(mem);
+    return TRUE;
+}
+#endif
 
 /* TAPI's application handle; a DWORD, as in tapi.h. */
 #if !defined(TAPI_H) && !defined(FAXSIM_USE_SDK_FAX_HEADERS)

@@ -14,6 +14,7 @@ use faxsim_trace::{Exports, ServiceInput};
 
 use crate::load::{self, EntryPoints, Instance};
 use crate::memory::{GUARD_BYTE, GUARD_LEN};
+use crate::platform::ExtensionHeap;
 use crate::shared::{call_c, call_c_with, lock};
 use crate::trampolines::POOL;
 
@@ -31,6 +32,12 @@ pub struct FfiExtension {
     /// the last GUID string passed with its NUL-terminated UTF-16 form, and a pool of
     /// guarded `lpData` copies (one per nesting level in use).
     pub(crate) change_scratch: RefCell<ChangeScratch>,
+    /// The heap given at the general init of the loaded instance (one per load, dropped
+    /// when the library is closed: see `Host::close_unloaded`).
+    pub(crate) heap: RefCell<Option<ExtensionHeap>>,
+    /// The routing callback table handed to `FaxRouteInitialize`: the extension may keep
+    /// the pointer rather than a copy, so it lives as long as the extension.
+    pub(crate) route_table: Box<std::cell::UnsafeCell<FAX_ROUTE_CALLBACKROUTINES>>,
 }
 
 /// See [`FfiExtension::change_scratch`].
@@ -43,6 +50,14 @@ pub(crate) struct ChangeScratch {
 }
 
 impl FfiExtension {
+    /// The heap of the loaded instance, created at its first general init.
+    fn heap(&self) -> *mut std::ffi::c_void {
+        self.heap
+            .borrow_mut()
+            .get_or_insert_with(|| ExtensionHeap::new(self.slot))
+            .handle()
+    }
+
     /// The entry points of the loaded instance. If the service calls it after an unload
     /// without the host's `start` (a driver that restarts the service itself), the
     /// unloaded instance is used again, or the library reloaded, with a note.
@@ -149,11 +164,12 @@ impl Extension for FfiExtension {
             return false;
         };
         let mut line_callback: PFAX_LINECALLBACK = None;
+        let heap = self.heap();
         let ok = call_c(cb, || {
-            // SAFETY: FaxDevInitialize's signature; the line app handle, heap and service
-            // callback are the documented placeholders (0/NULL: no TAPI, no jobs) and the
-            // out-pointer is valid for the call.
-            unsafe { f(0, std::ptr::null_mut(), &mut line_callback, None) }
+            // SAFETY: FaxDevInitialize's signature; the heap is this extension's, the line
+            // app handle and service callback are the documented placeholders (0/NULL: no
+            // TAPI, no jobs) and the out-pointer is valid for the call.
+            unsafe { f(0, heap, &mut line_callback, None) }
         });
         ok != FALSE
     }
@@ -162,12 +178,16 @@ impl Extension for FfiExtension {
         let Some(f) = self.entry().route_initialize else {
             return false;
         };
-        let mut table = FAX_ROUTE_CALLBACKROUTINES::inert();
+        let heap = self.heap();
+        let table = self.route_table.get();
+        // SAFETY: the table is this extension's, written only here, before the call that
+        // hands it out (a previous instance of the library is closed).
+        unsafe { *table = FAX_ROUTE_CALLBACKROUTINES::inert() };
         let ok = call_c(cb, || {
-            // SAFETY: FaxRouteInitialize's signature; the heap is a NULL placeholder and
-            // the table is a valid, inert callback table that outlives the call (the
+            // SAFETY: FaxRouteInitialize's signature; the heap is this extension's and the
+            // table a valid, inert callback table that lives as long as the extension (the
             // job-side routines it holds are static functions).
-            unsafe { f(std::ptr::null_mut(), &mut table) }
+            unsafe { f(heap, table) }
         });
         ok != FALSE
     }

@@ -271,6 +271,8 @@ impl Host {
             instance: std::cell::RefCell::new(Some(instance)),
             closing: std::cell::RefCell::new(None),
             change_scratch: std::cell::RefCell::default(),
+            heap: std::cell::RefCell::new(None),
+            route_table: Box::default(),
         });
         self.libs.push((info, ext));
         Ok(&self.libs.last().expect("just pushed").0)
@@ -403,6 +405,8 @@ impl Host {
                 continue;
             };
             shared::call_c(&mut svc.callbacks(*id, 0), || drop(instance));
+            // Its heap goes with it; the next load gets a fresh one.
+            ext.heap.borrow_mut().take();
         }
     }
 

@@ -1,5 +1,6 @@
-//! The two things that differ per system: a library's module handle (hInst) and how a
-//! failure reason reaches C code after Register returns NULL.
+//! What differs per system: a library's module handle (hInst), how a failure reason
+//! reaches C code after Register returns NULL, and the heap the service gives an
+//! extension at its general init.
 
 use std::ffi::c_void;
 
@@ -61,3 +62,47 @@ pub(crate) fn set_last_error(code: u32) {
 /// See the Windows variant.
 #[cfg(not(any(unix, windows)))]
 pub(crate) fn set_last_error(_code: u32) {}
+
+/// The heap the service gives one extension at `FaxDevInitialize`/`FaxRouteInitialize`:
+/// on Windows a private heap (`HeapCreate`), destroyed when the library is closed, as the
+/// service creates one for each extension; elsewhere a non-NULL handle of faxsim's own
+/// that the C header's `HeapAlloc`/`HeapFree` helpers accept (they allocate with malloc).
+#[derive(Debug)]
+pub(crate) struct ExtensionHeap(usize);
+
+impl ExtensionHeap {
+    /// A heap for the extension in trampoline slot `slot`.
+    #[cfg(windows)]
+    pub(crate) fn new(_slot: usize) -> ExtensionHeap {
+        // SAFETY: HeapCreate with no flags and growable size has no preconditions; a
+        // NULL result (out of memory) is passed on as the service would have nothing to
+        // give either.
+        let h = unsafe { windows_sys::Win32::System::Memory::HeapCreate(0, 0, 0) };
+        ExtensionHeap(h as usize)
+    }
+
+    /// See the Windows variant: the address of the slot's marker byte.
+    #[cfg(not(windows))]
+    pub(crate) fn new(slot: usize) -> ExtensionHeap {
+        static MARKERS: [u8; crate::POOL_SIZE] = [0; crate::POOL_SIZE];
+        ExtensionHeap(std::ptr::from_ref(&MARKERS[slot.min(crate::POOL_SIZE - 1)]) as usize)
+    }
+
+    /// The handle to pass.
+    pub(crate) fn handle(&self) -> *mut c_void {
+        self.0 as *mut c_void
+    }
+}
+
+#[cfg(windows)]
+impl Drop for ExtensionHeap {
+    fn drop(&mut self) {
+        if self.0 != 0 {
+            // SAFETY: a heap this value created with HeapCreate, destroyed once; the
+            // library that allocated from it is closed (or never ran).
+            unsafe {
+                windows_sys::Win32::System::Memory::HeapDestroy(self.0 as _);
+            }
+        }
+    }
+}
