@@ -714,7 +714,7 @@ fn coverage_text(c: &Coverage) -> String {
         let parts: Vec<String> = missing
             .iter()
             .map(|(cb, codes)| {
-                if codes.len() == cb.documented_errors().len() {
+                if codes.len() == cb.injectable_anywhere().len() {
                     format!("{} (all {} codes)", cb.name(), codes.len())
                 } else {
                     let names: Vec<String> = codes

@@ -233,6 +233,24 @@ impl Callback {
             Callback::FreeBuffer => &[],
         }
     }
+
+    /// The documented codes a service may return whatever state it is in: running out
+    /// of memory, a general failure, and for GetData a damaged registry. The others hold
+    /// only in a state (`ERROR_SHUTDOWN_IN_PROGRESS` while stopping, `ERROR_BUSY` during
+    /// a delivery, `ERROR_ALREADY_ASSIGNED` for a real duplicate, `ERROR_NOT_FOUND` for
+    /// an unknown handle, `ERROR_FILE_NOT_FOUND` for a missing value,
+    /// `ERROR_INVALID_PARAMETER` for a bad argument), where the service returns them by
+    /// itself; injecting them elsewhere would make an extension handle a failure no real
+    /// service gives it.
+    pub fn injectable_anywhere(self) -> &'static [WIN32_ERROR] {
+        match self {
+            Callback::GetData => &[ERROR_NOT_ENOUGH_MEMORY, ERROR_BADDB, ERROR_GEN_FAILURE],
+            Callback::SetData | Callback::RegisterForEvents | Callback::UnregisterForEvents => {
+                &[ERROR_NOT_ENOUGH_MEMORY, ERROR_GEN_FAILURE]
+            }
+            Callback::FreeBuffer => &[],
+        }
+    }
 }
 
 #[cfg(test)]
@@ -302,6 +320,11 @@ mod tests {
             }
         }
         assert!(Callback::FreeBuffer.documented_errors().is_empty());
+        for cb in Callback::ALL {
+            for code in cb.injectable_anywhere() {
+                assert!(cb.documented_errors().contains(code), "{cb:?}: {code}");
+            }
+        }
         assert_eq!(Callback::GetData.documented_errors().len(), 6);
         assert!(Callback::GetData.documented_errors().contains(&ERROR_BADDB));
         assert!(!Callback::SetData.documented_errors().contains(&ERROR_BADDB));

@@ -16,8 +16,10 @@
 //!    wrote or registered for, and to the global data (device 0) of every GUID used.
 //! 5. The same keys written by another extension in the service (`faxsim-peer`, an
 //!    in-process helper that only writes).
-//! 6. Injected callback failures: every documented error code of GetData, SetData and
-//!    Register once per extension, on calls the seed picks, over up to three restarts
+//! 6. Injected callback failures: every error code of GetData, SetData and Register
+//!    that a service may return in any state (`Callback::injectable_anywhere`: out of
+//!    memory, general failure, a damaged registry) once per extension, on calls the seed
+//!    picks (the state-bound codes come from the service itself, in their state), over up to three restarts
 //!    that replay startup, the routing administration and the external writes.
 //! 7. A clean restart with the writes once more, then shutdown.
 //!
@@ -217,7 +219,7 @@ fn drive(
             Callback::SetData,
             Callback::RegisterForEvents,
         ] {
-            let mut codes = callback.documented_errors().to_vec();
+            let mut codes = callback.injectable_anywhere().to_vec();
             rng.shuffle(&mut codes);
             let start = 1 + rng.below(2);
             for (i, code) in codes.into_iter().enumerate() {
