@@ -708,7 +708,7 @@ fn providers_look_the_same_through_the_proxy() {
     conformance_table(&[
         ("careful_fsp", Proxy::Fsp),
         ("buggy_registration_leak", Proxy::Fsp),
-        ("buggy_call_after_init_failure", Proxy::Fsp),
+        ("buggy_config_init_failed_fsp", Proxy::Fsp),
         ("careful_vfsp", Proxy::VirtualFsp),
         ("recorder_vfsp_bugs", Proxy::VirtualFsp),
     ]);

@@ -731,6 +731,29 @@ fn coverage_text(c: &Coverage) -> String {
     out
 }
 
+/// Plain words for a library whose general init returned FALSE: the service left it out
+/// of those runs (choices L9), so they tested nothing of it after that.
+fn init_refused_text(lib: &Lib, c: &Coverage) -> String {
+    let (entry, left_out) = if lib.kind.is_some_and(|k| k.is_provider()) {
+        (
+            "FaxDevInitialize",
+            "no notifications, no jobs, no FaxDevShutdown",
+        )
+    } else {
+        (
+            "FaxRouteInitialize",
+            "no notifications, no device or routing calls",
+        )
+    };
+    format!(
+        "  attention: {}'s {entry} returned FALSE in {} of {} service runs; the service did \
+         not use it for the rest of those runs ({left_out}).\n",
+        lib.name,
+        c.init_refused,
+        c.general_inits()
+    )
+}
+
 /// Plain words for a library the battery did not reach: nothing it does with its
 /// configuration was checked, and what to pass instead.
 fn not_exercised_text(lib: &Lib, methods_given: bool) -> String {
@@ -844,6 +867,10 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
         if lib.takes_part {
             let c = merged_coverage(runs, li);
             out.push_str(&coverage_text(&c));
+            if c.init_refused > 0 {
+                not_exercised += 1;
+                out.push_str(&init_refused_text(lib, &c));
+            }
             if c.configuration_calls() == 0 {
                 not_exercised += 1;
                 out.push_str(&not_exercised_text(lib, !args.routing_methods.is_empty()));
@@ -1003,6 +1030,9 @@ struct CoverageJson {
     /// GetData + SetData + RegisterForEvents: 0 means the rules about them were not
     /// exercised.
     configuration_calls: u64,
+    /// Service runs in which the general init returned FALSE (the library was not used
+    /// for the rest of each).
+    init_refused: u64,
     injected_failures: FailuresJson,
 }
 
@@ -1033,6 +1063,7 @@ fn coverage_json(c: &Coverage) -> CoverageJson {
             .map(|k| (k.function(), c.calls(*k)))
             .collect(),
         configuration_calls: c.configuration_calls(),
+        init_refused: c.init_refused,
         injected_failures: FailuresJson {
             planned,
             fired,
@@ -1188,6 +1219,10 @@ fn junit_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool) -> String {
             suite.add_property((
                 "coverage.configuration-calls".to_string(),
                 c.configuration_calls().to_string(),
+            ));
+            suite.add_property((
+                "coverage.init-refused".to_string(),
+                c.init_refused.to_string(),
             ));
         }
         report.add_test_suite(suite);

@@ -132,11 +132,34 @@ struct ExtState {
     config: ConfigInit,
     /// `seq` of a failing `InitializeConfigReturn` in this lifecycle.
     config_failed_at: Option<u64>,
+    /// `seq` of a general init that returned FALSE in this lifecycle, and its name.
+    init_failed_at: Option<(u64, &'static str)>,
     vdc_called: bool,
     vdc_returned: bool,
     /// `seq` of `DevShutdownCall` in this lifecycle.
     shutdown_at: Option<u64>,
     reported: u8,
+}
+
+/// How an init entry point failed: a config init returns a failing HRESULT, a general
+/// init FALSE.
+fn failed_how(entry: &str) -> &'static str {
+    if entry == "FaxExtInitializeConfig" {
+        "failed"
+    } else {
+        "returned FALSE"
+    }
+}
+
+impl ExtState {
+    /// The init failure that took the extension out of this run: where, and which entry
+    /// point failed (the config init's failure wins: it came first).
+    fn init_failure(&self) -> Option<(u64, &'static str)> {
+        match self.config_failed_at {
+            Some(at) => Some((at, "FaxExtInitializeConfig")),
+            None => self.init_failed_at,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -593,6 +616,19 @@ impl Checker {
                     self.tapi_to_logical.remove(&t);
                 }
             }
+            K::DevInitializeReturn { ok: false } | K::RouteInitializeReturn { ok: false } => {
+                if let Some(e) = ext {
+                    let entry = if matches!(event.kind, K::DevInitializeReturn { .. }) {
+                        "FaxDevInitialize"
+                    } else {
+                        "FaxRouteInitialize"
+                    };
+                    let s = self.ext_mut(e);
+                    if s.loaded && s.init_failed_at.is_none() {
+                        s.init_failed_at = Some((seq, entry));
+                    }
+                }
+            }
             K::ValueCorrupted { .. }
             | K::DevInitializeReturn { .. }
             | K::RouteInitializeReturn { .. }
@@ -657,6 +693,7 @@ impl Checker {
             | K::EntryPointReturn { .. } => {}
             K::DevShutdownCall => {
                 if let Some(e) = ext {
+                    self.init_failure_ignored(e, seq, || "FaxDevShutdown".to_string());
                     self.ext_mut(e).shutdown_at = Some(seq);
                     self.cancel_pending_where(|_, r| r.ext == ext);
                 }
@@ -1137,7 +1174,7 @@ impl Checker {
                 let gone = r
                     .ext
                     .and_then(|e| self.exts.get(e.index()))
-                    .is_some_and(|s| s.config_failed_at.is_some() || s.shutdown_at.is_some());
+                    .is_some_and(|s| s.init_failure().is_some() || s.shutdown_at.is_some());
                 if !gone && !r.owed.contains(&seq) {
                     r.owed.push(seq);
                     outstanding += 1;
@@ -1809,12 +1846,13 @@ impl Checker {
         self.cancel_pending_where(|_, r| r.ext == ext);
     }
 
-    /// `init-failure-ignored`, once per lifecycle, if `e`'s config init failed.
+    /// `init-failure-ignored`, once per lifecycle, if `e`'s config init or general init
+    /// failed.
     fn init_failure_ignored(&mut self, e: ExtId, seq: u64, what: impl FnOnce() -> String) {
         let Some(s) = self.exts.get_mut(e.index()) else {
             return;
         };
-        let Some(failed) = s.config_failed_at else {
+        let Some((failed, entry)) = s.init_failure() else {
             return;
         };
         if s.reported & REPORTED_INIT_FAILURE_IGNORED != 0 {
@@ -1822,9 +1860,10 @@ impl Checker {
         }
         s.reported |= REPORTED_INIT_FAILURE_IGNORED;
         let msg = format!(
-            "the service called {} on {} although its FaxExtInitializeConfig failed at event {failed}",
+            "the service called {} on {} although its {entry} {} at event {failed}",
             what(),
-            self.name(Some(e))
+            self.name(Some(e)),
+            failed_how(entry)
         );
         self.report(Rule::InitFailureIgnored, Some(e), seq, msg);
     }
@@ -1915,14 +1954,15 @@ impl Checker {
             )
         } else if !s.loaded {
             return;
-        } else if let Some(f) = s.config_failed_at {
+        } else if let Some((f, entry)) = s.init_failure() {
             if s.reported & REPORTED_CALL_AFTER_INIT_FAILURE != 0 {
                 return;
             }
             s.reported |= REPORTED_CALL_AFTER_INIT_FAILURE;
+            let how = failed_how(entry);
             (
                 Rule::CallAfterInitFailure,
-                format!("after its FaxExtInitializeConfig failed at event {f}"),
+                format!("after its {entry} {how} at event {f}"),
             )
         } else if !s.exports.initialize_config || s.config == ConfigInit::NotCalled {
             if s.reported & REPORTED_CALL_BEFORE_CONFIG_INIT != 0 {

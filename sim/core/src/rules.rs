@@ -100,7 +100,7 @@ rules! {
     CallAfterUnload = "call-after-unload", Error, Extension,
         "a callback was used after the extension was unloaded";
     CallAfterInitFailure = "call-after-init-failure", Warning, Extension,
-        "an extension whose FaxExtInitializeConfig failed kept calling the service";
+        "an extension whose FaxExtInitializeConfig failed, or whose general init returned FALSE, kept calling the service";
     InvalidGuid = "invalid-guid", Error, Extension,
         "a GUID string was NULL or not in braced form";
     ForeignHinst = "foreign-hinst", Warning, Extension,
@@ -126,7 +126,7 @@ rules! {
     InitOrder = "init-order", Error, Service,
         "general init, or virtual device creation, happened in the wrong place relative to FaxExtInitializeConfig";
     InitFailureIgnored = "init-failure-ignored", Error, Service,
-        "an extension whose FaxExtInitializeConfig failed was still initialised or notified";
+        "an extension whose FaxExtInitializeConfig failed, or whose general init returned FALSE, was still initialised, notified or called";
     NotifySelf = "notify-self", Error, Service,
         "a ConfigChange was delivered to the writer's own registration";
     NotifyMismatch = "notify-mismatch", Error, Service,

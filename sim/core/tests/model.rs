@@ -162,8 +162,8 @@ fn virtual_device_creation_with_zero_devices_fails_the_provider() {
 
 #[test]
 fn failing_config_init_gets_no_general_init_and_gen_failure_afterwards() {
-    let codes = Rc::new(RefCell::new(Vec::new()));
-    let c = codes.clone();
+    let shutdowns = Rc::new(Cell::new(0));
+    let c = shutdowns.clone();
     let mut svc = service();
     let x = svc
         .add_extension(
@@ -171,8 +171,8 @@ fn failing_config_init_gets_no_general_init_and_gen_failure_afterwards() {
             Rc::new(
                 HookExtension::new()
                     .on_config_init(|_| E_FAIL)
-                    .on_shutdown(move |cb| {
-                        c.borrow_mut().push(cb.set_data(0, SOURCE_FAX, G1, b"x"));
+                    .on_shutdown(move |_| {
+                        c.set(c.get() + 1);
                         S_OK
                     }),
             ),
@@ -186,9 +186,62 @@ fn failing_config_init_gets_no_general_init_and_gen_failure_afterwards() {
         Err(ERROR_GEN_FAILURE)
     );
     svc.stop().unwrap();
-    // FaxDevShutdown is still called (choice), and the service is stopping by then.
-    assert_eq!(*codes.borrow(), vec![ERROR_GEN_FAILURE]);
-    assert!(kinds(&svc, x).contains(&"dev-shutdown-call"));
+    // FaxDevShutdown would release what FaxDevInitialize set up, which never ran (L4).
+    assert_eq!(shutdowns.get(), 0);
+    assert!(!kinds(&svc, x).contains(&"dev-shutdown-call"));
+    assert!(
+        svc.finish()
+            .iter()
+            .all(|f| f.rule != Rule::InitFailureIgnored)
+    );
+}
+
+#[test]
+fn general_init_false_takes_the_extension_out_of_the_run() {
+    let heard = Rc::new(Cell::new(0));
+    let h = heard.clone();
+    let mut svc = service();
+    let x = svc
+        .add_extension(
+            spec("x", ExtensionKind::Routing),
+            Rc::new(
+                HookExtension::new()
+                    .on_general_init(|cb| {
+                        // Registered inside the init that then fails: void.
+                        let id = cb.new_callback();
+                        assert!(cb.register(0, SOURCE_FAX, G1, id).is_ok());
+                        false
+                    })
+                    .on_change(move |_, _| {
+                        h.set(h.get() + 1);
+                        NOERROR
+                    }),
+            ),
+        )
+        .unwrap();
+    let f = svc
+        .add_extension(
+            spec("f", ExtensionKind::Fsp),
+            Rc::new(
+                HookExtension::new()
+                    .on_general_init(|_| false)
+                    .on_shutdown(|_| panic!("FaxDevShutdown after FaxDevInitialize FALSE")),
+            ),
+        )
+        .unwrap();
+    svc.start().unwrap();
+    svc.add_device(5, None).unwrap();
+    svc.external_write(0, G1, b"v").unwrap();
+    assert_eq!(heard.get(), 0);
+    assert!(svc.route_device_enable(x, G1, 5, 0).is_err());
+    assert_eq!(
+        svc.callbacks(x, 1).set_data(0, SOURCE_FAX, G1, b"w"),
+        ERROR_GEN_FAILURE
+    );
+    svc.stop().unwrap();
+    assert!(!kinds(&svc, f).contains(&"dev-shutdown-call"));
+    let rules: Vec<Rule> = svc.finish().iter().map(|f| f.rule).collect();
+    assert_eq!(rules, vec![Rule::CallAfterInitFailure]);
 }
 
 #[test]

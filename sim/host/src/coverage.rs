@@ -19,6 +19,9 @@ pub struct Coverage {
     pub callbacks: BTreeMap<Crossing, u64>,
     /// Injected failures that fired: the callback and the code it returned.
     pub faults_fired: BTreeSet<(Callback, u32)>,
+    /// Service runs in which the general init (`FaxDevInitialize`, `FaxRouteInitialize`)
+    /// returned FALSE: the service did not use the library for the rest of each.
+    pub init_refused: u64,
 }
 
 /// The callbacks the battery plans failures for: each code of each that a service may
@@ -81,6 +84,13 @@ impl Coverage {
             if let Some(f) = fired {
                 c.faults_fired.insert(f);
             }
+            if matches!(
+                e.kind,
+                EventKind::DevInitializeReturn { ok: false }
+                    | EventKind::RouteInitializeReturn { ok: false }
+            ) {
+                c.init_refused += 1;
+            }
         }
         c
     }
@@ -97,6 +107,15 @@ impl Coverage {
             *self.callbacks.entry(*k).or_default() += n;
         }
         self.faults_fired.extend(other.faults_fired.iter().copied());
+        self.init_refused += other.init_refused;
+    }
+
+    /// How many times the general init was called (every service run it was reached).
+    pub fn general_inits(&self) -> u64 {
+        [Crossing::DevInitialize, Crossing::RouteInitialize]
+            .iter()
+            .filter_map(|k| self.entry_points.get(k))
+            .sum()
     }
 
     /// How many times the library called `callback`.
@@ -189,12 +208,16 @@ mod tests {
             ),
             // Another extension's call is not this one's.
             ev(5, 1, EventKind::InitializeConfigCall),
+            ev(6, 0, EventKind::RouteInitializeCall),
+            ev(7, 0, EventKind::RouteInitializeReturn { ok: false }),
+            ev(8, 1, EventKind::RouteInitializeReturn { ok: false }),
         ];
         let c = Coverage::of(&events, ExtId(0));
         assert_eq!(c.entry_points.get(&Crossing::InitializeConfig), Some(&1));
         assert_eq!(c.calls(Crossing::GetData), 1);
         assert_eq!(c.calls(Crossing::FreeBuffer), 1);
         assert_eq!(c.configuration_calls(), 1);
+        assert_eq!((c.general_inits(), c.init_refused), (1, 1));
         let (planned, fired) = c.faults_planned_fired();
         assert_eq!(fired, 1);
         assert_eq!(planned, 7);

@@ -491,6 +491,7 @@ cases! {
     CallAfterUnload quiet call_after_reload;
     CallAfterInitFailure fires call_after_init_failure;
     CallAfterInitFailure quiet call_during_failing_config_init;
+    CallAfterInitFailure fires call_after_general_init_false;
     InvalidGuid fires unbraced_guid;
     InvalidGuid fires null_guid;
     InvalidGuid fires non_hex_guid;
@@ -529,7 +530,10 @@ cases! {
     InitOrder quiet general_init_without_config_export;
     InitFailureIgnored fires init_after_config_failure;
     InitFailureIgnored fires device_change_after_config_failure;
-    InitFailureIgnored quiet shutdown_after_config_failure;
+    InitFailureIgnored fires shutdown_after_config_failure;
+    InitFailureIgnored fires shutdown_after_general_init_false;
+    InitFailureIgnored fires notified_after_general_init_false;
+    InitFailureIgnored quiet general_init_false_then_left_alone;
     NotifySelf fires notify_writer;
     NotifySelf quiet writer_only_registration;
     NotifyMismatch fires wrong_device_passed;
@@ -1102,8 +1106,6 @@ fn config_init_fails() -> Check {
     s.start();
     s.load(FSP, ExtensionKind::Fsp, exports(true, true));
     let r = s.config_init(FSP, E_FAIL);
-    s.on(FSP, EventKind::DevShutdownCall);
-    s.on(FSP, EventKind::DevShutdownReturn { hr: 0 });
     s.on(FSP, EventKind::Unload);
     fires(s, r, &["fax-fsp", "E_FAIL"])
 }
@@ -1306,17 +1308,81 @@ fn device_change_after_config_failure() -> Check {
     .also(&[Rule::ConfigInitFailed])
 }
 
+/// FaxDevShutdown releases what FaxDevInitialize set up, which never ran.
 fn shutdown_after_config_failure() -> Check {
     let mut s = Script::new();
     s.start();
     s.load(FSP, ExtensionKind::Fsp, exports(true, true));
-    s.config_init(FSP, E_FAIL);
+    let f = s.config_init(FSP, E_FAIL);
     s.svc(EventKind::ServiceStopping);
-    s.on(FSP, EventKind::DevShutdownCall);
+    let d = s.on(FSP, EventKind::DevShutdownCall);
     s.on(FSP, EventKind::DevShutdownReturn { hr: 0 });
     s.on(FSP, EventKind::Unload);
     s.svc(EventKind::ServiceStopped);
-    quiet(s).also(&[Rule::ConfigInitFailed])
+    let ev = format!("failed at event {f}");
+    fires(s, d, &["FaxDevShutdown", "fax-fsp", &ev]).also(&[Rule::ConfigInitFailed])
+}
+
+/// An FSP whose FaxDevInitialize returned FALSE: no FaxDevShutdown, no notification.
+fn shutdown_after_general_init_false() -> Check {
+    let mut s = Script::new();
+    s.start();
+    s.load(FSP, ExtensionKind::Fsp, exports(true, true));
+    s.config_init(FSP, 0);
+    s.on(FSP, EventKind::DevInitializeCall);
+    let r = s.on(FSP, EventKind::DevInitializeReturn { ok: false });
+    s.svc(EventKind::ServiceStopping);
+    let d = s.on(FSP, EventKind::DevShutdownCall);
+    s.on(FSP, EventKind::DevShutdownReturn { hr: 0 });
+    let ev = format!("FaxDevInitialize returned FALSE at event {r}");
+    fires(s, d, &["FaxDevShutdown", "fax-fsp", &ev])
+}
+
+/// A routing extension whose FaxRouteInitialize returned FALSE, registered inside it and
+/// was notified anyway.
+fn notified_after_general_init_false() -> Check {
+    let mut s = Script::new();
+    s.start();
+    s.load(ROUTE, ExtensionKind::Routing, exports(true, false));
+    s.config_init(ROUTE, 0);
+    s.on(ROUTE, EventKind::RouteInitializeCall);
+    let h = s.reg(ROUTE, 0, SOURCE_FAX, G1);
+    s.on(ROUTE, EventKind::RouteInitializeReturn { ok: false });
+    let w = s.external_with(0, G1, |_, _| {});
+    let c = s.deliver(ROUTE, h, 0, G1, Some(w));
+    fires(s, c, &["ConfigChange", "FaxRouteInitialize returned FALSE"])
+}
+
+/// Not used after FaxRouteInitialize returned FALSE (its registration is void): quiet.
+fn general_init_false_then_left_alone() -> Check {
+    let mut s = Script::new();
+    s.start();
+    s.load(ROUTE, ExtensionKind::Routing, exports(true, false));
+    s.config_init(ROUTE, 0);
+    s.on(ROUTE, EventKind::RouteInitializeCall);
+    s.reg(ROUTE, 0, SOURCE_FAX, G1);
+    s.on(ROUTE, EventKind::RouteInitializeReturn { ok: false });
+    s.external_with(0, G1, |_, _| {});
+    s.svc(EventKind::ServiceStopping);
+    s.on(ROUTE, EventKind::Unload);
+    s.svc(EventKind::ServiceStopped);
+    quiet(s)
+}
+
+/// A callback after FaxDevInitialize returned FALSE (calls inside it are fine).
+fn call_after_general_init_false() -> Check {
+    let mut s = Script::new();
+    s.start();
+    s.load(FSP, ExtensionKind::Fsp, exports(true, true));
+    s.config_init(FSP, 0);
+    s.on(FSP, EventKind::DevInitializeCall);
+    s.set_call(FSP, own(FSP), 0, SOURCE_FAX, G1);
+    s.set_ret(FSP, 0);
+    let r = s.on(FSP, EventKind::DevInitializeReturn { ok: false });
+    let c = s.set_call(FSP, own(FSP), 0, SOURCE_FAX, G1);
+    s.set_ret(FSP, 31);
+    let ev = format!("FaxDevInitialize returned FALSE at event {r}");
+    fires(s, c, &["fax-fsp", "SetData(device 0", &ev])
 }
 
 // ---- notifications ----

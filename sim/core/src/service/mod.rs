@@ -172,6 +172,9 @@ enum Life {
     Ready,
     /// Config init failed: the service does not recognise it.
     ConfigFailed,
+    /// The general init (`FaxDevInitialize`, `FaxRouteInitialize`) returned FALSE: the
+    /// service does not use it for the rest of this run.
+    InitFailed,
     /// Virtual device creation failed: the provider is not used.
     ProviderFailed,
 }
@@ -543,10 +546,14 @@ impl Service {
             if slot.life == Life::Unloaded {
                 continue;
             }
-            if slot.kind.is_provider()
-                && slot.exports.dev_shutdown
-                && slot.life != Life::ProviderFailed
-            {
+            // FaxDevShutdown releases what FaxDevInitialize set up: a provider that never
+            // got that far (or failed it) is not called (choice L4).
+            let initialised = match slot.life {
+                Life::ProviderFailed | Life::InitFailed => false,
+                Life::ConfigFailed => self.opts.deviations.init_after_config_failure,
+                _ => true,
+            };
+            if slot.kind.is_provider() && slot.exports.dev_shutdown && initialised {
                 self.call_dev_shutdown(*ext);
             }
         }
@@ -968,6 +975,9 @@ impl Service {
                 self.general_init(ext);
                 general_done = true;
             }
+            if self.exts[ext.index()].life == Life::InitFailed {
+                return;
+            }
             if !self.create_virtual_devices(ext) {
                 self.exts[ext.index()].life = Life::ProviderFailed;
                 return;
@@ -976,6 +986,9 @@ impl Service {
         if dev.general_init_first && !general_done {
             self.general_init(ext);
             general_done = true;
+            if self.exts[ext.index()].life == Life::InitFailed {
+                return;
+            }
         }
         if exports.initialize_config {
             self.call_initialize_config(ext);
@@ -989,16 +1002,25 @@ impl Service {
         }
     }
 
+    /// The general init. FALSE takes the extension out of this run: no notifications, no
+    /// device, job or routing calls, no `FaxDevShutdown`; its registrations are dropped
+    /// and its callbacks fail with `ERROR_GEN_FAILURE` (choice L9).
     fn general_init(&mut self, ext: ExtId) {
         let imp = self.exts[ext.index()].imp.clone();
-        if self.exts[ext.index()].kind.is_provider() {
+        let ok = if self.exts[ext.index()].kind.is_provider() {
             self.emit(Some(ext), EventKind::DevInitializeCall);
             let ok = imp.dev_initialize(&mut self.callbacks_for(ext));
             self.emit(Some(ext), EventKind::DevInitializeReturn { ok });
+            ok
         } else {
             self.emit(Some(ext), EventKind::RouteInitializeCall);
             let ok = imp.route_initialize(&mut self.callbacks_for(ext));
             self.emit(Some(ext), EventKind::RouteInitializeReturn { ok });
+            ok
+        };
+        if !ok && self.abort.is_none() {
+            self.exts[ext.index()].life = Life::InitFailed;
+            self.regs.drop_ext(ext);
         }
     }
 
@@ -1269,7 +1291,11 @@ impl Service {
         }
         match self.exts[ext.index()].life {
             Life::InConfigInit | Life::Ready => {}
-            Life::Unloaded | Life::Loaded | Life::ConfigFailed | Life::ProviderFailed => {
+            Life::Unloaded
+            | Life::Loaded
+            | Life::ConfigFailed
+            | Life::InitFailed
+            | Life::ProviderFailed => {
                 return Err(ERROR_GEN_FAILURE);
             }
         }
@@ -1793,9 +1819,13 @@ impl Service {
             r.device
         };
         let slot = &self.exts[ext.index()];
-        if slot.life == Life::Unloaded
-            || (slot.shutting_down && !self.opts.deviations.notify_after_shutdown)
-        {
+        // Only a recognised extension hears of changes: not one whose init failed (its
+        // registrations from inside that init are void), nor one unloaded.
+        let recognised = match slot.life {
+            Life::Ready | Life::Loaded | Life::InConfigInit => true,
+            Life::ConfigFailed | Life::Unloaded | Life::InitFailed | Life::ProviderFailed => false,
+        };
+        if !recognised || (slot.shutting_down && !self.opts.deviations.notify_after_shutdown) {
             return;
         }
         let delivery = if self.observing() {
