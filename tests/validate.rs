@@ -64,6 +64,10 @@ const TABLE: &[(&[&str], &[&str], i32)] = &[
     // Allocates from the service's heap and keeps the callback table's pointer.
     (&["careful_heap_routing"], &[], 0),
     (&["careful_vfsp"], &[], 0),
+    // DeviceIdPrefix 1: the battery's own device ids keep clear of it.
+    (&["careful_vfsp_prefix_1"], &[], 0),
+    // Its devices overlap the battery's: refused, said in the report.
+    (&["colliding_vfsp"], &[], 0),
     // Its FaxRouteInitialize returns FALSE: every later entry point would abort.
     (&["refusing_routing"], &[], 0),
     (&["careful_threads"], &[], 0),
@@ -798,6 +802,43 @@ fn a_general_init_that_returns_false_takes_the_library_out_and_the_report_says_s
         Value::Null,
         "{v}"
     );
+}
+
+/// A virtual FSP may choose any non-zero prefix: a small one is used and exercised; one
+/// the service must refuse is reported in plain words, not a bare PASSED.
+#[test]
+fn virtual_fsp_prefixes_are_honoured_or_their_refusal_reported() {
+    if fixtures().is_none() {
+        return;
+    }
+    let o = faxsim(
+        &["--format", "json", "--seed", "0"],
+        &[lib("careful_vfsp_prefix_1")],
+    );
+    let v = json(&o);
+    let entry = &v["runs"][0]["coverage"]["entry_points"];
+    assert_eq!(entry["FaxDevInitialize"], 5, "{v}");
+    assert!(entry["FaxExtConfigChange"].as_u64().unwrap() > 0, "{v}");
+    let o = faxsim(&[], &[lib("colliding_vfsp")]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "the service refused colliding_vfsp's devices in 60 service runs: its device ids \
+             0x10000..=0x10003 collide with device 0x10001"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("PASSED, but see the attention above"),
+        "{text}"
+    );
+    let o = faxsim(
+        &["--format", "json", "--seed", "0"],
+        &[lib("colliding_vfsp")],
+    );
+    let refused = &json(&o)["runs"][0]["coverage"]["devices_refused"];
+    assert_eq!(refused.as_object().map(|m| m.len()), Some(1), "{refused}");
 }
 
 #[test]

@@ -4,8 +4,13 @@
  * FaxDevShutdown. */
 #include "fixture.h"
 
+/* Other fixtures include this file with another prefix or count. */
+#ifndef PREFIX
 #define PREFIX 0x5000u
+#endif
+#ifndef COUNT
 #define COUNT 2u
+#endif
 
 static HANDLE g_handles[COUNT];
 static DWORD g_changes;

@@ -788,9 +788,19 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
     let mut not_exercised = 0usize;
     let mut out = String::new();
     let seeds = match runs {
-        [one] => format!("seed {} ({} delivery)", one.seed, one.delivery.name()),
+        [one] => format!(
+            "seed {} ({} delivery, devices at start {})",
+            one.seed,
+            one.delivery.name(),
+            if battery::announces_at_start(one.seed) {
+                "announced"
+            } else {
+                "not announced"
+            }
+        ),
         _ => format!(
-            "{} seeds ({}..={}, delivery rotated sync/shuffled/deferred)",
+            "{} seeds ({}..={}, delivery rotated sync/shuffled/deferred, devices at start \
+             announced or not)",
             runs.len(),
             runs.first().map_or(0, |r| r.seed),
             runs.last().map_or(0, |r| r.seed)
@@ -871,7 +881,17 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
                 not_exercised += 1;
                 out.push_str(&init_refused_text(lib, &c));
             }
-            if c.configuration_calls() == 0 {
+            for (why, n) in &c.devices_refused {
+                not_exercised += 1;
+                out.push_str(&format!(
+                    "  attention: the service refused {}'s devices in {n} service run{}: \
+                     {why}; it was not used there (choices L7).\n",
+                    lib.name,
+                    if *n == 1 { "" } else { "s" }
+                ));
+            }
+            // (A library the service refused has had its attention line already.)
+            if c.configuration_calls() == 0 && c.devices_refused.is_empty() {
                 not_exercised += 1;
                 out.push_str(&not_exercised_text(lib, !args.routing_methods.is_empty()));
             }
@@ -1033,6 +1053,8 @@ struct CoverageJson {
     /// Service runs in which the general init returned FALSE (the library was not used
     /// for the rest of each).
     init_refused: u64,
+    /// Why the service refused a virtual FSP's devices → in how many service runs.
+    devices_refused: BTreeMap<String, u64>,
     injected_failures: FailuresJson,
 }
 
@@ -1064,6 +1086,7 @@ fn coverage_json(c: &Coverage) -> CoverageJson {
             .collect(),
         configuration_calls: c.configuration_calls(),
         init_refused: c.init_refused,
+        devices_refused: c.devices_refused.clone(),
         injected_failures: FailuresJson {
             planned,
             fired,
@@ -1223,6 +1246,10 @@ fn junit_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool) -> String {
             suite.add_property((
                 "coverage.init-refused".to_string(),
                 c.init_refused.to_string(),
+            ));
+            suite.add_property((
+                "coverage.devices-refused".to_string(),
+                c.devices_refused.values().sum::<u64>().to_string(),
             ));
         }
         report.add_test_suite(suite);

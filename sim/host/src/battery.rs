@@ -1,9 +1,10 @@
 //! The validate battery: one simulated service with every hosted library, driven through
 //! the situations an extension meets in production.
 //!
-//! 1. Startup in the documented order, with one TAPI device (logical 1, line 101) that
-//!    routing extensions hear of at start.
-//! 2. Device arrival: a second TAPI device (logical 2, line 102).
+//! 1. Startup in the documented order, with one TAPI device (logical 0x10001, line
+//!    101); routing extensions hear of it at start in half the seeds
+//!    ([`announces_at_start`]) and learn it from its id otherwise, as both happen.
+//! 2. Device arrival: a second TAPI device (logical 0x10002, line 102).
 //! 3. Routing administration (routing extensions): for every battery device and routing
 //!    method, in an order the seed picks, on a service worker thread (not the thread that
 //!    initialised the extension), the calls an administrator's console makes through a
@@ -41,8 +42,18 @@ use faxsim_trace::{Event, EventKind, Exports, ExtId, ExtensionKind, SOURCE_FAX, 
 use crate::{Host, HostError};
 
 /// The battery's TAPI devices: (logical id, permanent line id). The first exists at
-/// start, the second arrives while the service runs.
-pub const BATTERY_DEVICES: [(u32, u32); 2] = [(1, 101), (2, 102)];
+/// start, the second arrives while the service runs. The service numbers TAPI devices
+/// itself and keeps them clear of the id ranges virtual FSPs choose (any non-zero
+/// prefix is legal, and small ones are common), so the logical ids sit above 0xFFFF; a
+/// virtual FSP whose range still overlaps them is refused and the report says so.
+pub const BATTERY_DEVICES: [(u32, u32); 2] = [(0x1_0001, 101), (0x1_0002, 102)];
+
+/// Whether seed `seed`'s service tells routing extensions of the devices present at
+/// start (choices L8): both happen on a real machine, and the seed alone decides, so
+/// every three seeds (one of each delivery policy) alternate.
+pub fn announces_at_start(seed: u64) -> bool {
+    (seed / 3) % 2 == 0
+}
 
 /// The name of the in-service helper that writes the keys other extensions use.
 pub const PEER_NAME: &str = "faxsim-peer";
@@ -105,7 +116,7 @@ pub fn service_options(opts: &BatteryOptions) -> ServiceOptions {
     ServiceOptions {
         seed: opts.seed,
         delivery: opts.delivery,
-        announce_devices_at_start: true,
+        announce_devices_at_start: announces_at_start(opts.seed),
         ..ServiceOptions::default()
     }
 }

@@ -22,6 +22,9 @@ pub struct Coverage {
     /// Service runs in which the general init (`FaxDevInitialize`, `FaxRouteInitialize`)
     /// returned FALSE: the service did not use the library for the rest of each.
     pub init_refused: u64,
+    /// Why the service refused the virtual FSP's devices (and so did not use it), with
+    /// how many service runs each reason held for.
+    pub devices_refused: BTreeMap<String, u64>,
 }
 
 /// The callbacks the battery plans failures for: each code of each that a service may
@@ -45,6 +48,7 @@ impl Coverage {
     /// The coverage of extension `ext` in `events`.
     pub fn of(events: &[Event], ext: ExtId) -> Coverage {
         let mut c = Coverage::default();
+        c.devices_refused = refused_devices(events, ext);
         for e in events.iter().filter(|e| e.ext == Some(ext)) {
             if let Some(Half::Call(crossing)) = e.kind.half() {
                 match (crossing.direction(), &e.kind) {
@@ -108,6 +112,9 @@ impl Coverage {
         }
         self.faults_fired.extend(other.faults_fired.iter().copied());
         self.init_refused += other.init_refused;
+        for (k, n) in &other.devices_refused {
+            *self.devices_refused.entry(k.clone()).or_default() += n;
+        }
     }
 
     /// How many times the general init was called (every service run it was reached).
@@ -157,6 +164,67 @@ impl Coverage {
             .count();
         (planned, fired)
     }
+}
+
+/// Why each of `ext`'s virtual device creations that did not give it devices was refused
+/// (choices L7), with how many times: the devices that existed are followed through the
+/// events, so a collision names the device it hit.
+fn refused_devices(events: &[Event], ext: ExtId) -> BTreeMap<String, u64> {
+    let mut refused = BTreeMap::new();
+    let mut devices = BTreeSet::new();
+    let mut asked: Option<(bool, u32, u32)> = None;
+    let mut settle = |asked: &mut Option<(bool, u32, u32)>, devices: &BTreeSet<u32>| {
+        let Some((ok, count, prefix)) = asked.take() else {
+            return;
+        };
+        let last = prefix.checked_add(count.saturating_sub(1));
+        let why = if !ok {
+            "FaxDevVirtualDeviceCreation returned FALSE".to_string()
+        } else if count == 0 {
+            "it asked for 0 devices".to_string()
+        } else if prefix == 0 {
+            "its DeviceIdPrefix is 0".to_string()
+        } else if let Some(last) = last {
+            match devices.range(prefix..=last).next() {
+                Some(d) => format!(
+                    "its device ids {prefix:#x}..={last:#x} collide with device {d:#x}, which \
+                     already exists"
+                ),
+                None => return,
+            }
+        } else {
+            format!("its device ids from {prefix:#x} ({count} of them) overflow 32 bits")
+        };
+        *refused.entry(why).or_default() += 1;
+    };
+    for e in events {
+        match &e.kind {
+            EventKind::VirtualDeviceCreationReturn {
+                ok,
+                count,
+                id_prefix,
+                ..
+            } if e.ext == Some(ext) => asked = Some((*ok, *count, *id_prefix)),
+            EventKind::DeviceAdded { owner, device, .. } => {
+                if *owner == Some(ext) {
+                    asked = None;
+                }
+                devices.insert(*device);
+            }
+            EventKind::DeviceRemoved { device } => {
+                devices.remove(device);
+            }
+            EventKind::ServiceStopped => devices.clear(),
+            _ if e.ext == Some(ext) && asked.is_some() => {
+                // Its next event after the answer: had the devices been created, their
+                // DeviceAdded events would have come first.
+                settle(&mut asked, &devices)
+            }
+            _ => {}
+        }
+    }
+    settle(&mut asked, &devices);
+    refused
 }
 
 #[cfg(test)]
