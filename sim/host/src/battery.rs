@@ -52,7 +52,7 @@ pub const BATTERY_DEVICES: [(u32, u32); 2] = [(0x1_0001, 101), (0x1_0002, 102)];
 /// start (choices L8): both happen on a real machine, and the seed alone decides, so
 /// every three seeds (one of each delivery policy) alternate.
 pub fn announces_at_start(seed: u64) -> bool {
-    (seed / 3) % 2 == 0
+    (seed / 3).is_multiple_of(2)
 }
 
 /// The name of the in-service helper that writes the keys other extensions use.

@@ -47,8 +47,10 @@ pub const CALLBACKS: [Crossing; 5] = [
 impl Coverage {
     /// The coverage of extension `ext` in `events`.
     pub fn of(events: &[Event], ext: ExtId) -> Coverage {
-        let mut c = Coverage::default();
-        c.devices_refused = refused_devices(events, ext);
+        let mut c = Coverage {
+            devices_refused: refused_devices(events, ext),
+            ..Coverage::default()
+        };
         for e in events.iter().filter(|e| e.ext == Some(ext)) {
             if let Some(Half::Call(crossing)) = e.kind.half() {
                 match (crossing.direction(), &e.kind) {
