@@ -92,6 +92,13 @@ const TABLE: &[(&[&str], &[&str], i32)] = &[
         1,
     ),
     (&["buggy_call_after_unload"], &["call-after-unload"], 1),
+    // Frees a buffer GetData returned, from its destructor: named as that buffer (no
+    // foreign-free), late.
+    (
+        &["buggy_free_after_unload"],
+        &["buffer-leak", "call-after-unload"],
+        1,
+    ),
     // Its FaxDevShutdown would crash without FaxDevInitialize: it must not be called.
     (
         &["buggy_config_init_failed_fsp"],

@@ -72,6 +72,10 @@ pub(crate) struct GuardedHeap {
     /// event). As deep as the nesting of deliveries, so a list beats hashing an address
     /// twice per notification.
     change_data: Vec<(usize, u64)>,
+    /// Buffers leaked by extensions that were unloaded: the memory stays valid, and a
+    /// late FreeBuffer of one (from a destructor, a thread that outlived the unload) is
+    /// still named by its buffer, not taken for a foreign pointer.
+    orphans: BTreeMap<usize, Block>,
 }
 
 // SAFETY: the heap owns its blocks' memory outright (no aliasing owner elsewhere); the
@@ -132,6 +136,10 @@ impl GuardedHeap {
     /// this heap is checked, poisoned and quarantined; anything else is left alone.
     pub fn free(&mut self, addr: usize) -> Freed {
         let mut damage = Vec::new();
+        if let Some(b) = self.orphans.remove(&addr) {
+            // Freed at last, late: it takes the usual path (poison, quarantine).
+            self.blocks.insert(addr, b);
+        }
         let arg = if addr == 0 {
             FreeArg::Null
         } else if let Some(&(_, delivery)) =
@@ -191,9 +199,9 @@ impl GuardedHeap {
                 if let Some(b) = self.blocks.remove(&addr) {
                     release(b);
                 }
-            } else {
-                // Forgotten, not freed: the memory stays valid for the process's life.
-                self.blocks.remove(&addr);
+            } else if let Some(b) = self.blocks.remove(&addr) {
+                // Leaked, not freed: the memory stays valid for the process's life.
+                self.orphans.insert(addr, b);
             }
         }
         found.sort_by_key(|(id, _)| *id);
@@ -261,5 +269,17 @@ mod tests {
         assert_eq!(h.free(0x5000).arg, FreeArg::ChangeData(42));
         h.end_change(0x5000);
         assert_eq!(h.free(0x5000).arg, FreeArg::Foreign(0x5000));
+    }
+
+    #[test]
+    fn a_buffer_leaked_at_unload_is_still_named_when_freed_late() {
+        let mut h = GuardedHeap::default();
+        let e = ExtId(3);
+        let a = h.allocate(e, BufferId(9), &[1, 2]);
+        assert_eq!(h.unload(e), vec![]);
+        assert_eq!(h.free(a as usize).arg, FreeArg::Buffer(BufferId(9)));
+        // Now freed like any other: a second free is a double free of the same buffer.
+        assert_eq!(h.free(a as usize).arg, FreeArg::Buffer(BufferId(9)));
+        h.clear();
     }
 }
