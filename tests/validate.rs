@@ -68,6 +68,8 @@ const TABLE: &[(&[&str], &[&str], i32)] = &[
     (&["careful_vfsp_prefix_1"], &[], 0),
     // Its devices overlap the battery's: refused, said in the report.
     (&["colliding_vfsp"], &[], 0),
+    // Reads a kept lpData: it finds poison (tested below), no rule can see a read.
+    (&["keeps_change_data"], &[], 0),
     // Its FaxRouteInitialize returns FALSE: every later entry point would abort.
     (&["refusing_routing"], &[], 0),
     (&["careful_threads"], &[], 0),
@@ -293,6 +295,30 @@ fn calls_from_extension_threads_are_attributed() {
             .iter()
             .any(|e| e["kind"]["type"] == "register-call" && e["kind"]["hinst"]["ext"] == 1)
     );
+}
+
+/// lpData is valid only during its ConfigChange: a library that keeps the pointer reads
+/// poison afterwards, never the next call's value (which would hide the bug).
+#[test]
+fn a_kept_change_buffer_reads_poison() {
+    if fixtures().is_none() {
+        return;
+    }
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kept-lpdata.trace");
+    let o = faxsim(
+        &["--seed", "0", "--record", trace.to_str().unwrap()],
+        &[lib("keeps_change_data")],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let saved: Vec<Value> = read_trace(&trace)
+        .into_iter()
+        .filter(|e| e["ext"] == 0 && e["kind"]["type"] == "set-data-call")
+        .map(|e| e["kind"]["data"].clone())
+        .collect();
+    assert!(!saved.is_empty(), "it read a kept pointer at least once");
+    for d in &saved {
+        assert_eq!(*d, serde_json::json!([0xDD, 0xDD, 0xDD, 0xDD]), "{d}");
+    }
 }
 
 #[test]

@@ -13,7 +13,7 @@ use faxsim_sim::{Callbacks, ConfigChange, Extension, RoutingInfo, VirtualDevices
 use faxsim_trace::{Exports, ServiceInput};
 
 use crate::load::{self, EntryPoints, Instance};
-use crate::memory::{GUARD_BYTE, GUARD_LEN};
+use crate::memory::{GUARD_BYTE, GUARD_LEN, POISON_BYTE};
 use crate::platform::ExtensionHeap;
 use crate::shared::{call_c, call_c_with, lock};
 use crate::trampolines::POOL;
@@ -46,8 +46,14 @@ pub(crate) struct ChangeScratch {
     /// The last GUID text, its UTF-16 form as sent, and the copy the library gets (which
     /// it must not write; compared with the first after each call).
     guid: Option<(String, Vec<u16>, Vec<u16>)>,
-    buffers: Vec<Vec<u8>>,
+    /// `lpData` copies, taken from the front and returned to the back: once two exist,
+    /// consecutive deliveries alternate between them, so a pointer kept from the last
+    /// call points at poison, not at the next call's value.
+    buffers: std::collections::VecDeque<Vec<u8>>,
 }
+
+/// The `lpData` copies kept in rotation (see [`ChangeScratch::buffers`]).
+const ROTATION: usize = 2;
 
 impl FfiExtension {
     /// The heap of the loaded instance, created at its first general init.
@@ -319,13 +325,21 @@ impl Extension for FfiExtension {
         let len = change.data.len();
         let (mut data, guid) = {
             let mut scratch = self.change_scratch.borrow_mut();
-            let mut data = scratch.buffers.pop().unwrap_or_default();
+            let mut data = if scratch.buffers.len() >= ROTATION {
+                scratch.buffers.pop_front().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             data.clear();
             data.extend_from_slice(change.data);
             data.resize(len + GUARD_LEN, GUARD_BYTE);
             // Taken out for the call (a nested delivery finds none and encodes its own).
             let guid = match scratch.guid.take() {
-                Some(g) if g.0 == change.guid => g,
+                Some((text, sent, mut copy)) if text == change.guid => {
+                    // Poisoned after the last call: the text again for this one.
+                    copy.copy_from_slice(&sent);
+                    (text, sent, copy)
+                }
                 _ => {
                     let sent: Vec<u16> = change.guid.encode_utf16().chain([0]).collect();
                     (change.guid.to_string(), sent.clone(), sent)
@@ -368,7 +382,7 @@ impl Extension for FfiExtension {
                 self.path.display()
             ));
             let mut scratch = self.change_scratch.borrow_mut();
-            scratch.buffers.push(data);
+            scratch.buffers.push_back(data);
             scratch.guid = Some((guid_text, guid_sent, guid));
             return E_FAIL;
         };
@@ -398,8 +412,14 @@ impl Extension for FfiExtension {
         if let Some(offset) = written {
             change.write_into_data(offset as u32);
         }
+        // Both are valid only during the call: a library that kept either pointer reads
+        // poison (0xDD bytes, U+DDDD characters) from now on, not the next call's values,
+        // which would hide the bug. No allocation: the buffers are reused.
+        data[..len].fill(POISON_BYTE);
+        let text_len = guid.len().saturating_sub(1); // the terminator stays
+        guid[..text_len].fill(u16::from_ne_bytes([POISON_BYTE, POISON_BYTE]));
         let mut scratch = self.change_scratch.borrow_mut();
-        scratch.buffers.push(data);
+        scratch.buffers.push_back(data);
         scratch.guid = Some((guid_text, guid_sent, guid));
         hr
     }
