@@ -81,6 +81,8 @@ const FIXTURES: &[&[&str]] = &[
     &["buggy_call_after_unload"],
     &["buggy_config_init_failed_fsp"],
     &["refusing_routing"],
+    &["careful_job_fsp"],
+    &["buggy_job_leak"],
     &["buggy_invalid_guid"],
     &["buggy_foreign_hinst"],
     &["buggy_wrong_id_source"],

@@ -64,6 +64,10 @@ const TABLE: &[(&[&str], &[&str], i32)] = &[
     // Allocates from the service's heap and keeps the callback table's pointer.
     (&["careful_heap_routing"], &[], 0),
     (&["careful_vfsp"], &[], 0),
+    // Reads its settings per job: reached through the jobs the battery runs.
+    (&["careful_job_fsp"], &[], 0),
+    // Leaks only on the aborted job's path.
+    (&["buggy_job_leak"], &["buffer-leak"], 1),
     // DeviceIdPrefix 1: the battery's own device ids keep clear of it.
     (&["careful_vfsp_prefix_1"], &[], 0),
     // Its devices overlap the battery's: refused, said in the report.
@@ -806,6 +810,51 @@ fn the_general_init_gets_a_heap_and_a_lasting_callback_table() {
 
 /// `--fail-fast` stops at the first seed with a failing finding and says so; without a
 /// terminal, the progress bar draws nothing (standard error stays clean for logs).
+/// A provider that touches its configuration only in its job entry points gets the
+/// same scrutiny as one that does so at init: the battery runs receive, send and aborted
+/// jobs on a service worker thread, and the report counts them.
+#[test]
+fn providers_are_driven_through_their_jobs() {
+    if fixtures().is_none() {
+        return;
+    }
+    let o = faxsim(
+        &["--format", "json", "--seed", "4"],
+        &[lib("careful_job_fsp")],
+    );
+    let v = json(&o);
+    let entry = &v["runs"][0]["coverage"]["entry_points"];
+    // Five service runs, three jobs each; the status read twice per receive/send job.
+    assert_eq!(entry["FaxDevStartJob"], 15, "{v}");
+    assert_eq!(entry["FaxDevEndJob"], 15, "{v}");
+    assert_eq!(entry["FaxDevReceive"], 5, "{v}");
+    assert_eq!(entry["FaxDevSend"], 5, "{v}");
+    assert_eq!(entry["FaxDevAbortOperation"], 5, "{v}");
+    assert_eq!(entry["FaxDevReportStatus"], 20, "{v}");
+    assert!(
+        v["runs"][0]["coverage"]["configuration_calls"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jobs.trace");
+    let o = faxsim(
+        &["--seed", "0", "--record", trace.to_str().unwrap()],
+        &[lib("buggy_job_leak")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let events = read_trace(&trace);
+    let jobs: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"]["type"] == "entry-point-call")
+        .collect();
+    assert!(!jobs.is_empty());
+    // On their own service thread, never the init thread or the administration's.
+    assert!(jobs.iter().all(|e| e["thread"] == 2), "{jobs:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("buffer-leak"), "{text}");
+}
+
 /// A library whose general init answers FALSE is left out of the run (no entry point
 /// more, no FaxDevShutdown), and the report says so instead of a bare PASSED.
 #[test]

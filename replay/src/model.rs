@@ -701,6 +701,20 @@ impl ModelDriver<'_> {
                     skip_until = self.return_of(i);
                     self.pump(svc);
                 }
+                // A provider's fax job: the same entry point, on the recorded service
+                // thread, when this side can make the call.
+                // (Otherwise what the extension did inside is replayed call by call below.)
+                EventKind::EntryPointCall { function }
+                    if started && e.ext.is_some_and(|x| svc.drives_job(x, function)) =>
+                {
+                    if let Some(x) = e.ext {
+                        self.on_thread(svc, e.thread, |svc| {
+                            let _ = svc.provider_job_call(x, function);
+                        });
+                    }
+                    skip_until = self.return_of(i);
+                    self.pump(svc);
+                }
                 EventKind::RouteDeviceChangeCall { device, new_device }
                     if self.infer_inputs && started =>
                 {

@@ -775,8 +775,10 @@ fn not_exercised_text(lib: &Lib, methods_given: bool) -> String {
              (in a routing method), the battery does not drive routing methods yet.\n"
                 .to_string()
         }
-        _ => "    If it reads its settings only when a job runs (FaxDevStartJob, FaxDevSend, \
-             FaxDevReceive), the battery does not drive jobs yet.\n"
+        _ => "    The battery ran receive, send and aborted jobs through every job entry point \
+             it exports (FaxDevStartJob … FaxDevEndJob); if it reads its settings only from \
+             its TAPI line callback, faxsim does not drive that (no TAPI: see \
+             docs/validate.md).\n"
             .to_string(),
     };
     out.push_str(&hint);

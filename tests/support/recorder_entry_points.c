@@ -121,7 +121,7 @@ FAXSIM_EXPORT BOOL WINAPI FaxDevInitialize(HLINEAPP app, HANDLE heap,
     return TRUE;
 }
 
-FAXSIM_EXPORT BOOL WINAPI FaxDevStartJob(DWORD line, DWORD device, HANDLE *job, HANDLE port,
+FAXSIM_EXPORT BOOL WINAPI FaxDevStartJob(HLINE line, DWORD device, PHANDLE job, HANDLE port,
                                          ULONG_PTR key)
 {
     (void)line;
@@ -136,21 +136,21 @@ FAXSIM_EXPORT BOOL WINAPI FaxDevEndJob(HANDLE job)
     return job != NULL;
 }
 
-FAXSIM_EXPORT BOOL WINAPI FaxDevSend(HANDLE job, void *send, void *callback)
+FAXSIM_EXPORT BOOL WINAPI FaxDevSend(HANDLE job, PFAX_SEND send, PFAX_SEND_CALLBACK callback)
 {
     (void)send;
     (void)callback;
     return job != NULL;
 }
 
-FAXSIM_EXPORT BOOL WINAPI FaxDevReceive(HANDLE job, DWORD call, void *receive)
+FAXSIM_EXPORT BOOL WINAPI FaxDevReceive(HANDLE job, HCALL call, PFAX_RECEIVE receive)
 {
     (void)call;
     (void)receive;
     return job != NULL;
 }
 
-FAXSIM_EXPORT BOOL WINAPI FaxDevReportStatus(HANDLE job, void *status, DWORD size,
+FAXSIM_EXPORT BOOL WINAPI FaxDevReportStatus(HANDLE job, PFAX_DEV_STATUS status, DWORD size,
                                              LPDWORD required)
 {
     (void)job;

@@ -92,6 +92,7 @@ typedef char16_t WCHAR;   /* same ABI as uint16_t; lets u"" literals bind */
 typedef uint16_t WCHAR;   /* UTF-16 unit; NOT wchar_t (32-bit here) */
 #endif
 typedef void *HANDLE;
+typedef HANDLE *PHANDLE;
 typedef void *HINSTANCE;
 typedef void *HMODULE;
 typedef void *LPVOID;
@@ -153,9 +154,11 @@ static inline BOOL HeapFree(HANDLE heap, DWORD flags, LPVOID mem)
 }
 #endif
 
-/* TAPI's application handle; a DWORD, as in tapi.h. */
+/* TAPI's application, line and call handles; DWORDs, as in tapi.h. */
 #if !defined(TAPI_H) && !defined(FAXSIM_USE_SDK_FAX_HEADERS)
 typedef DWORD HLINEAPP;
+typedef DWORD HLINE;
+typedef DWORD HCALL;
 #endif
 
 /* ---- status codes ------------------------------------------------------ */
@@ -280,6 +283,53 @@ typedef BOOL(WINAPI *PFAXDEVVIRTUALDEVICECREATION)(LPDWORD DeviceCount,
                                                    ULONG_PTR CompletionKey);
 typedef HRESULT(WINAPI *PFAXDEVSHUTDOWN)(void);
 
+/* The job side of a provider. */
+typedef struct _FAX_SEND {
+    DWORD SizeOfStruct;
+    LPWSTR FileName;       /* the TIFF file to send */
+    LPWSTR CallerName;
+    LPWSTR CallerNumber;
+    LPWSTR ReceiverName;
+    LPWSTR ReceiverNumber; /* the number to dial */
+    BOOL Branding;
+    HCALL CallHandle;      /* 0: the provider places the call */
+    DWORD Reserved[3];
+} FAX_SEND, *PFAX_SEND;
+typedef struct _FAX_RECEIVE {
+    DWORD SizeOfStruct;
+    LPWSTR FileName;       /* the file the service created for the fax */
+    LPWSTR ReceiverName;
+    LPWSTR ReceiverNumber;
+    DWORD Reserved[4];
+} FAX_RECEIVE, *PFAX_RECEIVE;
+typedef struct _FAX_DEV_STATUS {
+    DWORD SizeOfStruct;
+    DWORD StatusId;
+    DWORD StringId;
+    DWORD PageCount;
+    LPWSTR CSI;
+    LPWSTR CallerId;
+    LPWSTR RoutingInfo;
+    DWORD ErrorCode;
+    DWORD Reserved[3];
+} FAX_DEV_STATUS, *PFAX_DEV_STATUS;
+typedef BOOL(CALLBACK *PFAX_SEND_CALLBACK)(HANDLE FaxHandle, HCALL CallHandle,
+                                           DWORD Reserved1, DWORD Reserved2);
+typedef BOOL(WINAPI *PFAXDEVSTARTJOB)(HLINE LineHandle, DWORD DeviceId,
+                                      PHANDLE FaxHandle,
+                                      HANDLE CompletionPortHandle,
+                                      ULONG_PTR CompletionKey);
+typedef BOOL(WINAPI *PFAXDEVENDJOB)(HANDLE FaxHandle);
+typedef BOOL(WINAPI *PFAXDEVSEND)(HANDLE FaxHandle, PFAX_SEND FaxSend,
+                                  PFAX_SEND_CALLBACK FaxSendCallback);
+typedef BOOL(WINAPI *PFAXDEVRECEIVE)(HANDLE FaxHandle, HCALL CallHandle,
+                                     PFAX_RECEIVE FaxReceive);
+typedef BOOL(WINAPI *PFAXDEVREPORTSTATUS)(HANDLE FaxHandle,
+                                          PFAX_DEV_STATUS FaxStatus,
+                                          DWORD FaxStatusSize,
+                                          LPDWORD FaxStatusSizeRequired);
+typedef BOOL(WINAPI *PFAXDEVABORTOPERATION)(HANDLE FaxHandle);
+
 /* Job-side service callbacks of a routing extension. */
 typedef LONG(WINAPI *PFAXROUTEADDFILE)(DWORD JobId, LPCWSTR FileName,
                                        GUID *Guid);
@@ -332,6 +382,17 @@ BOOL WINAPI FaxDevVirtualDeviceCreation(LPDWORD DeviceCount,
                                         HANDLE CompletionPort,
                                         ULONG_PTR CompletionKey);
 HRESULT WINAPI FaxDevShutdown(void);
+BOOL WINAPI FaxDevStartJob(HLINE LineHandle, DWORD DeviceId, PHANDLE FaxHandle,
+                           HANDLE CompletionPortHandle, ULONG_PTR CompletionKey);
+BOOL WINAPI FaxDevEndJob(HANDLE FaxHandle);
+BOOL WINAPI FaxDevSend(HANDLE FaxHandle, PFAX_SEND FaxSend,
+                       PFAX_SEND_CALLBACK FaxSendCallback);
+BOOL WINAPI FaxDevReceive(HANDLE FaxHandle, HCALL CallHandle,
+                          PFAX_RECEIVE FaxReceive);
+BOOL WINAPI FaxDevReportStatus(HANDLE FaxHandle, PFAX_DEV_STATUS FaxStatus,
+                               DWORD FaxStatusSize,
+                               LPDWORD FaxStatusSizeRequired);
+BOOL WINAPI FaxDevAbortOperation(HANDLE FaxHandle);
 BOOL WINAPI FaxRouteInitialize(HANDLE HeapHandle,
                                PFAX_ROUTE_CALLBACKROUTINES Callbacks);
 BOOL WINAPI FaxRouteDeviceEnable(LPCWSTR RoutingGuid, DWORD DeviceId,

@@ -89,6 +89,95 @@ pub type PFAXDEVVIRTUALDEVICECREATION =
 /// `FaxDevShutdown`: optional; the library is unloaded whatever it returns.
 pub type PFAXDEVSHUTDOWN = Option<unsafe extern "system" fn() -> HRESULT>;
 
+// --- FSP job entry points (faxdev.h) -------------------------------------
+
+/// What `FaxDevSend` is given: the file to send and who sends it to whom; laid out like
+/// windows-sys' struct of the same name.
+#[repr(C)]
+#[allow(non_snake_case)]
+#[derive(Clone, Copy, Debug)]
+pub struct FAX_SEND {
+    /// Size of this struct in bytes.
+    pub SizeOfStruct: u32,
+    /// The TIFF file to send.
+    pub FileName: PWSTR,
+    /// Sender's name.
+    pub CallerName: PWSTR,
+    /// Sender's number.
+    pub CallerNumber: PWSTR,
+    /// Recipient's name.
+    pub ReceiverName: PWSTR,
+    /// Recipient's number, the one to dial.
+    pub ReceiverNumber: PWSTR,
+    /// Whether the provider brands the pages.
+    pub Branding: BOOL,
+    /// A TAPI call handle for a call already placed (0: the provider dials).
+    pub CallHandle: u32,
+    /// Reserved, zero.
+    pub Reserved: [u32; 3],
+}
+
+/// What `FaxDevReceive` is given: the file the provider writes the received fax to.
+#[repr(C)]
+#[allow(non_snake_case)]
+#[derive(Clone, Copy, Debug)]
+pub struct FAX_RECEIVE {
+    /// Size of this struct in bytes.
+    pub SizeOfStruct: u32,
+    /// Where the provider writes the received TIFF (the service created the file).
+    pub FileName: PWSTR,
+    /// Receiver's name.
+    pub ReceiverName: PWSTR,
+    /// Receiver's number.
+    pub ReceiverNumber: PWSTR,
+    /// Reserved, zero.
+    pub Reserved: [u32; 4],
+}
+
+/// What `FaxDevReportStatus` fills in; the strings live in the same buffer, after the
+/// struct.
+#[repr(C)]
+#[allow(non_snake_case)]
+#[derive(Clone, Copy, Debug)]
+pub struct FAX_DEV_STATUS {
+    /// Size of this struct in bytes.
+    pub SizeOfStruct: u32,
+    /// A `FS_*` status code.
+    pub StatusId: u32,
+    /// A provider string resource id (0: none).
+    pub StringId: u32,
+    /// Pages sent or received so far.
+    pub PageCount: u32,
+    /// The remote station id.
+    pub CSI: PWSTR,
+    /// The caller id.
+    pub CallerId: PWSTR,
+    /// Routing information.
+    pub RoutingInfo: PWSTR,
+    /// A Win32 error code.
+    pub ErrorCode: u32,
+    /// Reserved, zero.
+    pub Reserved: [u32; 3],
+}
+
+/// The service's callback a provider calls from `FaxDevSend` once the call is made.
+pub type PFAX_SEND_CALLBACK = Option<unsafe extern "system" fn(HANDLE, u32, u32, u32) -> BOOL>;
+/// `FaxDevStartJob(LineHandle, DeviceId, *FaxHandle, CompletionPort, CompletionKey)`.
+pub type PFAXDEVSTARTJOB =
+    Option<unsafe extern "system" fn(u32, u32, *mut HANDLE, HANDLE, usize) -> BOOL>;
+/// `FaxDevEndJob(FaxHandle)`.
+pub type PFAXDEVENDJOB = Option<unsafe extern "system" fn(HANDLE) -> BOOL>;
+/// `FaxDevSend(FaxHandle, FaxSend, FaxSendCallback)`.
+pub type PFAXDEVSEND =
+    Option<unsafe extern "system" fn(HANDLE, *mut FAX_SEND, PFAX_SEND_CALLBACK) -> BOOL>;
+/// `FaxDevReceive(FaxHandle, CallHandle, FaxReceive)`.
+pub type PFAXDEVRECEIVE = Option<unsafe extern "system" fn(HANDLE, u32, *mut FAX_RECEIVE) -> BOOL>;
+/// `FaxDevReportStatus(FaxHandle, FaxStatus, FaxStatusSize, FaxStatusSizeRequired)`.
+pub type PFAXDEVREPORTSTATUS =
+    Option<unsafe extern "system" fn(HANDLE, *mut FAX_DEV_STATUS, u32, *mut u32) -> BOOL>;
+/// `FaxDevAbortOperation(FaxHandle)`.
+pub type PFAXDEVABORTOPERATION = Option<unsafe extern "system" fn(HANDLE) -> BOOL>;
+
 /// Capacity in UTF-16 units of the buffer FaxDevVirtualDeviceCreation
 /// fills with the device name prefix.
 pub const MAX_DEVICE_NAME_PREFIX_CHARS: usize = 128;
@@ -204,6 +293,18 @@ pub const FAX_DEV_INITIALIZE_SYMBOL: &str = "FaxDevInitialize";
 pub const FAX_DEV_VIRTUAL_DEVICE_CREATION_SYMBOL: &str = "FaxDevVirtualDeviceCreation";
 /// Optional FSP export called before unload.
 pub const FAX_DEV_SHUTDOWN_SYMBOL: &str = "FaxDevShutdown";
+/// FSP job export: a job begins on a device.
+pub const FAX_DEV_START_JOB_SYMBOL: &str = "FaxDevStartJob";
+/// FSP job export: the job ends.
+pub const FAX_DEV_END_JOB_SYMBOL: &str = "FaxDevEndJob";
+/// FSP job export: send a fax.
+pub const FAX_DEV_SEND_SYMBOL: &str = "FaxDevSend";
+/// FSP job export: receive a fax.
+pub const FAX_DEV_RECEIVE_SYMBOL: &str = "FaxDevReceive";
+/// FSP job export: the job's status.
+pub const FAX_DEV_REPORT_STATUS_SYMBOL: &str = "FaxDevReportStatus";
+/// FSP job export: stop the job's operation.
+pub const FAX_DEV_ABORT_OPERATION_SYMBOL: &str = "FaxDevAbortOperation";
 /// Required export of a routing extension.
 pub const FAX_ROUTE_INITIALIZE_SYMBOL: &str = "FaxRouteInitialize";
 /// Required export of a routing extension.

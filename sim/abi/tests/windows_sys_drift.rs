@@ -62,6 +62,10 @@ same!(
     ws::PFAXDEVVIRTUALDEVICECREATION
 );
 same!(ours::PFAXDEVSHUTDOWN, ws::PFAXDEVSHUTDOWN);
+same!(ours::PFAX_SEND_CALLBACK, ws::PFAX_SEND_CALLBACK);
+same!(ours::PFAXDEVSTARTJOB, ws::PFAXDEVSTARTJOB);
+same!(ours::PFAXDEVENDJOB, ws::PFAXDEVENDJOB);
+same!(ours::PFAXDEVABORTOPERATION, ws::PFAXDEVABORTOPERATION);
 
 // Routing entry points without struct parameters.
 same!(
@@ -196,6 +200,41 @@ macro_rules! same_layout {
 }
 
 same_layout!(ours::GUID, wc::GUID, data1, data2, data3, data4);
+same_layout!(
+    ours::FAX_SEND,
+    ws::FAX_SEND,
+    SizeOfStruct,
+    FileName,
+    CallerName,
+    CallerNumber,
+    ReceiverName,
+    ReceiverNumber,
+    Branding,
+    CallHandle,
+    Reserved
+);
+same_layout!(
+    ours::FAX_RECEIVE,
+    ws::FAX_RECEIVE,
+    SizeOfStruct,
+    FileName,
+    ReceiverName,
+    ReceiverNumber,
+    Reserved
+);
+same_layout!(
+    ours::FAX_DEV_STATUS,
+    ws::FAX_DEV_STATUS,
+    SizeOfStruct,
+    StatusId,
+    StringId,
+    PageCount,
+    CSI,
+    CallerId,
+    RoutingInfo,
+    ErrorCode,
+    Reserved
+);
 same_layout!(
     ours::FAX_ROUTE_CALLBACKROUTINES,
     ws::FAX_ROUTE_CALLBACKROUTINES,

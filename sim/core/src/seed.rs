@@ -23,6 +23,8 @@ pub enum Component {
     /// The validate battery's routing administration (its order and the bytes it sets):
     /// a stream of its own, so the battery's fault placement stays what it was.
     Admin = 5,
+    /// The validate battery's fax jobs on providers (their order).
+    Jobs = 6,
 }
 
 /// A deterministic generator for one component.

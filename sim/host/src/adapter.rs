@@ -38,6 +38,10 @@ pub struct FfiExtension {
     /// The routing callback table handed to `FaxRouteInitialize`: the extension may keep
     /// the pointer rather than a copy, so it lives as long as the extension.
     pub(crate) route_table: Box<std::cell::UnsafeCell<FAX_ROUTE_CALLBACKROUTINES>>,
+    /// The fax job in progress, if the library is a provider with a job side.
+    pub(crate) job: crate::jobs::JobState,
+    /// The job entry points it exports (`jobs::exported`).
+    pub(crate) job_exports: u8,
 }
 
 /// See [`FfiExtension::change_scratch`].
@@ -137,6 +141,9 @@ impl Extension for FfiExtension {
             }
         });
         let end = prefix.iter().position(|&u| u == 0).unwrap_or(prefix.len());
+        self.job
+            .virtual_prefix
+            .set((ok != FALSE && count > 0).then_some(id_prefix));
         VirtualDevices {
             ok: ok != FALSE,
             count,
@@ -318,6 +325,21 @@ impl Extension for FfiExtension {
         };
         // SAFETY: FaxDevShutdown's signature; no arguments.
         call_c(cb, || unsafe { f() })
+    }
+
+    fn drives_entry_point(&self, function: &str) -> bool {
+        crate::jobs::drives(self.job_exports, function)
+    }
+
+    fn entry_point(&self, cb: &mut Callbacks<'_>, function: &str) -> i32 {
+        crate::jobs::call(
+            &self.entry().job,
+            &self.job,
+            self.slot,
+            crate::battery::BATTERY_DEVICES[0].1,
+            cb,
+            function,
+        )
     }
 
     fn config_change(&self, cb: &mut Callbacks<'_>, change: &mut ConfigChange<'_>) -> i32 {

@@ -13,16 +13,21 @@
 //!    `FaxRouteSetRoutingInfo` with the bytes it returned and with new bytes, and the
 //!    info read back. Real routing extensions touch their configuration here, not at
 //!    initialisation. Repeated after every restart below, so injected faults reach it.
-//! 4. An external write (an administration client) to every key any extension read,
+//! 4. Fax jobs (providers that export the job side): a receive job, a send job and a job
+//!    whose operation is aborted, in an order the seed picks, on another service worker
+//!    thread: `FaxDevStartJob`, `FaxDevReceive` / `FaxDevSend` / `FaxDevAbortOperation`,
+//!    `FaxDevReportStatus` (size query, then the buffer), `FaxDevEndJob` (see `jobs.rs`
+//!    for the arguments). Providers that read their settings per job are reached here.
+//! 5. An external write (an administration client) to every key any extension read,
 //!    wrote or registered for, and to the global data (device 0) of every GUID used.
-//! 5. The same keys written by another extension in the service (`faxsim-peer`, an
+//! 6. The same keys written by another extension in the service (`faxsim-peer`, an
 //!    in-process helper that only writes).
-//! 6. Injected callback failures: every error code of GetData, SetData and Register
+//! 7. Injected callback failures: every error code of GetData, SetData and Register
 //!    that a service may return in any state (`Callback::injectable_anywhere`: out of
 //!    memory, general failure, a damaged registry) once per extension, on calls the seed
 //!    picks (the state-bound codes come from the service itself, in their state), over up to three restarts
-//!    that replay startup, the routing administration and the external writes.
-//! 7. A clean restart with the writes once more, then shutdown.
+//!    that replay startup, the routing administration, the jobs and the external writes.
+//! 8. A clean restart with the writes once more, then shutdown.
 //!
 //! After each step, threads the extensions started get a scheduling point.
 
@@ -68,6 +73,32 @@ const FAULT_ROUNDS: usize = 3;
 /// entry points from its RPC and worker threads, never from the thread that initialised
 /// the extension. Reserved, so threads the extensions start are numbered around it.
 pub const ADMIN_THREAD: u16 = 1;
+
+/// The service thread fax jobs run on (a real service runs each job on a worker thread
+/// of its own, not the init thread). Reserved like [`ADMIN_THREAD`].
+pub const JOB_THREAD: u16 = 2;
+
+/// The jobs every provider with a job side gets after each (re)start, in an order the
+/// seed picks: the entry points called, in order. A job whose `FaxDevStartJob` returns
+/// FALSE stops there; `FaxDevReportStatus` is called twice (the size query, then a
+/// buffer of that size).
+const JOBS: [&[&str]; 3] = [
+    &[
+        "FaxDevStartJob",
+        "FaxDevReceive",
+        "FaxDevReportStatus",
+        "FaxDevReportStatus",
+        "FaxDevEndJob",
+    ],
+    &[
+        "FaxDevStartJob",
+        "FaxDevSend",
+        "FaxDevReportStatus",
+        "FaxDevReportStatus",
+        "FaxDevEndJob",
+    ],
+    &["FaxDevStartJob", "FaxDevAbortOperation", "FaxDevEndJob"],
+];
 
 /// The routing method administered when none is given (`--routing-method`): a GUID no
 /// extension owns. A routing extension that checks the method GUID answers FALSE for it
@@ -176,7 +207,15 @@ fn drive(
     exts: &[ExtId],
     peer: ExtId,
 ) -> Result<(), HostError> {
-    host.reserve_thread_ids(&[ADMIN_THREAD]);
+    // Only the service threads this run will use are reserved: a replay reserves the
+    // ones its recording shows, and threads the extensions start must get the same ids.
+    let administered = host.libraries().any(|l| l.routing_admin.any());
+    let jobs = exts.iter().any(|&e| svc.drives_job(e, "FaxDevStartJob"));
+    let reserved: Vec<u16> = [(administered, ADMIN_THREAD), (jobs, JOB_THREAD)]
+        .into_iter()
+        .filter_map(|(used, id)| used.then_some(id))
+        .collect();
+    host.reserve_thread_ids(&reserved);
     host.start(svc)?;
     host.pump(svc, PUMP);
     let (logical, line) = BATTERY_DEVICES[1];
@@ -188,8 +227,10 @@ fn drive(
     } else {
         opts.extra_guids.clone()
     };
+    let mut job_rng = DetRng::new(opts.seed, Component::Jobs);
     let mut administer = |svc: &mut Service, host: &Host| {
-        administer_routing(host, svc, exts, &methods, &mut admin_rng)
+        administer_routing(host, svc, exts, &methods, &mut admin_rng)?;
+        run_jobs(host, svc, exts, &mut job_rng)
     };
     administer(svc, host)?;
 
@@ -343,6 +384,42 @@ fn administer_method(
         svc.route_set_routing_info(ext, method, device, fresh)?;
         svc.tick()?;
         read(svc)?;
+    }
+    Ok(())
+}
+
+/// Fax jobs on every provider that has a job side (see [`JOBS`]), on [`JOB_THREAD`].
+fn run_jobs(
+    host: &Host,
+    svc: &mut Service,
+    exts: &[ExtId],
+    rng: &mut DetRng,
+) -> Result<(), HostError> {
+    for &ext in exts {
+        if !svc.is_running() || !svc.drives_job(ext, "FaxDevStartJob") {
+            continue;
+        }
+        let mut order = [0usize, 1, 2];
+        rng.shuffle(&mut order);
+        for j in order {
+            for &function in JOBS[j] {
+                if !svc.drives_job(ext, function) {
+                    continue;
+                }
+                svc.set_thread(JOB_THREAD);
+                let result =
+                    host.on_service_thread(JOB_THREAD, || svc.provider_job_call(ext, function));
+                svc.set_thread(0);
+                host.pump(svc, PUMP);
+                match result {
+                    Ok(ok) if function == "FaxDevStartJob" && ok == 0 => break,
+                    Ok(_) => svc.tick()?,
+                    // Taken out of the run meanwhile (an init failure, a crash).
+                    Err(SimError::NotInService(_) | SimError::NotRunning) => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -50,6 +50,7 @@ mod adapter;
 pub mod battery;
 pub mod coverage;
 pub mod isolate;
+mod jobs;
 mod load;
 mod memory;
 mod platform;
@@ -254,6 +255,11 @@ impl Host {
             get_routing_info: routing && e.route_get_routing_info.is_some(),
             set_routing_info: routing && e.route_set_routing_info.is_some(),
         };
+        let job_exports = if kind.is_provider() {
+            jobs::exported(&e.job)
+        } else {
+            0
+        };
         let name = self.unique_name(path);
         let info = LibraryInfo {
             name,
@@ -273,6 +279,8 @@ impl Host {
             change_scratch: std::cell::RefCell::default(),
             heap: std::cell::RefCell::new(None),
             route_table: Box::default(),
+            job: Default::default(),
+            job_exports,
         });
         self.libs.push((info, ext));
         Ok(&self.libs.last().expect("just pushed").0)

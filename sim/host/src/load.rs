@@ -7,12 +7,16 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use faxsim_abi::{
-    FAX_DEV_INITIALIZE_SYMBOL, FAX_DEV_SHUTDOWN_SYMBOL, FAX_DEV_VIRTUAL_DEVICE_CREATION_SYMBOL,
+    FAX_DEV_ABORT_OPERATION_SYMBOL, FAX_DEV_END_JOB_SYMBOL, FAX_DEV_INITIALIZE_SYMBOL,
+    FAX_DEV_RECEIVE_SYMBOL, FAX_DEV_REPORT_STATUS_SYMBOL, FAX_DEV_SEND_SYMBOL,
+    FAX_DEV_SHUTDOWN_SYMBOL, FAX_DEV_START_JOB_SYMBOL, FAX_DEV_VIRTUAL_DEVICE_CREATION_SYMBOL,
     FAX_EXT_INITIALIZE_CONFIG_SYMBOL, FAX_ROUTE_DEVICE_CHANGE_NOTIFICATION_SYMBOL,
     FAX_ROUTE_DEVICE_ENABLE_SYMBOL, FAX_ROUTE_GET_ROUTING_INFO_SYMBOL, FAX_ROUTE_INITIALIZE_SYMBOL,
-    FAX_ROUTE_SET_ROUTING_INFO_SYMBOL, PFAX_EXT_INITIALIZE_CONFIG, PFAXDEVINITIALIZE,
-    PFAXDEVSHUTDOWN, PFAXDEVVIRTUALDEVICECREATION, PFAXROUTEDEVICECHANGENOTIFICATION,
-    PFAXROUTEDEVICEENABLE, PFAXROUTEGETROUTINGINFO, PFAXROUTEINITIALIZE, PFAXROUTESETROUTINGINFO,
+    FAX_ROUTE_SET_ROUTING_INFO_SYMBOL, PFAX_EXT_INITIALIZE_CONFIG, PFAXDEVABORTOPERATION,
+    PFAXDEVENDJOB, PFAXDEVINITIALIZE, PFAXDEVRECEIVE, PFAXDEVREPORTSTATUS, PFAXDEVSEND,
+    PFAXDEVSHUTDOWN, PFAXDEVSTARTJOB, PFAXDEVVIRTUALDEVICECREATION,
+    PFAXROUTEDEVICECHANGENOTIFICATION, PFAXROUTEDEVICEENABLE, PFAXROUTEGETROUTINGINFO,
+    PFAXROUTEINITIALIZE, PFAXROUTESETROUTINGINFO,
 };
 use faxsim_trace::ExtensionKind;
 
@@ -109,6 +113,18 @@ pub(crate) struct EntryPoints {
     pub route_device_enable: PFAXROUTEDEVICEENABLE,
     pub route_get_routing_info: PFAXROUTEGETROUTINGINFO,
     pub route_set_routing_info: PFAXROUTESETROUTINGINFO,
+    pub job: JobEntryPoints,
+}
+
+/// A provider's job side (`faxdev.h`), each optional.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct JobEntryPoints {
+    pub start_job: PFAXDEVSTARTJOB,
+    pub end_job: PFAXDEVENDJOB,
+    pub send: PFAXDEVSEND,
+    pub receive: PFAXDEVRECEIVE,
+    pub report_status: PFAXDEVREPORTSTATUS,
+    pub abort_operation: PFAXDEVABORTOPERATION,
 }
 
 impl EntryPoints {
@@ -402,7 +418,39 @@ pub(crate) fn open(path: &Path) -> Result<Instance, LoadError> {
         unsafe extern "system" fn(faxsim_abi::PCWSTR, u32, *mut u8, *mut u32) -> faxsim_abi::BOOL;
     type RouteSetInfo =
         unsafe extern "system" fn(faxsim_abi::PCWSTR, u32, *const u8, u32) -> faxsim_abi::BOOL;
+    type StartJob = unsafe extern "system" fn(
+        u32,
+        u32,
+        *mut faxsim_abi::HANDLE,
+        faxsim_abi::HANDLE,
+        usize,
+    ) -> faxsim_abi::BOOL;
+    type JobHandle = unsafe extern "system" fn(faxsim_abi::HANDLE) -> faxsim_abi::BOOL;
+    type Send = unsafe extern "system" fn(
+        faxsim_abi::HANDLE,
+        *mut faxsim_abi::FAX_SEND,
+        faxsim_abi::PFAX_SEND_CALLBACK,
+    ) -> faxsim_abi::BOOL;
+    type Receive = unsafe extern "system" fn(
+        faxsim_abi::HANDLE,
+        u32,
+        *mut faxsim_abi::FAX_RECEIVE,
+    ) -> faxsim_abi::BOOL;
+    type ReportStatus = unsafe extern "system" fn(
+        faxsim_abi::HANDLE,
+        *mut faxsim_abi::FAX_DEV_STATUS,
+        u32,
+        *mut u32,
+    ) -> faxsim_abi::BOOL;
     let entry = EntryPoints {
+        job: JobEntryPoints {
+            start_job: sym!(StartJob, FAX_DEV_START_JOB_SYMBOL),
+            end_job: sym!(JobHandle, FAX_DEV_END_JOB_SYMBOL),
+            send: sym!(Send, FAX_DEV_SEND_SYMBOL),
+            receive: sym!(Receive, FAX_DEV_RECEIVE_SYMBOL),
+            report_status: sym!(ReportStatus, FAX_DEV_REPORT_STATUS_SYMBOL),
+            abort_operation: sym!(JobHandle, FAX_DEV_ABORT_OPERATION_SYMBOL),
+        },
         initialize_config: sym!(InitConfig, FAX_EXT_INITIALIZE_CONFIG_SYMBOL),
         dev_initialize: sym!(DevInit, FAX_DEV_INITIALIZE_SYMBOL),
         virtual_device_creation: sym!(Vdc, FAX_DEV_VIRTUAL_DEVICE_CREATION_SYMBOL),

@@ -595,6 +595,41 @@ impl Service {
         }
     }
 
+    /// Whether provider `ext` takes calls to job entry point `function` (it exports it
+    /// and its host can make the call with arguments of its own).
+    pub fn drives_job(&self, ext: ExtId, function: &str) -> bool {
+        self.exts
+            .get(ext.index())
+            .is_some_and(|s| s.kind.is_provider() && s.imp.drives_entry_point(function))
+    }
+
+    /// Job entry point `function` (`FaxDevStartJob`, `FaxDevSend`, …) on provider `ext`,
+    /// as a running service calls it for a fax job; the extension's side supplies the
+    /// arguments (see [`Extension::entry_point`]). Returns its BOOL.
+    pub fn provider_job_call(&mut self, ext: ExtId, function: &str) -> Result<i32, SimError> {
+        if self.state != State::Running {
+            return Err(SimError::NotRunning);
+        }
+        let s = self
+            .exts
+            .get(ext.index())
+            .ok_or(SimError::UnknownExtension(ext.0))?;
+        if !s.kind.is_provider() || !matches!(s.life, Life::Ready | Life::Loaded) {
+            return Err(SimError::NotInService(s.name.clone()));
+        }
+        let imp = s.imp.clone();
+        let function = self.intern(function);
+        self.emit(
+            Some(ext),
+            EventKind::EntryPointCall {
+                function: function.clone(),
+            },
+        );
+        let result = imp.entry_point(&mut self.callbacks_for(ext), &function);
+        self.emit(Some(ext), EventKind::EntryPointReturn { result });
+        self.status().map(|()| result)
+    }
+
     /// `FaxRouteDeviceEnable` on routing extension `ext`, as a running service calls it
     /// when an administrator queries or switches routing method `guid` on `device`
     /// (`enabled`: `QUERY_STATUS`, `STATUS_DISABLE` or `STATUS_ENABLE`). Returns its BOOL.
