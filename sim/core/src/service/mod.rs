@@ -607,17 +607,8 @@ impl Service {
     /// as a running service calls it for a fax job; the extension's side supplies the
     /// arguments (see [`Extension::entry_point`]). Returns its BOOL.
     pub fn provider_job_call(&mut self, ext: ExtId, function: &str) -> Result<i32, SimError> {
-        if self.state != State::Running {
-            return Err(SimError::NotRunning);
-        }
-        let s = self
-            .exts
-            .get(ext.index())
-            .ok_or(SimError::UnknownExtension(ext.0))?;
-        if !s.kind.is_provider() || !matches!(s.life, Life::Ready | Life::Loaded) {
-            return Err(SimError::NotInService(s.name.clone()));
-        }
-        let imp = s.imp.clone();
+        self.entry_call_allowed(ext, ExtensionKind::is_provider)?;
+        let imp = self.exts[ext.index()].imp.clone();
         let function = self.intern(function);
         self.emit(
             Some(ext),
@@ -686,6 +677,16 @@ impl Service {
     /// A running service calls a routing extension's entry points only if it recognised
     /// the extension.
     fn routing_call_allowed(&self, ext: ExtId) -> Result<(), SimError> {
+        self.entry_call_allowed(ext, |k| k == ExtensionKind::Routing)
+    }
+
+    /// A running service calls an entry point of `ext` (of a kind `kind_ok` accepts) only
+    /// if it recognised the extension and uses it.
+    fn entry_call_allowed(
+        &self,
+        ext: ExtId,
+        kind_ok: impl Fn(ExtensionKind) -> bool,
+    ) -> Result<(), SimError> {
         if self.state != State::Running {
             return Err(SimError::NotRunning);
         }
@@ -693,7 +694,7 @@ impl Service {
             .exts
             .get(ext.index())
             .ok_or(SimError::UnknownExtension(ext.0))?;
-        if s.kind != ExtensionKind::Routing || !matches!(s.life, Life::Ready | Life::Loaded) {
+        if !kind_ok(s.kind) || !matches!(s.life, Life::Ready | Life::Loaded) {
             return Err(SimError::NotInService(s.name.clone()));
         }
         Ok(())
