@@ -78,6 +78,7 @@ fn validate(c: &mut Criterion) {
         seed: 1,
         delivery: DeliveryPolicy::Sync,
         extra_guids: Vec::new(),
+        method_functions: Vec::new(),
     };
     let run = |host: &mut Host| {
         let out = battery::run(host, &opts, Vec::new()).expect("the battery runs");

@@ -64,6 +64,10 @@ const TABLE: &[(&[&str], &[&str], i32)] = &[
     // Allocates from the service's heap and keeps the callback table's pointer.
     (&["careful_heap_routing"], &[], 0),
     (&["careful_vfsp"], &[], 0),
+    // Read their settings only in a routing method: without --routing-method
+    // GUID=FUNCTION nothing reaches the leak (tested with it below).
+    (&["careful_method_routing"], &[], 0),
+    (&["buggy_method_leak"], &[], 0),
     // Reads its settings per job: reached through the jobs the battery runs.
     (&["careful_job_fsp"], &[], 0),
     // Leaks only on the aborted job's path.
@@ -853,6 +857,78 @@ fn providers_are_driven_through_their_jobs() {
     assert!(jobs.iter().all(|e| e["thread"] == 2), "{jobs:?}");
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("buffer-leak"), "{text}");
+}
+
+/// A routing extension that reads its settings only inside its routing method is
+/// reached when the method's function is named: a fax is routed through it in every
+/// run, and the trace replays against the library.
+#[test]
+fn routing_methods_named_with_their_function_are_called() {
+    if fixtures().is_none() {
+        return;
+    }
+    let method = "{A1B2C3D4-0000-4000-8000-00000000ABCD}=RouteToInbox";
+    let o = faxsim(
+        &[
+            "--routing-method",
+            method,
+            "--format",
+            "json",
+            "--seed",
+            "0",
+        ],
+        &[lib("careful_method_routing")],
+    );
+    let v = json(&o);
+    assert_eq!(o.status.code(), Some(0), "{v}");
+    assert_eq!(
+        v["runs"][0]["coverage"]["entry_points"]["RouteToInbox"], 5,
+        "{v}"
+    );
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("method.trace");
+    let o = faxsim(
+        &[
+            "--routing-method",
+            method,
+            "--seed",
+            "0",
+            "--record",
+            trace.to_str().unwrap(),
+        ],
+        &[lib("buggy_method_leak")],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("buffer-leak"), "{text}");
+    let routed: Vec<Value> = read_trace(&trace)
+        .into_iter()
+        .filter(|e| e["kind"]["function"] == "RouteToInbox")
+        .collect();
+    assert_eq!(routed.len(), 5);
+    assert!(routed.iter().all(|e| e["thread"] == 2), "{routed:?}");
+    let replayed = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .args([
+            "replay",
+            trace.to_str().unwrap(),
+            "--format",
+            "json",
+            "--ext",
+        ])
+        .arg(lib("buggy_method_leak"))
+        .output()
+        .unwrap();
+    let r = json(&replayed);
+    assert!(r["replay"]["divergence"].is_null(), "{r}");
+    assert_eq!(r["replay"]["hash_reproduced"], true, "{r}");
+    // A bad function name is a usage error.
+    let o = faxsim(
+        &[
+            "--routing-method",
+            "{A1B2C3D4-0000-4000-8000-00000000ABCD}=Route To",
+        ],
+        &[lib("careful_method_routing")],
+    );
+    assert_eq!(o.status.code(), Some(2));
 }
 
 /// A library whose general init answers FALSE is left out of the run (no entry point

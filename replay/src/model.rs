@@ -705,11 +705,11 @@ impl ModelDriver<'_> {
                 // thread, when this side can make the call.
                 // (Otherwise what the extension did inside is replayed call by call below.)
                 EventKind::EntryPointCall { function }
-                    if started && e.ext.is_some_and(|x| svc.drives_job(x, function)) =>
+                    if started && e.ext.is_some_and(|x| svc.drives_entry_point(x, function)) =>
                 {
                     if let Some(x) = e.ext {
                         self.on_thread(svc, e.thread, |svc| {
-                            let _ = svc.provider_job_call(x, function);
+                            let _ = svc.entry_point_call(x, function);
                         });
                     }
                     skip_until = self.return_of(i);

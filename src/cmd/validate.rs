@@ -57,8 +57,10 @@ pub struct ValidateArgs {
     /// A routing method of your routing extension: the battery administers it through
     /// FaxRouteDeviceEnable, FaxRouteGetRoutingInfo and FaxRouteSetRoutingInfo on every
     /// device (without one, a placeholder GUID your extension does not own), and writes
-    /// it on device 0 and every device. Repeat for several.
-    #[arg(long = "routing-method", value_name = "GUID", value_parser = parse_guid_arg)]
+    /// it on device 0 and every device. With =FUNCTION (the method's exported function,
+    /// as your extension registers it), the battery also routes a received fax through
+    /// it with a FAX_ROUTE in every run. Repeat for several.
+    #[arg(long = "routing-method", value_name = "GUID[=FUNCTION]", value_parser = parse_method_arg)]
     pub routing_methods: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
@@ -370,7 +372,8 @@ fn run_in_process(
         let opts = BatteryOptions {
             seed,
             delivery,
-            extra_guids: args.routing_methods.clone(),
+            extra_guids: method_guids(args),
+            method_functions: method_functions(args),
         };
         let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
         let record = record_path(args, seed);
@@ -446,7 +449,8 @@ fn run_child(args: &ValidateArgs) -> Result<ExitCode, CliError> {
     let opts = BatteryOptions {
         seed,
         delivery,
-        extra_guids: args.routing_methods.clone(),
+        extra_guids: method_guids(args),
+        method_functions: method_functions(args),
     };
     match battery::run(&mut host, &opts, vec![Box::new(Out)]) {
         Ok(out) => {
@@ -581,7 +585,8 @@ fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> 
             let opts = BatteryOptions {
                 seed,
                 delivery,
-                extra_guids: args.routing_methods.clone(),
+                extra_guids: method_guids(args),
+                method_functions: method_functions(args),
             };
             let mut sink = TraceSink::create(&p, &trace_header(&libs, &opts))
                 .map_err(|e| trace_error(&p, e))?;
@@ -766,13 +771,13 @@ fn not_exercised_text(lib: &Lib, methods_given: bool) -> String {
     let hint = match lib.kind {
         Some(ExtensionKind::Routing) if !methods_given => format!(
             "    Its routing methods were administered only under the placeholder GUID \
-             {PLACEHOLDER_METHOD}: pass --routing-method GUID for each of its methods. If it \
-             reads its configuration only when it routes a fax, the battery does not drive \
-             routing methods yet.\n"
+             {PLACEHOLDER_METHOD}: pass --routing-method GUID=FUNCTION for each of its \
+             methods (FUNCTION: the method's exported function), so the battery administers \
+             them and routes a received fax through them.\n"
         ),
         Some(ExtensionKind::Routing) => {
-            "    If it reads its configuration only when it routes a fax \
-             (in a routing method), the battery does not drive routing methods yet.\n"
+            "    If it reads its configuration only when it routes a fax, name each method's \
+             function: --routing-method GUID=FUNCTION.\n"
                 .to_string()
         }
         _ => "    The battery ran receive, send and aborted jobs through every job entry point \
@@ -1262,11 +1267,39 @@ fn junit_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool) -> String {
 }
 
 /// A braced GUID on the command line.
-fn parse_guid_arg(s: &str) -> Result<String, String> {
-    match faxsim_sim::guid::parse_braced_guid(s) {
-        Some(_) => Ok(s.to_string()),
-        None => Err(format!(
-            "{s:?} is not a braced GUID {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}"
-        )),
+/// `GUID` or `GUID=FUNCTION`, as given (see [`method_guids`], [`method_functions`]).
+fn parse_method_arg(s: &str) -> Result<String, String> {
+    let (guid, function) = match s.split_once('=') {
+        Some((g, f)) => (g, Some(f)),
+        None => (s, None),
+    };
+    if faxsim_sim::guid::parse_braced_guid(guid).is_none() {
+        return Err(format!(
+            "{guid:?} is not a braced GUID {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}"
+        ));
     }
+    if let Some(f) = function
+        && (f.is_empty() || !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(format!(
+            "{f:?} is not a function name (letters, digits and _, as the library exports it)"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// The GUIDs of `--routing-method` arguments.
+fn method_guids(args: &ValidateArgs) -> Vec<String> {
+    args.routing_methods
+        .iter()
+        .map(|m| m.split_once('=').map_or(m.as_str(), |(g, _)| g).to_string())
+        .collect()
+}
+
+/// The functions named by `--routing-method GUID=FUNCTION` arguments.
+fn method_functions(args: &ValidateArgs) -> Vec<String> {
+    args.routing_methods
+        .iter()
+        .filter_map(|m| m.split_once('=').map(|(_, f)| f.to_string()))
+        .collect()
 }

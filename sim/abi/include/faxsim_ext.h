@@ -103,6 +103,7 @@ typedef BYTE *LPBYTE;
 typedef DWORD *LPDWORD;
 typedef uintptr_t ULONG_PTR;
 typedef uintptr_t DWORD_PTR;
+typedef uint64_t DWORDLONG;
 typedef struct _GUID {
     uint32_t Data1;
     uint16_t Data2;
@@ -355,6 +356,30 @@ typedef struct _FAX_ROUTE_CALLBACKROUTINES {
     PFAXROUTEENUMFILES FaxRouteEnumFiles;
     PFAXROUTEMODIFYROUTINGDATA FaxRouteModifyRoutingData;
 } FAX_ROUTE_CALLBACKROUTINES, *PFAX_ROUTE_CALLBACKROUTINES;
+
+/* What a routing method is given for a received fax. */
+typedef struct _FAX_ROUTE {
+    DWORD SizeOfStruct;
+    DWORD JobId;
+    DWORDLONG ElapsedTime;   /* 100 ns units */
+    DWORDLONG ReceiveTime;   /* a FILETIME */
+    DWORD PageCount;
+    LPCWSTR Csid;
+    LPCWSTR Tsid;
+    LPCWSTR CallerId;
+    LPCWSTR RoutingInfo;
+    LPCWSTR ReceiverName;
+    LPCWSTR ReceiverNumber;
+    LPCWSTR DeviceName;
+    DWORD DeviceId;
+    LPBYTE RoutingInfoData;
+    DWORD RoutingInfoDataSize;
+} FAX_ROUTE, *PFAX_ROUTE;
+
+/* A routing method, exported under the name the extension gives for it. */
+typedef BOOL(WINAPI *PFAXROUTEMETHOD)(const FAX_ROUTE *FaxRoute,
+                                      PVOID *FailureData,
+                                      LPDWORD FailureDataSize);
 
 /* Third argument of FaxRouteDeviceEnable. */
 typedef enum {

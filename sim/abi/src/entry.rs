@@ -271,6 +271,49 @@ pub type PFAXROUTEGETROUTINGINFO =
 pub type PFAXROUTESETROUTINGINFO =
     Option<unsafe extern "system" fn(PCWSTR, u32, *const u8, u32) -> BOOL>;
 
+/// What a routing method is given for a received fax; laid out like windows-sys' struct
+/// of the same name.
+#[repr(C)]
+#[allow(non_snake_case)]
+#[derive(Clone, Copy, Debug)]
+pub struct FAX_ROUTE {
+    /// Size of this struct in bytes.
+    pub SizeOfStruct: u32,
+    /// The fax job's id.
+    pub JobId: u32,
+    /// How long the reception took (a FILETIME-style count of 100 ns units).
+    pub ElapsedTime: u64,
+    /// When the fax was received (a FILETIME).
+    pub ReceiveTime: u64,
+    /// Pages received.
+    pub PageCount: u32,
+    /// The receiving station's id.
+    pub Csid: PCWSTR,
+    /// The sending station's id.
+    pub Tsid: PCWSTR,
+    /// The caller id.
+    pub CallerId: PCWSTR,
+    /// Routing information from the sender.
+    pub RoutingInfo: PCWSTR,
+    /// Receiver's name.
+    pub ReceiverName: PCWSTR,
+    /// Receiver's number.
+    pub ReceiverNumber: PCWSTR,
+    /// The device's name.
+    pub DeviceName: PCWSTR,
+    /// The device's logical id.
+    pub DeviceId: u32,
+    /// The method's routing data for the device.
+    pub RoutingInfoData: *mut u8,
+    /// Its size in bytes.
+    pub RoutingInfoDataSize: u32,
+}
+
+/// A routing method: `BOOL (const FAX_ROUTE *, PVOID *FailureData, LPDWORD
+/// FailureDataSize)`; exported under the name the extension registered for the method.
+pub type PFAXROUTEMETHOD =
+    Option<unsafe extern "system" fn(*const FAX_ROUTE, *mut *mut c_void, *mut u32) -> BOOL>;
+
 /// Third argument of FaxRouteDeviceEnable.
 pub type FAXROUTE_ENABLE = i32;
 /// Asks for the current state instead of changing it.

@@ -214,6 +214,25 @@ same_layout!(
     Reserved
 );
 same_layout!(
+    ours::FAX_ROUTE,
+    ws::FAX_ROUTE,
+    SizeOfStruct,
+    JobId,
+    ElapsedTime,
+    ReceiveTime,
+    PageCount,
+    Csid,
+    Tsid,
+    CallerId,
+    RoutingInfo,
+    ReceiverName,
+    ReceiverNumber,
+    DeviceName,
+    DeviceId,
+    RoutingInfoData,
+    RoutingInfoDataSize
+);
+same_layout!(
     ours::FAX_RECEIVE,
     ws::FAX_RECEIVE,
     SizeOfStruct,

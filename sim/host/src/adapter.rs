@@ -42,6 +42,10 @@ pub struct FfiExtension {
     pub(crate) job: crate::jobs::JobState,
     /// The job entry points it exports (`jobs::exported`).
     pub(crate) job_exports: u8,
+    /// The faxes its routing methods were given so far.
+    pub(crate) routed: crate::methods::RoutedFaxes,
+    /// Hosted as a routing extension.
+    pub(crate) routing: bool,
 }
 
 /// See [`FfiExtension::change_scratch`].
@@ -99,6 +103,12 @@ impl FfiExtension {
                 EntryPoints::default()
             }
         }
+    }
+
+    /// A provider: its job side is what the service calls without arguments (a routing
+    /// extension's are its routing methods).
+    fn exports_jobs(&self) -> bool {
+        !self.routing
     }
 
     /// The module handle of the loaded instance (0 when unloaded).
@@ -328,17 +338,42 @@ impl Extension for FfiExtension {
     }
 
     fn drives_entry_point(&self, function: &str) -> bool {
-        crate::jobs::drives(self.job_exports, function)
+        if self.exports_jobs() {
+            return crate::jobs::drives(self.job_exports, function);
+        }
+        // A routing method: any other function the loaded library exports by that name.
+        crate::methods::may_be_method(function)
+            && self
+                .instance
+                .borrow()
+                .as_ref()
+                .is_some_and(|i| i.routing_method(function).is_some())
     }
 
     fn entry_point(&self, cb: &mut Callbacks<'_>, function: &str) -> i32 {
-        crate::jobs::call(
-            &self.entry().job,
-            &self.job,
-            self.slot,
-            crate::battery::BATTERY_DEVICES[0].1,
+        if self.exports_jobs() {
+            return crate::jobs::call(
+                &self.entry().job,
+                &self.job,
+                self.slot,
+                crate::battery::BATTERY_DEVICES[0].1,
+                cb,
+                function,
+            );
+        }
+        if !crate::methods::may_be_method(function) {
+            return FALSE;
+        }
+        let method = self
+            .instance
+            .borrow()
+            .as_ref()
+            .and_then(|i| i.routing_method(function));
+        crate::methods::call(
+            method,
+            &self.routed,
+            crate::battery::BATTERY_DEVICES[0].0,
             cb,
-            function,
         )
     }
 

@@ -121,6 +121,10 @@ pub struct BatteryOptions {
     /// and written by the battery even if no extension touched them during the run, on
     /// device 0 and on every battery device.
     pub extra_guids: Vec<String>,
+    /// Routing method functions (`--routing-method GUID=FUNCTION`): each routing extension
+    /// that exports FUNCTION has it called after the jobs of every run, with a `FAX_ROUTE`
+    /// for a fax received on the first battery device (see `methods.rs`).
+    pub method_functions: Vec<String>,
 }
 
 /// What one battery run produced.
@@ -210,7 +214,13 @@ fn drive(
     // Only the service threads this run will use are reserved: a replay reserves the
     // ones its recording shows, and threads the extensions start must get the same ids.
     let administered = host.libraries().any(|l| l.routing_admin.any());
-    let jobs = exts.iter().any(|&e| svc.drives_job(e, "FaxDevStartJob"));
+    let jobs = exts.iter().any(|&e| {
+        svc.drives_entry_point(e, "FaxDevStartJob")
+            || opts
+                .method_functions
+                .iter()
+                .any(|f| svc.drives_entry_point(e, f))
+    });
     let reserved: Vec<u16> = [(administered, ADMIN_THREAD), (jobs, JOB_THREAD)]
         .into_iter()
         .filter_map(|(used, id)| used.then_some(id))
@@ -230,7 +240,8 @@ fn drive(
     let mut job_rng = DetRng::new(opts.seed, Component::Jobs);
     let mut administer = |svc: &mut Service, host: &Host| {
         administer_routing(host, svc, exts, &methods, &mut admin_rng)?;
-        run_jobs(host, svc, exts, &mut job_rng)
+        run_jobs(host, svc, exts, &mut job_rng)?;
+        route_received_fax(host, svc, exts, &opts.method_functions)
     };
     administer(svc, host)?;
 
@@ -396,19 +407,19 @@ fn run_jobs(
     rng: &mut DetRng,
 ) -> Result<(), HostError> {
     for &ext in exts {
-        if !svc.is_running() || !svc.drives_job(ext, "FaxDevStartJob") {
+        if !svc.is_running() || !svc.drives_entry_point(ext, "FaxDevStartJob") {
             continue;
         }
         let mut order = [0usize, 1, 2];
         rng.shuffle(&mut order);
         for j in order {
             for &function in JOBS[j] {
-                if !svc.drives_job(ext, function) {
+                if !svc.drives_entry_point(ext, function) {
                     continue;
                 }
                 svc.set_thread(JOB_THREAD);
                 let result =
-                    host.on_service_thread(JOB_THREAD, || svc.provider_job_call(ext, function));
+                    host.on_service_thread(JOB_THREAD, || svc.entry_point_call(ext, function));
                 svc.set_thread(0);
                 host.pump(svc, PUMP);
                 match result {
@@ -418,6 +429,37 @@ fn run_jobs(
                     Err(SimError::NotInService(_) | SimError::NotRunning) => return Ok(()),
                     Err(e) => return Err(e.into()),
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A fax received on the first battery device, routed: every routing method function
+/// given (`BatteryOptions::method_functions`) that a routing extension exports is called,
+/// on [`JOB_THREAD`], as the real service routes an inbound fax from its job.
+fn route_received_fax(
+    host: &Host,
+    svc: &mut Service,
+    exts: &[ExtId],
+    functions: &[String],
+) -> Result<(), HostError> {
+    for &ext in exts {
+        for function in functions {
+            if !svc.is_running()
+                || svc.extension_kind(ext) != ExtensionKind::Routing
+                || !svc.drives_entry_point(ext, function)
+            {
+                continue;
+            }
+            svc.set_thread(JOB_THREAD);
+            let result = host.on_service_thread(JOB_THREAD, || svc.entry_point_call(ext, function));
+            svc.set_thread(0);
+            host.pump(svc, PUMP);
+            match result {
+                Ok(_) => svc.tick()?,
+                Err(SimError::NotInService(_) | SimError::NotRunning) => return Ok(()),
+                Err(e) => return Err(e.into()),
             }
         }
     }

@@ -53,6 +53,7 @@ pub mod isolate;
 mod jobs;
 mod load;
 mod memory;
+mod methods;
 mod platform;
 mod scenario;
 mod shared;
@@ -281,6 +282,8 @@ impl Host {
             route_table: Box::default(),
             job: Default::default(),
             job_exports,
+            routed: Default::default(),
+            routing,
         });
         self.libs.push((info, ext));
         Ok(&self.libs.last().expect("just pushed").0)

@@ -16,7 +16,7 @@ use faxsim_abi::{
     PFAXDEVENDJOB, PFAXDEVINITIALIZE, PFAXDEVRECEIVE, PFAXDEVREPORTSTATUS, PFAXDEVSEND,
     PFAXDEVSHUTDOWN, PFAXDEVSTARTJOB, PFAXDEVVIRTUALDEVICECREATION,
     PFAXROUTEDEVICECHANGENOTIFICATION, PFAXROUTEDEVICEENABLE, PFAXROUTEGETROUTINGINFO,
-    PFAXROUTEINITIALIZE, PFAXROUTESETROUTINGINFO,
+    PFAXROUTEINITIALIZE, PFAXROUTEMETHOD, PFAXROUTESETROUTINGINFO,
 };
 use faxsim_trace::ExtensionKind;
 
@@ -158,7 +158,25 @@ impl EntryPoints {
 pub(crate) struct Instance {
     pub entry: EntryPoints,
     pub hinst: u64,
-    _lib: libloading::Library,
+    lib: libloading::Library,
+}
+
+impl Instance {
+    /// The routing method the library exports under `name` (the function name a routing
+    /// extension registers for a method), if any.
+    pub fn routing_method(&self, name: &str) -> PFAXROUTEMETHOD {
+        type Method = unsafe extern "system" fn(
+            *const faxsim_abi::FAX_ROUTE,
+            *mut *mut std::ffi::c_void,
+            *mut u32,
+        ) -> faxsim_abi::BOOL;
+        // SAFETY: `name` is a function the user named as a routing method, and faxroute.h
+        // gives every routing method this signature (checked against windows-sys); a
+        // library that exports another function under that name breaks the contract the
+        // real service relies on too.
+        let s = unsafe { self.lib.get::<Method>(name.as_bytes()) };
+        s.ok().map(|s| *s)
+    }
 }
 
 impl fmt::Debug for Instance {
@@ -465,11 +483,7 @@ pub(crate) fn open(path: &Path) -> Result<Instance, LoadError> {
         .any_address()
         .and_then(platform::module_base)
         .unwrap_or(0);
-    Ok(Instance {
-        entry,
-        hinst,
-        _lib: lib,
-    })
+    Ok(Instance { entry, hinst, lib })
 }
 
 /// The kind to host a library as: `requested` if given (its required exports must be

@@ -595,19 +595,20 @@ impl Service {
         }
     }
 
-    /// Whether provider `ext` takes calls to job entry point `function` (it exports it
-    /// and its host can make the call with arguments of its own).
-    pub fn drives_job(&self, ext: ExtId, function: &str) -> bool {
+    /// Whether extension `ext` takes calls to entry point `function` without arguments
+    /// from the service (its host makes them: a provider's job side, a routing method
+    /// function it exports; see [`Extension::drives_entry_point`]).
+    pub fn drives_entry_point(&self, ext: ExtId, function: &str) -> bool {
         self.exts
             .get(ext.index())
-            .is_some_and(|s| s.kind.is_provider() && s.imp.drives_entry_point(function))
+            .is_some_and(|s| s.imp.drives_entry_point(function))
     }
 
-    /// Job entry point `function` (`FaxDevStartJob`, `FaxDevSend`, …) on provider `ext`,
-    /// as a running service calls it for a fax job; the extension's side supplies the
-    /// arguments (see [`Extension::entry_point`]). Returns its BOOL.
-    pub fn provider_job_call(&mut self, ext: ExtId, function: &str) -> Result<i32, SimError> {
-        self.entry_call_allowed(ext, ExtensionKind::is_provider)?;
+    /// Entry point `function` of `ext` (`FaxDevStartJob`, `FaxDevSend`, …, or a routing
+    /// method), as a running service calls it for a fax job; the extension's side supplies
+    /// the arguments (see [`Extension::entry_point`]). Returns its BOOL.
+    pub fn entry_point_call(&mut self, ext: ExtId, function: &str) -> Result<i32, SimError> {
+        self.entry_call_allowed(ext, |_| true)?;
         let imp = self.exts[ext.index()].imp.clone();
         let function = self.intern(function);
         self.emit(
