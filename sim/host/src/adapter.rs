@@ -392,11 +392,7 @@ impl Extension for FfiExtension {
             data.resize(len + GUARD_LEN, GUARD_BYTE);
             // Taken out for the call (a nested delivery finds none and encodes its own).
             let guid = match scratch.guid.take() {
-                Some((text, sent, mut copy)) if text == change.guid => {
-                    // Poisoned after the last call: the text again for this one.
-                    copy.copy_from_slice(&sent);
-                    (text, sent, copy)
-                }
+                Some(g) if g.0 == change.guid => g,
                 _ => {
                     let sent: Vec<u16> = change.guid.encode_utf16().chain([0]).collect();
                     (change.guid.to_string(), sent.clone(), sent)
@@ -469,12 +465,10 @@ impl Extension for FfiExtension {
         if let Some(offset) = written {
             change.write_into_data(offset as u32);
         }
-        // Both are valid only during the call: a library that kept either pointer reads
-        // poison (0xDD bytes, U+DDDD characters) from now on, not the next call's values,
-        // which would hide the bug. No allocation: the buffers are reused.
+        // lpData is valid only during the call: a library that kept the pointer reads
+        // poison (0xDD bytes) from now on, not the next call's value, which would hide the
+        // bug. No allocation: the buffers are reused.
         data[..len].fill(POISON_BYTE);
-        let text_len = guid.len().saturating_sub(1); // the terminator stays
-        guid[..text_len].fill(u16::from_ne_bytes([POISON_BYTE, POISON_BYTE]));
         let mut scratch = self.change_scratch.borrow_mut();
         scratch.buffers.push_back(data);
         scratch.guid = Some((guid_text, guid_sent, guid));
