@@ -68,6 +68,8 @@ const TABLE: &[(&[&str], &[&str], i32)] = &[
     // GUID=FUNCTION nothing reaches the leak (tested with it below).
     (&["careful_method_routing"], &[], 0),
     (&["buggy_method_leak"], &[], 0),
+    // Leaks only when devices present at start are not announced (half the seeds).
+    (&["buggy_unannounced_device"], &["buffer-leak"], 1),
     // Reads its settings per job: reached through the jobs the battery runs.
     (&["careful_job_fsp"], &[], 0),
     // Leaks only on the aborted job's path.
@@ -929,6 +931,35 @@ fn routing_methods_named_with_their_function_are_called() {
         &[lib("careful_method_routing")],
     );
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// A bug a single seed misses: seed 0 announces the devices present at start, and the
+/// extension's path for a device it first meets elsewhere leaks. The default run finds
+/// it, and the seed it names reproduces it alone.
+#[test]
+fn the_default_run_finds_what_seed_0_misses() {
+    if fixtures().is_none() {
+        return;
+    }
+    let libs = [lib("buggy_unannounced_device")];
+    assert_eq!(faxsim(&["--seed", "0"], &libs).status.code(), Some(0));
+    let o = faxsim(&[], &libs);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    let seed = text
+        .lines()
+        .find_map(|l| l.strip_prefix("reproduce: "))
+        .and_then(|l| l.rsplit("--seed ").next())
+        .expect("a reproduce line")
+        .trim()
+        .to_string();
+    assert_ne!(seed, "0", "{text}");
+    let again = faxsim(&["--seed", &seed, "--format", "json"], &libs);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        rules(&json(&again)),
+        BTreeSet::from(["buffer-leak".to_string()])
+    );
 }
 
 /// A library whose general init answers FALSE is left out of the run (no entry point
