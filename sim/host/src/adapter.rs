@@ -497,8 +497,9 @@ impl Extension for FfiExtension {
     }
 }
 
-/// A NUL-terminated UTF-16 copy of `s`, as C's `LPCWSTR`.
-fn wide(s: &str) -> Vec<u16> {
+/// A NUL-terminated UTF-16 copy of `s`, as C's `LPCWSTR` (writable, for the `PWSTR`
+/// fields of the job structs too).
+pub(crate) fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain([0]).collect()
 }
 

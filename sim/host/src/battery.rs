@@ -35,7 +35,10 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use faxsim_abi::Callback;
+use faxsim_abi::{
+    Callback, FAX_DEV_ABORT_OPERATION_SYMBOL, FAX_DEV_END_JOB_SYMBOL, FAX_DEV_RECEIVE_SYMBOL,
+    FAX_DEV_REPORT_STATUS_SYMBOL, FAX_DEV_SEND_SYMBOL, FAX_DEV_START_JOB_SYMBOL,
+};
 use faxsim_sim::guid::parse_braced_guid;
 use faxsim_sim::seed::{Component, DetRng};
 use faxsim_sim::{
@@ -84,20 +87,24 @@ pub const JOB_THREAD: u16 = 2;
 /// buffer of that size).
 const JOBS: [&[&str]; 3] = [
     &[
-        "FaxDevStartJob",
-        "FaxDevReceive",
-        "FaxDevReportStatus",
-        "FaxDevReportStatus",
-        "FaxDevEndJob",
+        FAX_DEV_START_JOB_SYMBOL,
+        FAX_DEV_RECEIVE_SYMBOL,
+        FAX_DEV_REPORT_STATUS_SYMBOL,
+        FAX_DEV_REPORT_STATUS_SYMBOL,
+        FAX_DEV_END_JOB_SYMBOL,
     ],
     &[
-        "FaxDevStartJob",
-        "FaxDevSend",
-        "FaxDevReportStatus",
-        "FaxDevReportStatus",
-        "FaxDevEndJob",
+        FAX_DEV_START_JOB_SYMBOL,
+        FAX_DEV_SEND_SYMBOL,
+        FAX_DEV_REPORT_STATUS_SYMBOL,
+        FAX_DEV_REPORT_STATUS_SYMBOL,
+        FAX_DEV_END_JOB_SYMBOL,
     ],
-    &["FaxDevStartJob", "FaxDevAbortOperation", "FaxDevEndJob"],
+    &[
+        FAX_DEV_START_JOB_SYMBOL,
+        FAX_DEV_ABORT_OPERATION_SYMBOL,
+        FAX_DEV_END_JOB_SYMBOL,
+    ],
 ];
 
 /// The routing method administered when none is given (`--routing-method`): a GUID no
@@ -215,7 +222,7 @@ fn drive(
     // ones its recording shows, and threads the extensions start must get the same ids.
     let administered = host.libraries().any(|l| l.routing_admin.any());
     let jobs = exts.iter().any(|&e| {
-        svc.drives_entry_point(e, "FaxDevStartJob")
+        svc.drives_entry_point(e, FAX_DEV_START_JOB_SYMBOL)
             || opts
                 .method_functions
                 .iter()
@@ -407,7 +414,7 @@ fn run_jobs(
     rng: &mut DetRng,
 ) -> Result<(), HostError> {
     for &ext in exts {
-        if !svc.is_running() || !svc.drives_entry_point(ext, "FaxDevStartJob") {
+        if !svc.is_running() || !svc.drives_entry_point(ext, FAX_DEV_START_JOB_SYMBOL) {
             continue;
         }
         let mut order = [0usize, 1, 2];
@@ -423,7 +430,7 @@ fn run_jobs(
                 svc.set_thread(0);
                 host.pump(svc, PUMP);
                 match result {
-                    Ok(ok) if function == "FaxDevStartJob" && ok == 0 => break,
+                    Ok(ok) if function == FAX_DEV_START_JOB_SYMBOL && ok == 0 => break,
                     Ok(_) => svc.tick()?,
                     // Taken out of the run meanwhile (an init failure, a crash).
                     Err(SimError::NotInService(_) | SimError::NotRunning) => return Ok(()),

@@ -23,6 +23,7 @@ use faxsim_abi::{
 };
 use faxsim_sim::Callbacks;
 
+use crate::adapter::wide;
 use crate::load::JobEntryPoints;
 use crate::shared::call_c;
 
@@ -80,11 +81,6 @@ pub(crate) fn drives(mask: u8, function: &str) -> bool {
 /// is connected. Nothing to do in the simulator.
 extern "system" fn send_callback(_job: HANDLE, _call: u32, _r1: u32, _r2: u32) -> BOOL {
     TRUE
-}
-
-/// A NUL-terminated UTF-16 copy of `s`, writable as the structs' `PWSTR` fields are.
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain([0]).collect()
 }
 
 /// Where the host keeps the files of slot `slot`'s jobs.

@@ -13,6 +13,7 @@ use std::cell::Cell;
 use faxsim_abi::{FALSE, FAX_ROUTE, PFAXROUTEMETHOD};
 use faxsim_sim::Callbacks;
 
+use crate::adapter::wide;
 use crate::shared::call_c;
 
 /// The exports of `faxext.h`, `faxdev.h` and `faxroute.h` themselves: never a routing
@@ -57,7 +58,6 @@ pub(crate) fn call(
     };
     let job = routed.0.get().wrapping_add(1);
     routed.0.set(job);
-    let wide = |s: &str| -> Vec<u16> { s.encode_utf16().chain([0]).collect() };
     let csid = wide("+1 555 0100");
     let tsid = wide("+1 555 0199");
     let caller = wide("+1 555 0199");
