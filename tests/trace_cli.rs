@@ -155,6 +155,7 @@ const GOLDEN: &[(&str, u64, u64)] = &[
     ),
     ("v1/every-kind.trace", 63, 0x8e98_2c62_7435_93a3),
     ("v1/every-kind-1.1.trace", 75, 0x0b2e_5c31_f8a0_efcc),
+    ("v1/every-kind-1.2.trace", 86, 0x1143_6360_a21e_2f12),
 ];
 
 /// Writes a golden trace that does not exist yet (run once with
@@ -173,12 +174,14 @@ fn golden_traces_exist() {
         ),
         ("v1/every-kind.trace", None),
         ("v1/every-kind-1.1.trace", None),
+        ("v1/every-kind-1.2.trace", None),
     ] {
         let path = golden(name);
         if !path.exists() && write {
             let (bytes, ..) = match opts {
                 Some(opts) => walkthrough(opts),
                 None if name.ends_with("-1.1.trace") => every_kind_of(1),
+                None if name.ends_with("-1.2.trace") => every_kind_of(2),
                 None => every_kind(),
             };
             std::fs::write(&path, bytes).unwrap();
@@ -376,7 +379,7 @@ fn every_kind_of(minor: u16) -> (Vec<u8>, Vec<Finding>, Vec<String>, Vec<Event>)
             callback: CallbackId(2),
             device: 7,
             guid: odd.clone(),
-            data: long,
+            data: long.clone(),
             cause: None,
         },
         ConfigChangeReturn {
@@ -495,6 +498,96 @@ fn every_kind_of(minor: u16) -> (Vec<u8>, Vec<Finding>, Vec<String>, Vec<Event>)
             },
         ]);
     }
+    if minor >= 2 {
+        // Format 1.2: routing a received fax, the routines of FAX_ROUTE_CALLBACKROUTINES.
+        use faxsim_sim::trace::{NameBuffer, RouteRoutine};
+        kinds.extend([
+            RoutingStart {
+                job: 1,
+                device: 0x0001_0001,
+                methods: vec![
+                    faxsim_sim::trace::RouteMethod {
+                        guid: g.clone(),
+                        function: Arc::from("StoreInFolder"),
+                    },
+                    faxsim_sim::trace::RouteMethod {
+                        guid: odd.clone(),
+                        function: Arc::from(""),
+                    },
+                ],
+            },
+            RouteFileCall {
+                routine: RouteRoutine::GetFile,
+                job: 1,
+                index: 1,
+                file: None,
+                guid: None,
+                data: None,
+                buffer: NameBuffer::None,
+            },
+            RouteFileReturn {
+                result: 1,
+                code: 0,
+                file: Some(Arc::from("%FAXSIM_QUEUE%\\1.tif")),
+            },
+            RouteFileCall {
+                routine: RouteRoutine::GetFile,
+                job: u32::MAX,
+                index: u32::MAX,
+                file: None,
+                guid: None,
+                data: None,
+                buffer: NameBuffer::TooSmall,
+            },
+            RouteFileReturn {
+                result: 0,
+                code: 122,
+                file: None,
+            },
+            RouteFileCall {
+                routine: RouteRoutine::AddFile,
+                job: 1,
+                index: 0,
+                file: Some(odd.clone()),
+                guid: Some(g.clone()),
+                data: None,
+                buffer: NameBuffer::Fits,
+            },
+            RouteFileReturn {
+                result: -1,
+                code: 87,
+                file: None,
+            },
+            RouteFileCall {
+                routine: RouteRoutine::ModifyRoutingData,
+                job: 1,
+                index: 0,
+                file: None,
+                guid: Some(g.clone()),
+                data: Some(long.clone()),
+                buffer: NameBuffer::None,
+            },
+            RouteFileCall {
+                routine: RouteRoutine::DeleteFile,
+                job: 0,
+                index: 0,
+                file: Some(Arc::from("")),
+                guid: None,
+                data: Some(Arc::from(&[][..])),
+                buffer: NameBuffer::None,
+            },
+            RouteFileCall {
+                routine: RouteRoutine::EnumFiles,
+                job: 1,
+                index: 0,
+                file: None,
+                guid: None,
+                data: None,
+                buffer: NameBuffer::None,
+            },
+            RoutingEnd { job: 1 },
+        ]);
+    }
     kinds.extend([
         ServiceStopping,
         DevShutdownCall,
@@ -548,9 +641,9 @@ fn every_kind_of(minor: u16) -> (Vec<u8>, Vec<Finding>, Vec<String>, Vec<Event>)
         w.write_event(e).unwrap();
     }
     let mut bytes = w.finish().unwrap();
-    if minor == 0 {
-        // Format 1.0's kinds, as a 1.0 writer stamped them (the frames are the same).
-        bytes = with_version(bytes, 1, 0);
+    if minor < faxsim_sim::trace::version::CURRENT.minor {
+        // An older format's kinds, as its writer stamped them (the frames are the same).
+        bytes = with_version(bytes, 1, minor);
     }
     (bytes, Vec::new(), names, events)
 }
@@ -593,6 +686,7 @@ fn the_every_kind_goldens_hold_every_event_kind_of_their_version() {
     for (minor, name, count) in [
         (0, "v1/every-kind.trace", 39),
         (1, "v1/every-kind-1.1.trace", 48),
+        (2, "v1/every-kind-1.2.trace", 52),
     ] {
         let file = std::fs::read(golden(name)).unwrap();
         let t = read_trace(&file[..]).unwrap();
@@ -673,9 +767,9 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
     let bytes = std::fs::read(golden("v1/walkthrough-seed0-sync.trace")).unwrap();
     let original = read_trace(&bytes[..]).unwrap().events;
     let (pre, fr) = frames(&bytes);
-    // A 1.2 writer adds a metadata frame (kind 0x10) after the header, and an event of a
-    // kind 1.1 does not know (0x82: seq gap 0, time delta 5, then fields) after event 9.
-    let mut out = with_version(bytes[..pre].to_vec(), 1, 2);
+    // A 1.3 writer adds a metadata frame (kind 0x10) after the header, and an event of a
+    // kind 1.2 does not know (0x83: seq gap 0, time delta 5, then fields) after event 9.
+    let mut out = with_version(bytes[..pre].to_vec(), 1, 3);
     let mut events_seen = 0;
     let mut extra_hash_bytes = Vec::new();
     for (i, &(at, kind, len)) in fr.iter().enumerate() {
@@ -691,13 +785,13 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
             events_seen += 1;
             if events_seen == 10 {
                 let payload = [0u8, 5, 0xaa, 0xbb];
-                out.extend_from_slice(&frame(0x82, &payload));
+                out.extend_from_slice(&frame(0x83, &payload));
                 extra_hash_bytes = payload.to_vec();
             }
         }
     }
     assert!(!extra_hash_bytes.is_empty());
-    // No end frame: the 1.1 reader reports the cut but yields everything before it.
+    // No end frame: the 1.2 reader reports the cut but yields everything before it.
     let mut r = TraceReader::new(&out[..]).unwrap();
     let mut read = Vec::new();
     let err = loop {
@@ -720,7 +814,7 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
     let notes: Vec<String> = r.notes().iter().map(ToString::to_string).collect();
     assert_eq!(notes.len(), 3, "{notes:?}");
     assert!(
-        notes[0].contains("format 1.2; this build reads 1.1"),
+        notes[0].contains("format 1.3; this build reads 1.2"),
         "{notes:?}"
     );
     assert!(
@@ -728,7 +822,7 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
         "{notes:?}"
     );
     assert!(
-        notes[2].contains("0x82") && notes[2].contains("one event"),
+        notes[2].contains("0x83") && notes[2].contains("one event"),
         "{notes:?}"
     );
 }

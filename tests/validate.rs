@@ -68,6 +68,9 @@ const TABLE: &[(&[&str], &[&str], i32)] = &[
     // GUID=FUNCTION nothing reaches the leak (tested with it below).
     (&["careful_method_routing"], &[], 0),
     (&["buggy_method_leak"], &[], 0),
+    // Use the fax's file list in their routing methods (tested with them below).
+    (&["careful_file_routing"], &[], 0),
+    (&["buggy_file_list_leak"], &[], 0),
     // Leaks only when devices present at start are not announced (half the seeds).
     (&["buggy_unannounced_device"], &["buffer-leak"], 1),
     // Reads its settings per job: reached through the jobs the battery runs.
@@ -931,6 +934,127 @@ fn routing_methods_named_with_their_function_are_called() {
         &[lib("careful_method_routing")],
     );
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// Routing methods that use the job-side routines of `FAX_ROUTE_CALLBACKROUTINES`: the
+/// received fax is a real TIFF (file 1), a file added is listed, enumerated and deleted,
+/// the received fax cannot be deleted, routing data handed to a later method reaches its
+/// `FAX_ROUTE`; every routine call is an event, and a strict replay reproduces the run.
+#[test]
+fn routing_methods_manage_the_fax_file_list() {
+    if fixtures().is_none() {
+        return;
+    }
+    let store = "{A1B2C3D4-0000-4000-8000-000000000001}=StoreInFolder";
+    let print = "{A1B2C3D4-0000-4000-8000-000000000002}=PrintIt";
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("file-list.trace");
+    let o = faxsim(
+        &[
+            "--routing-method",
+            store,
+            "--routing-method",
+            print,
+            "--format",
+            "json",
+            "--seed",
+            "0",
+            "--record",
+            trace.to_str().unwrap(),
+        ],
+        &[lib("careful_file_routing")],
+    );
+    let v = json(&o);
+    assert_eq!(o.status.code(), Some(0), "{v}");
+    let events = read_trace(&trace);
+    // StoreInFolder returned TRUE in every run: each of its checks passed.
+    let returns: Vec<&Value> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["kind"]["function"] == "StoreInFolder")
+        .map(|(i, _)| &events[i + 1..])
+        .filter_map(|rest| {
+            rest.iter()
+                .find(|e| e["kind"]["type"] == "entry-point-return" && e["thread"] == 2)
+        })
+        .collect();
+    assert_eq!(returns.len(), 5, "one routed fax per service run");
+    assert!(
+        returns.iter().all(|r| r["kind"]["result"] == 1),
+        "{returns:?}"
+    );
+    let calls = |routine: &str| -> Vec<(&Value, &Value)> {
+        events
+            .iter()
+            .zip(events.iter().skip(1))
+            .filter(|(c, _)| {
+                c["kind"]["type"] == "route-file-call" && c["kind"]["routine"] == routine
+            })
+            .collect()
+    };
+    let get = calls("get-file");
+    assert_eq!(get.len(), 10, "a size query and a read per fax");
+    assert!(
+        get.iter().all(|(_, r)| r["kind"]["file"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("%FAXSIM_QUEUE%\\") && f.ends_with(".tif"))),
+        "{get:?}"
+    );
+    let add = calls("add-file");
+    assert!(
+        add.iter().all(|(c, r)| r["kind"]["result"] == 2
+            && c["kind"]["guid"] == "{A1B2C3D4-0000-4000-8000-000000000001}"),
+        "{add:?}"
+    );
+    let deletes = calls("delete-file");
+    assert_eq!(deletes.len(), 10);
+    // The received fax is refused (ERROR_ACCESS_DENIED), the added file removed.
+    assert!(
+        deletes.chunks(2).all(|d| d[0].1["kind"]["result"] == -1
+            && d[0].1["kind"]["code"] == 5
+            && d[1].1["kind"]["result"] == 2),
+        "{deletes:?}"
+    );
+    let enumerated = events
+        .iter()
+        .filter(|e| e["kind"]["function"] == "FaxRouteEnumFile")
+        .count();
+    assert_eq!(enumerated, 10, "two files per fax");
+    // PrintIt got what StoreInFolder handed it.
+    let hello = serde_json::json!(b"hello");
+    let printed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"]["type"] == "set-data-call" && e["thread"] == 2)
+        .collect();
+    assert_eq!(printed.len(), 5);
+    assert!(
+        printed.iter().all(|e| e["kind"]["data"] == hello),
+        "{printed:?}"
+    );
+    assert!(events.iter().any(|e| e["kind"]["type"] == "routing-start"));
+    assert!(events.iter().any(|e| e["kind"]["type"] == "routing-end"));
+    // Strict replay makes the same calls and reproduces the hash.
+    let replayed = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .args([
+            "replay",
+            trace.to_str().unwrap(),
+            "--format",
+            "json",
+            "--ext",
+        ])
+        .arg(lib("careful_file_routing"))
+        .output()
+        .unwrap();
+    let r = json(&replayed);
+    assert!(r["replay"]["divergence"].is_null(), "{r}");
+    assert_eq!(r["replay"]["hash_reproduced"], true, "{r}");
+    // The buggy variant leaks on the path only a working file list reaches.
+    let o = faxsim(
+        &["--routing-method", store, "--seed", "0"],
+        &[lib("buggy_file_list_leak")],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("buffer-leak"), "{text}");
 }
 
 /// A bug a single seed misses: seed 0 announces the devices present at start, and the

@@ -1296,10 +1296,13 @@ fn method_guids(args: &ValidateArgs) -> Vec<String> {
         .collect()
 }
 
-/// The functions named by `--routing-method GUID=FUNCTION` arguments.
-fn method_functions(args: &ValidateArgs) -> Vec<String> {
+/// The (GUID, FUNCTION) pairs of `--routing-method GUID=FUNCTION` arguments.
+fn method_functions(args: &ValidateArgs) -> Vec<(String, String)> {
     args.routing_methods
         .iter()
-        .filter_map(|m| m.split_once('=').map(|(_, f)| f.to_string()))
+        .filter_map(|m| {
+            m.split_once('=')
+                .map(|(g, f)| (g.to_string(), f.to_string()))
+        })
         .collect()
 }

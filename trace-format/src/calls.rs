@@ -1,7 +1,7 @@
 //! The calls from the service into extensions that have not returned yet, followed as
 //! events go past: what a crash or a hang interrupted.
 
-use crate::{Direction, Event, EventKind, ExtId, Half};
+use crate::{Direction, Event, ExtId, Half};
 
 /// One call into an extension that has not returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,10 +42,7 @@ impl OpenCalls {
     pub fn observe(&mut self, e: &Event) {
         match e.kind.half() {
             Some(Half::Call(c)) if c.direction() == Direction::ToExtension => {
-                let function = match &e.kind {
-                    EventKind::EntryPointCall { function } => function.to_string(),
-                    _ => c.function().to_string(),
-                };
+                let function = e.kind.function().unwrap_or(c.function()).to_string();
                 self.open.push(OpenCall {
                     ext: e.ext,
                     seq: e.seq,
@@ -68,6 +65,7 @@ impl OpenCalls {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EventKind;
 
     fn ev(seq: u64, kind: EventKind) -> Event {
         Event {

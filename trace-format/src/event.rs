@@ -176,6 +176,68 @@ pub type GuidArg = Option<Arc<str>>;
 /// Payload bytes as the caller passed them: `None` is a NULL pointer.
 pub type PayloadArg = Option<Arc<[u8]>>;
 
+/// The job-side routines of `FAX_ROUTE_CALLBACKROUTINES`, which a routing method calls
+/// to manage the file list of the fax it routes, and to change a later method's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteRoutine {
+    /// `FaxRouteAddFile`: adds a file to the job's file list.
+    AddFile,
+    /// `FaxRouteDeleteFile`: removes a file a routing method added.
+    DeleteFile,
+    /// `FaxRouteGetFile`: the name of file number `index`.
+    GetFile,
+    /// `FaxRouteEnumFiles`: calls the extension's enumerator for each file.
+    EnumFiles,
+    /// `FaxRouteModifyRoutingData`: new routing data for a later routing method.
+    ModifyRoutingData,
+}
+
+impl RouteRoutine {
+    /// The routine's documented name.
+    pub fn function(self) -> &'static str {
+        match self {
+            RouteRoutine::AddFile => "FaxRouteAddFile",
+            RouteRoutine::DeleteFile => "FaxRouteDeleteFile",
+            RouteRoutine::GetFile => "FaxRouteGetFile",
+            RouteRoutine::EnumFiles => "FaxRouteEnumFiles",
+            RouteRoutine::ModifyRoutingData => "FaxRouteModifyRoutingData",
+        }
+    }
+
+    /// Every routine, in wire order.
+    pub const ALL: [RouteRoutine; 5] = [
+        RouteRoutine::AddFile,
+        RouteRoutine::DeleteFile,
+        RouteRoutine::GetFile,
+        RouteRoutine::EnumFiles,
+        RouteRoutine::ModifyRoutingData,
+    ];
+}
+
+/// A routing method: its GUID (braced) and the function of its extension that implements
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RouteMethod {
+    /// The method's GUID.
+    pub guid: Arc<str>,
+    /// The exported function's name.
+    pub function: Arc<str>,
+}
+
+/// The file name buffer given to `FaxRouteGetFile`, measured against the name it asks
+/// for (the size itself depends on where the host keeps the fax, so it is not recorded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NameBuffer {
+    /// No buffer (NULL): the size query; also what every other routine records.
+    None,
+    /// A buffer large enough for the name.
+    Fits,
+    /// A buffer too small for the name.
+    TooSmall,
+}
+
 /// One crossing of the boundary, or one observation of the service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -387,8 +449,58 @@ pub enum EventKind {
         /// define).
         result: i32,
     },
+    /// The service routes a received fax (since 1.2): job `job`, received on `device`,
+    /// whose file list holds the received TIFF as file 1. The routing methods called
+    /// until [`EventKind::RoutingEnd`] are given this job.
+    RoutingStart {
+        /// The fax job's id (`FAX_ROUTE.JobId`).
+        job: u32,
+        /// The device that received it.
+        device: u32,
+        /// The routing methods the service routes it through, in order: each method's
+        /// GUID and the function that implements it.
+        methods: Vec<RouteMethod>,
+    },
+    /// Routing of job `job` is over: its file list is gone, and the routines fail for it
+    /// (since 1.2).
+    RoutingEnd {
+        /// The fax job's id.
+        job: u32,
+    },
 
     // ---- extension -> service: the five callbacks -------------------------------------
+    /// A routing extension called a job-side routine of `FAX_ROUTE_CALLBACKROUTINES`
+    /// (since 1.2). Fields a routine does not take are 0/`None`.
+    RouteFileCall {
+        /// Which routine.
+        routine: RouteRoutine,
+        /// `JobId`.
+        job: u32,
+        /// `Index` (`FaxRouteGetFile`).
+        index: u32,
+        /// `FileName` (`FaxRouteAddFile`, `FaxRouteDeleteFile`), as passed; a path in the
+        /// folder where the host keeps the fax is written `%FAXSIM_QUEUE%\NAME`.
+        file: GuidArg,
+        /// The routing method's GUID: `Guid` of `FaxRouteAddFile` and `FaxRouteEnumFiles`
+        /// (a `GUID*`, written braced), `RoutingGuid` of `FaxRouteModifyRoutingData`.
+        guid: GuidArg,
+        /// `RoutingData` of `FaxRouteModifyRoutingData` (its first `RoutingDataSize`
+        /// bytes).
+        #[serde(with = "crate::bytes::opt_payload")]
+        data: PayloadArg,
+        /// `FileNameBuffer` of `FaxRouteGetFile`, against the name's size.
+        buffer: NameBuffer,
+    },
+    /// That routine returned.
+    RouteFileReturn {
+        /// The LONG file number (-1 for a failure) of `FaxRouteAddFile` and
+        /// `FaxRouteDeleteFile`; the BOOL of the others.
+        result: i32,
+        /// The error the service set on failure (0 on success).
+        code: u32,
+        /// The file name `FaxRouteGetFile` answers (also on the size query).
+        file: GuidArg,
+    },
     /// `FaxExtGetData` was called.
     GetDataCall {
         /// `dwDeviceId`.
@@ -577,6 +689,10 @@ impl EventKind {
             RouteSetRoutingInfoReturn { .. } => "route-set-routing-info-return",
             EntryPointCall { .. } => "entry-point-call",
             EntryPointReturn { .. } => "entry-point-return",
+            RoutingStart { .. } => "routing-start",
+            RoutingEnd { .. } => "routing-end",
+            RouteFileCall { .. } => "route-file-call",
+            RouteFileReturn { .. } => "route-file-return",
             GetDataCall { .. } => "get-data-call",
             GetDataReturn { .. } => "get-data-return",
             SetDataCall { .. } => "set-data-call",
@@ -595,6 +711,18 @@ impl EventKind {
             DeliveryCut { .. } => "delivery-cut",
             ExtensionCrashed { .. } => "extension-crashed",
             ExtensionHung { .. } => "extension-hung",
+        }
+    }
+
+    /// The documented name of the function a call event calls (`None` for other events):
+    /// the crossing's, or for an entry point and a routing callback routine, the one the
+    /// event names.
+    pub fn function(&self) -> Option<&str> {
+        match (self, self.half()?) {
+            (EventKind::EntryPointCall { function }, _) => Some(function),
+            (EventKind::RouteFileCall { routine, .. }, _) => Some(routine.function()),
+            (_, Half::Call(c)) => Some(c.function()),
+            (_, Half::Return(_)) => None,
         }
     }
 
@@ -634,6 +762,8 @@ impl EventKind {
             RouteSetRoutingInfoReturn { .. } => (Crossing::RouteSetRoutingInfo, false),
             EntryPointCall { .. } => (Crossing::EntryPoint, true),
             EntryPointReturn { .. } => (Crossing::EntryPoint, false),
+            RouteFileCall { .. } => (Crossing::RouteFile, true),
+            RouteFileReturn { .. } => (Crossing::RouteFile, false),
             GetDataCall { .. } => (Crossing::GetData, true),
             GetDataReturn { .. } => (Crossing::GetData, false),
             SetDataCall { .. } => (Crossing::SetData, true),
@@ -652,6 +782,8 @@ impl EventKind {
             | DeviceAdded { .. }
             | DeviceRemoved { .. }
             | ValueCorrupted { .. }
+            | RoutingStart { .. }
+            | RoutingEnd { .. }
             | Load { .. }
             | Unload
             | BufferDamaged { .. }
@@ -724,6 +856,9 @@ pub enum Crossing {
     Unregister,
     /// `FaxExtFreeBuffer`.
     FreeBuffer,
+    /// A job-side routine of `FAX_ROUTE_CALLBACKROUTINES` (which one is in the call
+    /// event).
+    RouteFile,
     /// A write by an administration client outside the service.
     ExternalWrite,
 }
@@ -760,6 +895,7 @@ impl Crossing {
             Crossing::Register => "FaxExtRegisterForEvents",
             Crossing::Unregister => "FaxExtUnregisterForEvents",
             Crossing::FreeBuffer => "FaxExtFreeBuffer",
+            Crossing::RouteFile => "a routing callback routine",
             Crossing::ExternalWrite => "external write",
         }
     }
@@ -784,6 +920,7 @@ impl Crossing {
             Crossing::Register => "register",
             Crossing::Unregister => "unregister",
             Crossing::FreeBuffer => "free-buffer",
+            Crossing::RouteFile => "route-file",
             Crossing::ExternalWrite => "external-write",
         }
     }
@@ -806,7 +943,8 @@ impl Crossing {
             | Crossing::SetData
             | Crossing::Register
             | Crossing::Unregister
-            | Crossing::FreeBuffer => Direction::ToService,
+            | Crossing::FreeBuffer
+            | Crossing::RouteFile => Direction::ToService,
             Crossing::ExternalWrite => Direction::External,
         }
     }

@@ -10,8 +10,10 @@ use uuid::Uuid;
 use crate::error::TraceError;
 use crate::event::Event;
 use crate::header::{ExtensionInfo, Header, Platform};
-use crate::version::{CURRENT, Compatibility, FormatVersion, V1_1};
-use crate::wire::{self, WireEnd, WireEvent, WireHeader, WireKind, WireKind11, WireStrings, kind};
+use crate::version::{CURRENT, Compatibility, FormatVersion, V1_1, V1_2};
+use crate::wire::{
+    self, WireEnd, WireEvent, WireHeader, WireKind, WireKind11, WireKind12, WireStrings, kind,
+};
 use crate::{MAGIC, MAX_FRAME_LEN, MAX_STRINGS, RollingHash};
 
 /// Something the reader skipped or noticed without failing.
@@ -345,6 +347,28 @@ impl<R: Read> TraceReader<R> {
                         return Err(self.malformed_at(frame, start, "bytes after the event"));
                     }
                     let e = wire::decode_event11(w, self.prev_seq, self.prev_time, &self.strings)
+                        .map_err(|what| TraceError::Malformed {
+                        frame,
+                        offset: start,
+                        what: format!("event {}: {what}", self.events),
+                    })?;
+                    return Ok(Some(self.yielded(e)));
+                }
+                kind::EVENT_1_2 if self.version >= V1_2 => {
+                    self.hash.update(&[k]);
+                    self.hash.update(&self.buf);
+                    let (w, rest) = postcard::take_from_bytes::<WireEvent<WireKind12<'_>>>(
+                        &self.buf,
+                    )
+                    .map_err(|e| TraceError::Malformed {
+                        frame,
+                        offset: start,
+                        what: format!("event {}: {e}", self.events),
+                    })?;
+                    if !rest.is_empty() && self.version <= CURRENT {
+                        return Err(self.malformed_at(frame, start, "bytes after the event"));
+                    }
+                    let e = wire::decode_event12(w, self.prev_seq, self.prev_time, &self.strings)
                         .map_err(|what| TraceError::Malformed {
                         frame,
                         offset: start,

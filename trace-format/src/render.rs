@@ -414,6 +414,58 @@ impl<W: Write> MermaidWriter<W> {
             }
             EntryPointCall { function } => (format!("S->>{x}"), format!("{n}: {function}")),
             EntryPointReturn { result } => (format!("{x}-->>S"), format!("{n}: {result}")),
+            RoutingStart {
+                job,
+                device,
+                methods,
+            } => (
+                "Note over S".into(),
+                format!(
+                    "{n}: routing fax job {job} received on device {device} through {}",
+                    methods
+                        .iter()
+                        .map(|m| m.function.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            RoutingEnd { job } => (
+                "Note over S".into(),
+                format!("{n}: routing of job {job} over"),
+            ),
+            RouteFileCall {
+                routine,
+                job,
+                index,
+                file,
+                guid,
+                ..
+            } => (
+                format!("{x}->>S"),
+                format!(
+                    "{n}: {}(job {job}{})",
+                    routine.function(),
+                    match routine {
+                        RouteRoutine::GetFile => format!(", file {index}"),
+                        RouteRoutine::AddFile | RouteRoutine::DeleteFile =>
+                            format!(", {}", file.as_deref().unwrap_or("NULL")),
+                        RouteRoutine::EnumFiles | RouteRoutine::ModifyRoutingData =>
+                            format!(", {}", short_guid(guid)),
+                    }
+                ),
+            ),
+            RouteFileReturn { result, code, file } => (
+                format!("S-->>{x}"),
+                format!(
+                    "{n}: {result}{}{}",
+                    if *code != 0 {
+                        format!(", {}", win32_name(*code))
+                    } else {
+                        String::new()
+                    },
+                    file.as_deref().map_or(String::new(), |f| format!(", {f}"))
+                ),
+            ),
         };
         // An extension index the header does not list still renders: Mermaid creates
         // the participant on first use.
@@ -507,10 +559,7 @@ impl<W: Write> ChromeWriter<W> {
                     Direction::ToService => "callback",
                     Direction::External => "external",
                 };
-                let name = match &e.kind {
-                    EventKind::EntryPointCall { function } => &**function,
-                    _ => c.function(),
-                };
+                let name = e.kind.function().unwrap_or(c.function());
                 ("B", name, cat)
             }
             Some(Half::Return(_)) => ("E", "", "return"),

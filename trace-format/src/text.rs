@@ -306,6 +306,61 @@ fn render(f: &mut fmt::Formatter<'_>, e: &Event, names: &[String], redact: bool)
         RouteSetRoutingInfoReturn { ok } => write!(f, " ok={ok}"),
         EntryPointCall { function } => write!(f, " {}", one_line(function)),
         EntryPointReturn { result } => write!(f, " result={result}"),
+        RoutingStart {
+            job,
+            device,
+            methods,
+        } => {
+            write!(f, " job={job} device={device}")?;
+            for m in methods {
+                write!(
+                    f,
+                    " method={}={}",
+                    guid(&Some(m.guid.clone())),
+                    one_line(&m.function)
+                )?;
+            }
+            Ok(())
+        }
+        RoutingEnd { job } => write!(f, " job={job}"),
+        RouteFileCall {
+            routine,
+            job,
+            index,
+            file,
+            guid: g,
+            data,
+            buffer,
+        } => {
+            write!(f, " {} job={job}", routine.function())?;
+            match routine {
+                RouteRoutine::AddFile => write!(f, " file={} guid={}", guid(file), guid(g)),
+                RouteRoutine::DeleteFile => write!(f, " file={}", guid(file)),
+                RouteRoutine::GetFile => write!(
+                    f,
+                    " index={index} buffer={}",
+                    match buffer {
+                        NameBuffer::None => "NULL",
+                        NameBuffer::Fits => "fits",
+                        NameBuffer::TooSmall => "too-small",
+                    }
+                ),
+                RouteRoutine::EnumFiles => write!(f, " guid={}", guid(g)),
+                RouteRoutine::ModifyRoutingData => {
+                    write!(f, " guid={} data={}", guid(g), opt_payload(data, redact))
+                }
+            }
+        }
+        RouteFileReturn { result, code, file } => {
+            write!(f, " result={result}")?;
+            if *code != 0 {
+                write!(f, " {}", win32_name(*code))?;
+            }
+            if let Some(name) = file {
+                write!(f, " file={}", one_line(name))?;
+            }
+            Ok(())
+        }
         GetDataCall {
             device,
             source,

@@ -14,7 +14,7 @@ pub struct FormatVersion {
 }
 
 /// The version this build writes, and the newest it fully understands.
-pub const CURRENT: FormatVersion = V1_1;
+pub const CURRENT: FormatVersion = V1_2;
 
 /// Format 1.0: the configuration protocol (`faxext.h`) and the lifecycle.
 pub const V1_0: FormatVersion = FormatVersion { major: 1, minor: 0 };
@@ -23,6 +23,11 @@ pub const V1_0: FormatVersion = FormatVersion { major: 1, minor: 0 };
 /// (`FaxRouteDeviceEnable`, `FaxRouteGetRoutingInfo`, `FaxRouteSetRoutingInfo`) and a
 /// generic event for entry points forwarded but not modelled, in frames of kind `0x81`.
 pub const V1_1: FormatVersion = FormatVersion { major: 1, minor: 1 };
+
+/// Format 1.2 added what routing a received fax involves: the start and end of routing a
+/// job and the job-side routines of `FAX_ROUTE_CALLBACKROUTINES` (file list, routing
+/// data), in frames of kind `0x82`.
+pub const V1_2: FormatVersion = FormatVersion { major: 1, minor: 2 };
 
 /// What a reader can do with a file of some version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

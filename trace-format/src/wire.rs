@@ -27,6 +27,9 @@ pub mod kind {
     /// One event of a kind format 1.1 added ([`WireKind11`](super::WireKind11)): 1.0
     /// readers skip it and count it.
     pub const EVENT_1_1: u8 = 0x81;
+    /// One event of a kind format 1.2 added ([`WireKind12`](super::WireKind12)): older
+    /// readers skip it and count it.
+    pub const EVENT_1_2: u8 = 0x82;
     /// The bit that marks a frame as carrying one event.
     pub const EVENT_BIT: u8 = 0x80;
 }
@@ -152,6 +155,37 @@ pub enum WireKind11<'a> {
     },
 }
 
+/// The event kinds format 1.2 added, in frozen order, each in a frame of kind `0x82`.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum WireKind12<'a> {
+    RoutingStart {
+        job: u32,
+        device: u32,
+        /// (GUID, function) string ids.
+        methods: Vec<(StrId, StrId)>,
+    },
+    RoutingEnd {
+        job: u32,
+    },
+    RouteFileCall {
+        /// 0 add-file, 1 delete-file, 2 get-file, 3 enum-files, 4 modify-routing-data.
+        routine: u8,
+        job: u32,
+        index: u32,
+        file: OptStrId,
+        guid: OptStrId,
+        #[serde(borrow)]
+        data: Option<Bytes<'a>>,
+        /// 0 none, 1 fits, 2 too small.
+        buffer: u8,
+    },
+    RouteFileReturn {
+        result: i32,
+        code: u32,
+        file: OptStrId,
+    },
+}
+
 /// An event in its wire form, with the frame kind that carries it.
 #[derive(Debug)]
 pub enum Encoded<'a> {
@@ -159,6 +193,8 @@ pub enum Encoded<'a> {
     V10(WireEvent<WireKind<'a>>),
     /// A format 1.1 kind (frame `0x81`).
     V11(WireEvent<WireKind11<'a>>),
+    /// A format 1.2 kind (frame `0x82`).
+    V12(WireEvent<WireKind12<'a>>),
 }
 
 impl Encoded<'_> {
@@ -167,6 +203,7 @@ impl Encoded<'_> {
         match self {
             Encoded::V10(_) => kind::EVENT,
             Encoded::V11(_) => kind::EVENT_1_1,
+            Encoded::V12(_) => kind::EVENT_1_2,
         }
     }
 }
@@ -408,6 +445,55 @@ pub fn encode_event<'a>(
             ext: e.ext.map_or(0, |x| u32::from(x.0) + 1),
             kind,
         }
+    }
+    use WireKind12 as W12;
+    let v12 = match &e.kind {
+        K::RoutingStart {
+            job,
+            device,
+            methods,
+        } => Some(W12::RoutingStart {
+            job: *job,
+            device: *device,
+            methods: methods
+                .iter()
+                .map(|m| (intern(&m.guid), intern(&m.function)))
+                .collect(),
+        }),
+        K::RoutingEnd { job } => Some(W12::RoutingEnd { job: *job }),
+        K::RouteFileCall {
+            routine,
+            job,
+            index,
+            file,
+            guid,
+            data,
+            buffer,
+        } => Some(W12::RouteFileCall {
+            routine: RouteRoutine::ALL
+                .iter()
+                .position(|r| r == routine)
+                .unwrap_or(0) as u8,
+            job: *job,
+            index: *index,
+            file: opt_id(&mut intern, file),
+            guid: opt_id(&mut intern, guid),
+            data: bytes(data),
+            buffer: match buffer {
+                NameBuffer::None => 0,
+                NameBuffer::Fits => 1,
+                NameBuffer::TooSmall => 2,
+            },
+        }),
+        K::RouteFileReturn { result, code, file } => Some(W12::RouteFileReturn {
+            result: *result,
+            code: *code,
+            file: opt_id(&mut intern, file),
+        }),
+        _ => None,
+    };
+    if let Some(kind) = v12 {
+        return Encoded::V12(wrap(e, prev_seq, prev_time, kind));
     }
     use WireKind11 as W11;
     let v11 = match &e.kind {
@@ -672,6 +758,10 @@ pub fn encode_event<'a>(
         | K::EntryPointCall { .. }
         | K::EntryPointReturn { .. }
         | K::InputWritten { .. } => unreachable!("format 1.1 kinds are encoded above"),
+        K::RoutingStart { .. }
+        | K::RoutingEnd { .. }
+        | K::RouteFileCall { .. }
+        | K::RouteFileReturn { .. } => unreachable!("format 1.2 kinds are encoded above"),
     };
     Encoded::V10(wrap(e, prev_seq, prev_time, kind))
 }
@@ -692,6 +782,14 @@ pub fn event_bulk(e: &Event) -> usize {
         | K::RouteSetRoutingInfoCall { guid, data, .. } => g(guid) + d(data),
         K::RouteDeviceEnableCall { guid, .. } | K::RouteGetRoutingInfoCall { guid, .. } => g(guid),
         K::EntryPointCall { function } => function.len(),
+        K::RouteFileCall {
+            file, guid, data, ..
+        } => g(file) + g(guid) + d(data),
+        K::RouteFileReturn { file, .. } => g(file),
+        K::RoutingStart { methods, .. } => methods
+            .iter()
+            .map(|m| m.guid.len() + m.function.len() + 8)
+            .sum(),
         K::ExtensionCrashed { detail } => detail.len(),
         _ => 0,
     }
@@ -804,6 +902,74 @@ pub fn decode_event11(
                 n => return Err(format!("input-written: unknown input {n}")),
             },
             offset,
+        },
+    };
+    Ok(Event {
+        seq,
+        time,
+        thread: w.thread,
+        ext,
+        kind,
+    })
+}
+
+/// Turns a wire event of format 1.2's kinds back into an event (see [`decode_event`]).
+pub fn decode_event12(
+    w: WireEvent<WireKind12<'_>>,
+    prev_seq: Option<u64>,
+    prev_time: u64,
+    strings: &[Arc<str>],
+) -> Result<Event, String> {
+    use EventKind as K;
+    use WireKind12 as W;
+    let (seq, time, ext) = decode_prologue(&w, prev_seq, prev_time)?;
+    let kind = match w.kind {
+        W::RoutingStart {
+            job,
+            device,
+            methods,
+        } => K::RoutingStart {
+            job,
+            device,
+            methods: methods
+                .into_iter()
+                .map(|(g, f)| {
+                    Ok(RouteMethod {
+                        guid: table_string(strings, g)?,
+                        function: table_string(strings, f)?,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+        },
+        W::RoutingEnd { job } => K::RoutingEnd { job },
+        W::RouteFileCall {
+            routine,
+            job,
+            index,
+            file,
+            guid,
+            data,
+            buffer,
+        } => K::RouteFileCall {
+            routine: *RouteRoutine::ALL
+                .get(usize::from(routine))
+                .ok_or_else(|| format!("route-file-call: unknown routine {routine}"))?,
+            job,
+            index,
+            file: table_opt_string(strings, file)?,
+            guid: table_opt_string(strings, guid)?,
+            data: data.map(|b| Arc::<[u8]>::from(b.0)),
+            buffer: match buffer {
+                0 => NameBuffer::None,
+                1 => NameBuffer::Fits,
+                2 => NameBuffer::TooSmall,
+                n => return Err(format!("route-file-call: unknown buffer {n}")),
+            },
+        },
+        W::RouteFileReturn { result, code, file } => K::RouteFileReturn {
+            result,
+            code,
+            file: table_opt_string(strings, file)?,
         },
     };
     Ok(Event {

@@ -236,6 +236,7 @@ impl<W: Write> TraceWriter<W> {
         self.frame = match &wire_event {
             wire::Encoded::V10(w) => postcard::to_extend(w, frame),
             wire::Encoded::V11(w) => postcard::to_extend(w, frame),
+            wire::Encoded::V12(w) => postcard::to_extend(w, frame),
         }
         .map_err(|e| encode_error(e, event.seq))?;
         self.hash.update(&self.frame[4..]);

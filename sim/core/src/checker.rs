@@ -408,6 +408,9 @@ fn describe_call(kind: &EventKind) -> String {
             BufferArg::Buffer(b) => format!("FreeBuffer(buffer #{})", b.0),
             other => format!("FreeBuffer({other})"),
         },
+        EventKind::RouteFileCall { routine, job, .. } => {
+            format!("{}(job {job})", routine.function())
+        }
         other => other.name().to_string(),
     }
 }
@@ -681,16 +684,32 @@ impl Checker {
                     self.last_routing_call = Some((seq, c.function(), *device, guid.clone()));
                 }
                 if let (Some(e), Some(Half::Call(c))) = (ext, event.kind.half()) {
-                    self.init_failure_ignored(e, seq, || match &event.kind {
-                        K::EntryPointCall { function } => function.to_string(),
-                        _ => c.function().to_string(),
+                    self.init_failure_ignored(e, seq, || {
+                        event.kind.function().unwrap_or(c.function()).to_string()
                     });
                 }
             }
             K::RouteDeviceEnableReturn { .. }
             | K::RouteGetRoutingInfoReturn { .. }
             | K::RouteSetRoutingInfoReturn { .. }
-            | K::EntryPointReturn { .. } => {}
+            | K::EntryPointReturn { .. }
+            | K::RoutingStart { .. }
+            | K::RoutingEnd { .. }
+            | K::RouteFileReturn { .. } => {}
+            K::RouteFileCall { .. } => {
+                // The routines come with FaxRouteInitialize's table, not with
+                // FaxExtInitializeConfig: only a call from unloaded code is judged.
+                if let Some(e) = ext
+                    && let Some(u) = self.exts.get(e.index()).and_then(|s| s.unloaded_at)
+                {
+                    let msg = format!(
+                        "{} called {} after it was unloaded at event {u}",
+                        self.name(Some(e)),
+                        describe_call(&event.kind)
+                    );
+                    self.report(Rule::CallAfterUnload, Some(e), seq, msg);
+                }
+            }
             K::DevShutdownCall => {
                 if let Some(e) = ext {
                     self.init_failure_ignored(e, seq, || "FaxDevShutdown".to_string());

@@ -33,5 +33,7 @@ pub use options::*;
 pub use registry::HInst;
 pub use rules::{Finding, Rule, Severity, Side};
 pub use service::{
-    Callbacks, EventSink, FreeArg, LimitKind, Oracle, Refused, Service, SimError, UnregisterArg,
+    Callbacks, ENUM_FILE_FUNCTION, EventSink, FreeArg, LimitKind, Oracle, RECEIVED_FAX_FOLDER,
+    Refused, RouteFileAnswer, RouteFileArgs, RoutedFile, Service, SimError, UnregisterArg,
+    received_fax_name,
 };

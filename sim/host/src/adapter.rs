@@ -42,7 +42,8 @@ pub struct FfiExtension {
     pub(crate) job: crate::jobs::JobState,
     /// The job entry points it exports (`jobs::exported`).
     pub(crate) job_exports: u8,
-    /// The faxes its routing methods were given so far.
+    /// The faxes its routing methods were given so far (a recording without routing
+    /// jobs numbers them itself).
     pub(crate) routed: crate::methods::RoutedFaxes,
     /// Hosted as a routing extension.
     pub(crate) routing: bool,
@@ -205,11 +206,11 @@ impl Extension for FfiExtension {
         let table = self.route_table.get();
         // SAFETY: the table is this extension's, written only here, before the call that
         // hands it out (a previous instance of the library is closed).
-        unsafe { *table = FAX_ROUTE_CALLBACKROUTINES::inert() };
+        unsafe { *table = crate::routines::table(self.slot) };
         let ok = call_c(cb, || {
             // SAFETY: FaxRouteInitialize's signature; the heap is this extension's and the
-            // table a valid, inert callback table that lives as long as the extension (the
-            // job-side routines it holds are static functions).
+            // table a valid callback table that lives as long as the extension (the
+            // job-side routines it holds are static functions of its slot).
             unsafe { f(heap, table) }
         });
         ok != FALSE
@@ -338,6 +339,9 @@ impl Extension for FfiExtension {
     }
 
     fn drives_entry_point(&self, function: &str) -> bool {
+        if function == faxsim_sim::ENUM_FILE_FUNCTION {
+            return crate::routines::enumerating(self.slot);
+        }
         if self.exports_jobs() {
             return crate::jobs::drives(self.job_exports, function);
         }
@@ -351,6 +355,9 @@ impl Extension for FfiExtension {
     }
 
     fn entry_point(&self, cb: &mut Callbacks<'_>, function: &str) -> i32 {
+        if function == faxsim_sim::ENUM_FILE_FUNCTION {
+            return crate::routines::call_enumerator(self.slot, cb);
+        }
         if self.exports_jobs() {
             return crate::jobs::call(
                 &self.entry().job,
@@ -369,12 +376,8 @@ impl Extension for FfiExtension {
             .borrow()
             .as_ref()
             .and_then(|i| i.routing_method(function));
-        crate::methods::call(
-            method,
-            &self.routed,
-            crate::battery::BATTERY_DEVICES[0].0,
-            cb,
-        )
+        let guid = cb.routing_method_guid(function);
+        crate::methods::call(method, &self.routed, self.slot, guid.as_deref(), cb)
     }
 
     fn config_change(&self, cb: &mut Callbacks<'_>, change: &mut ConfigChange<'_>) -> i32 {

@@ -128,10 +128,11 @@ pub struct BatteryOptions {
     /// and written by the battery even if no extension touched them during the run, on
     /// device 0 and on every battery device.
     pub extra_guids: Vec<String>,
-    /// Routing method functions (`--routing-method GUID=FUNCTION`): each routing extension
-    /// that exports FUNCTION has it called after the jobs of every run, with a `FAX_ROUTE`
-    /// for a fax received on the first battery device (see `methods.rs`).
-    pub method_functions: Vec<String>,
+    /// Routing methods with their functions (`--routing-method GUID=FUNCTION`), as
+    /// (GUID, FUNCTION): each routing extension that exports FUNCTION has it called after
+    /// the jobs of every run, for one fax received on the first battery device, routed
+    /// through every such method in the order given (see `methods.rs`, `routines.rs`).
+    pub method_functions: Vec<(String, String)>,
 }
 
 /// What one battery run produced.
@@ -226,7 +227,7 @@ fn drive(
             || opts
                 .method_functions
                 .iter()
-                .any(|f| svc.drives_entry_point(e, f))
+                .any(|(_, f)| svc.drives_entry_point(e, f))
     });
     let reserved: Vec<u16> = [(administered, ADMIN_THREAD), (jobs, JOB_THREAD)]
         .into_iter()
@@ -442,35 +443,58 @@ fn run_jobs(
     Ok(())
 }
 
-/// A fax received on the first battery device, routed: every routing method function
-/// given (`BatteryOptions::method_functions`) that a routing extension exports is called,
-/// on [`JOB_THREAD`], as the real service routes an inbound fax from its job.
+/// A fax received on the first battery device, routed: the service starts a routing job
+/// (its file list holds the received TIFF), every routing method function given
+/// (`BatteryOptions::method_functions`) that a routing extension exports is called on
+/// [`JOB_THREAD`], in the order given, as the real service routes an inbound fax from its
+/// job, and the job ends.
 fn route_received_fax(
     host: &Host,
     svc: &mut Service,
     exts: &[ExtId],
-    functions: &[String],
+    methods: &[(String, String)],
 ) -> Result<(), HostError> {
-    for &ext in exts {
-        for function in functions {
-            if !svc.is_running()
-                || svc.extension_kind(ext) != ExtensionKind::Routing
-                || !svc.drives_entry_point(ext, function)
-            {
-                continue;
-            }
-            svc.set_thread(JOB_THREAD);
-            let result = host.on_service_thread(JOB_THREAD, || svc.entry_point_call(ext, function));
-            svc.set_thread(0);
-            host.pump(svc, PUMP);
-            match result {
-                Ok(_) => svc.tick()?,
-                Err(SimError::NotInService(_) | SimError::NotRunning) => return Ok(()),
-                Err(e) => return Err(e.into()),
-            }
+    let calls: Vec<(ExtId, &(String, String))> = exts
+        .iter()
+        .flat_map(|&ext| methods.iter().map(move |m| (ext, m)))
+        .filter(|&(ext, (_, f))| {
+            svc.extension_kind(ext) == ExtensionKind::Routing && svc.drives_entry_point(ext, f)
+        })
+        .collect();
+    if calls.is_empty() || !svc.is_running() {
+        return Ok(());
+    }
+    let routed: Vec<(String, String)> = calls.iter().map(|&(_, m)| m.clone()).collect();
+    svc.set_thread(JOB_THREAD);
+    let started = svc.routing_start(BATTERY_DEVICES[0].0, &routed);
+    svc.set_thread(0);
+    match started {
+        Ok(_) => {}
+        Err(SimError::NotInService(_) | SimError::NotRunning) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    for (ext, (_, function)) in calls {
+        if !svc.is_running() {
+            break;
+        }
+        svc.set_thread(JOB_THREAD);
+        let result = host.on_service_thread(JOB_THREAD, || svc.entry_point_call(ext, function));
+        svc.set_thread(0);
+        host.pump(svc, PUMP);
+        match result {
+            Ok(_) => svc.tick()?,
+            Err(SimError::NotInService(_)) => continue,
+            Err(SimError::NotRunning) => return Ok(()),
+            Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
+    svc.set_thread(JOB_THREAD);
+    let ended = svc.routing_end();
+    svc.set_thread(0);
+    match ended {
+        Ok(()) | Err(SimError::NotInService(_) | SimError::NotRunning) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Every (logical device, GUID) an extension read, wrote or registered for, plus device

@@ -55,6 +55,7 @@ mod load;
 mod memory;
 mod methods;
 mod platform;
+mod routines;
 mod scenario;
 mod shared;
 mod trampolines;
@@ -418,6 +419,7 @@ impl Host {
             shared::call_c(&mut svc.callbacks(*id, 0), || drop(instance));
             // Its heap goes with it; the next load gets a fresh one.
             ext.heap.borrow_mut().take();
+            routines::remove_queue(ext.slot);
         }
     }
 
@@ -459,6 +461,7 @@ impl Drop for Host {
             if let Some(s) = g.slots.get_mut(info.slot) {
                 *s = None;
             }
+            routines::remove_queue(info.slot);
         }
         g.heap.clear();
         g.begin_service();

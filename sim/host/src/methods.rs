@@ -4,9 +4,13 @@
 //! their per-device configuration there, so validate calls them.
 //!
 //! As for jobs, the service's side passes only the function's name; the `FAX_ROUTE`
-//! follows from the extension and a job counter: a one-page fax received on the battery's
-//! first device, without routing data (`RoutingInfoData` NULL). `FailureData` an
-//! extension hands back is left to its heap (destroyed with the library on Windows).
+//! follows from the job the service routes (`Service::routing_start`): its id and device,
+//! a one-page fax whose TIFF the host writes in the slot's folder before the method runs
+//! (file 1 of the job's file list, see `routines.rs`), and as `RoutingInfoData` what an
+//! earlier method handed this method's GUID with `FaxRouteModifyRoutingData` (else
+//! NULL). A recording made before routing jobs were recorded has none: the host numbers
+//! the faxes itself and the device is the battery's first. `FailureData` an extension
+//! hands back is left to its heap (destroyed with the library on Windows).
 
 use std::cell::Cell;
 
@@ -46,18 +50,28 @@ pub(crate) fn may_be_method(name: &str) -> bool {
 #[derive(Debug, Default)]
 pub(crate) struct RoutedFaxes(Cell<u32>);
 
-/// Calls routing method `method` with a `FAX_ROUTE` for a fax received on `device`.
+/// Calls routing method `method` (of GUID `guid`, when known) of the library in slot
+/// `slot` with a `FAX_ROUTE` for the fax being routed.
 pub(crate) fn call(
     method: PFAXROUTEMETHOD,
     routed: &RoutedFaxes,
-    device: u32,
+    slot: usize,
+    guid: Option<&str>,
     cb: &mut Callbacks<'_>,
 ) -> i32 {
     let Some(f) = method else {
         return FALSE;
     };
-    let job = routed.0.get().wrapping_add(1);
-    routed.0.set(job);
+    let (job, device) = cb.routing_job().unwrap_or_else(|| {
+        let job = routed.0.get().wrapping_add(1);
+        routed.0.set(job);
+        (job, crate::battery::BATTERY_DEVICES[0].0)
+    });
+    crate::routines::write_received_fax(slot, job);
+    let mut routing_data: Vec<u8> = guid
+        .and_then(|g| cb.routing_data_for(g))
+        .map(|d| d.to_vec())
+        .unwrap_or_default();
     let csid = wide("+1 555 0100");
     let tsid = wide("+1 555 0199");
     let caller = wide("+1 555 0199");
@@ -79,15 +93,19 @@ pub(crate) fn call(
         ReceiverNumber: number.as_ptr(),
         DeviceName: device_name.as_ptr(),
         DeviceId: device,
-        RoutingInfoData: std::ptr::null_mut(),
-        RoutingInfoDataSize: 0,
+        RoutingInfoData: if routing_data.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            routing_data.as_mut_ptr()
+        },
+        RoutingInfoDataSize: routing_data.len() as u32,
     };
     let mut failure: *mut std::ffi::c_void = std::ptr::null_mut();
     let mut failure_size = 0u32;
     call_c(cb, || {
         // SAFETY: the routing method signature of faxroute.h (resolved by the name the
-        // user gave); the struct, its strings and both out-pointers live until the call
-        // returns.
+        // user gave); the struct, its strings, the routing data and both out-pointers live
+        // until the call returns.
         unsafe { f(&route, &mut failure, &mut failure_size) }
     })
 }

@@ -49,6 +49,8 @@ pub(crate) struct SlotBinding {
     pub callback_ids: HashMap<usize, CallbackId>,
     /// The reverse, to call them.
     pub callback_fns: BTreeMap<CallbackId, ChangeFn>,
+    /// `FaxRouteEnumFiles` calls in progress, innermost last.
+    pub enumerations: Vec<crate::routines::Enumeration>,
 }
 
 impl SlotBinding {

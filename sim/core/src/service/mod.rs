@@ -25,6 +25,7 @@ use faxsim_trace::{
 use crate::checker::{Checker, CheckerConfig};
 use crate::choices::{CallPoint, Choices, SeededChoices, WritePoint};
 
+mod routing;
 mod scripted;
 use crate::devices::{Device, DeviceTable, Resolved};
 use crate::extension::{ConfigChange, Extension, ExtensionSpec, RoutingInfo, VirtualDevices};
@@ -35,6 +36,10 @@ use crate::options::{DeliveryPolicy, LoadOrder, ServiceOptions, VirtualFspInitOr
 use crate::registry::{FxSet, HInst, Recipient, Registration, RegistrationTable};
 use crate::rules::Finding;
 use crate::store::{ConfigStore, Key};
+pub use routing::{
+    ENUM_FILE_FUNCTION, RECEIVED_FAX_FOLDER, RouteFileAnswer, RouteFileArgs, RoutedFile,
+    received_fax_name,
+};
 pub use scripted::{Oracle, Refused};
 
 /// The most extensions one service hosts (the host's trampoline pool is sized to match).
@@ -248,6 +253,10 @@ pub struct Service {
     /// Read-only input a host saw written during the current call into an extension
     /// (`Callbacks::report_input_written`), reported when that call returns.
     written_inputs: Vec<(ServiceInput, u32)>,
+    /// The received fax being routed (`Service::routing_start`).
+    routing: Option<routing::RoutedFax>,
+    /// The last routing job id handed out.
+    next_job: u32,
 }
 
 impl std::fmt::Debug for Service {
@@ -297,6 +306,8 @@ impl Service {
             last_error: BTreeMap::new(),
             abort: None,
             written_inputs: Vec::new(),
+            routing: None,
+            next_job: 0,
             opts,
         }
     }
@@ -500,6 +511,7 @@ impl Service {
         self.run += 1;
         self.state = State::Starting;
         self.regs.reset();
+        self.routing = None;
         self.emit(None, EventKind::ServiceStart { run: self.run });
         let devices: Vec<Device> = self.devices.iter().copied().collect();
         for d in devices {

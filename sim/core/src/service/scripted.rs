@@ -89,6 +89,8 @@ impl Service {
             | K::ValueCorrupted { .. }
             | K::ExternalWriteCall { .. }
             | K::ExternalWriteReturn { .. }
+            | K::RoutingStart { .. }
+            | K::RoutingEnd { .. }
             | K::DeliveryCut { .. } => {}
             K::Load { .. }
             | K::Unload
@@ -123,6 +125,7 @@ impl Service {
                 self.run = *run;
                 self.state = State::Running;
                 self.regs.reset();
+                self.routing = None;
                 self.emit(None, event.kind.clone());
             }
             K::ServiceStopping => {
@@ -158,6 +161,18 @@ impl Service {
                 if let Some(g) = parse_braced_guid(guid) {
                     self.store.corrupt((*device, g));
                 }
+                self.emit(ext, event.kind.clone());
+            }
+            K::RoutingStart {
+                job,
+                device,
+                methods,
+            } => {
+                self.emit(ext, event.kind.clone());
+                self.begin_routing(*job, *device, methods.clone());
+            }
+            K::RoutingEnd { .. } => {
+                self.routing = None;
                 self.emit(ext, event.kind.clone());
             }
             K::ExternalWriteCall { .. } | K::ExternalWriteReturn { .. } | K::DeliveryCut { .. } => {
