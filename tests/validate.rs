@@ -965,6 +965,9 @@ fn routing_methods_manage_the_fax_file_list() {
     );
     let v = json(&o);
     assert_eq!(o.status.code(), Some(0), "{v}");
+    let routines = &v["runs"][0]["coverage"]["routing_routines"];
+    assert_eq!(routines["FaxRouteGetFile"], 10, "{v}");
+    assert_eq!(routines["FaxRouteModifyRoutingData"], 5, "{v}");
     let events = read_trace(&trace);
     // StoreInFolder returned TRUE in every run: each of its checks passed.
     let returns: Vec<&Value> = events

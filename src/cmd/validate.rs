@@ -710,6 +710,10 @@ fn coverage_text(c: &Coverage) -> String {
     if !never.is_empty() {
         out.push_str(&format!(" (never: {})", never.join(", ")));
     }
+    if !c.routines.is_empty() {
+        let routines = counts(c.routines.iter().map(|(k, n)| (*k, *n)));
+        out.push_str(&format!("\n    routing routines:     {routines}"));
+    }
     let (planned, fired) = c.faults_planned_fired();
     out.push_str(&format!(
         "\n    injected failures:    {fired} of {planned} fired"
@@ -1054,6 +1058,9 @@ struct CoverageJson {
     entry_points: BTreeMap<String, u64>,
     /// Calls the library made to the service, by callback (every callback, 0 if unused).
     callbacks: BTreeMap<&'static str, u64>,
+    /// Calls the library made to the `FAX_ROUTE_CALLBACKROUTINES` routines, by name (only
+    /// those it used).
+    routing_routines: BTreeMap<&'static str, u64>,
     /// GetData + SetData + RegisterForEvents: 0 means the rules about them were not
     /// exercised.
     configuration_calls: u64,
@@ -1091,6 +1098,7 @@ fn coverage_json(c: &Coverage) -> CoverageJson {
             .iter()
             .map(|k| (k.function(), c.calls(*k)))
             .collect(),
+        routing_routines: c.routines.clone(),
         configuration_calls: c.configuration_calls(),
         init_refused: c.init_refused,
         devices_refused: c.devices_refused.clone(),

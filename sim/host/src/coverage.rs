@@ -17,6 +17,8 @@ pub struct Coverage {
     pub other_entry_points: BTreeMap<String, u64>,
     /// Calls the library made to the service, by callback.
     pub callbacks: BTreeMap<Crossing, u64>,
+    /// Calls the library made to the `FAX_ROUTE_CALLBACKROUTINES` routines, by name.
+    pub routines: BTreeMap<&'static str, u64>,
     /// Injected failures that fired: the callback and the code it returned.
     pub faults_fired: BTreeSet<(Callback, u32)>,
     /// Service runs in which the general init (`FaxDevInitialize`, `FaxRouteInitialize`)
@@ -54,6 +56,9 @@ impl Coverage {
         for e in events.iter().filter(|e| e.ext == Some(ext)) {
             if let Some(Half::Call(crossing)) = e.kind.half() {
                 match (crossing.direction(), &e.kind) {
+                    (_, EventKind::RouteFileCall { routine, .. }) => {
+                        *c.routines.entry(routine.function()).or_default() += 1;
+                    }
                     (_, EventKind::EntryPointCall { function }) => {
                         *c.other_entry_points
                             .entry(function.to_string())
@@ -111,6 +116,9 @@ impl Coverage {
         }
         for (k, n) in &other.callbacks {
             *self.callbacks.entry(*k).or_default() += n;
+        }
+        for (k, n) in &other.routines {
+            *self.routines.entry(k).or_default() += n;
         }
         self.faults_fired.extend(other.faults_fired.iter().copied());
         self.init_refused += other.init_refused;
