@@ -38,7 +38,7 @@ fn run_all(scenarios: &[Scenario]) -> u64 {
 
 fn run_scenarios(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let files = collect_files(&root).expect("scenarios/ is readable");
+    let files = collect_files(&root).expect("scenarios/ is readable").files;
     let scenarios: Vec<Scenario> = files
         .iter()
         .map(|f| Scenario::load(f).unwrap_or_else(|e| panic!("{e}")))

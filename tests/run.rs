@@ -22,6 +22,7 @@ fn library() -> Vec<PathBuf> {
         "/scenarios"
     )))
     .expect("the scenario library is readable")
+    .files
 }
 
 #[test]

@@ -112,7 +112,9 @@ fn every_example_of_the_format_guide_runs_and_passes() {
 #[test]
 fn every_library_scenario_says_what_it_shows() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let files = faxsim_sim::scenario::collect_files(&dir).expect("the library is readable");
+    let files = faxsim_sim::scenario::collect_files(&dir)
+        .expect("the library is readable")
+        .files;
     assert!(files.len() >= 40, "at least 40 scenarios");
     for f in files {
         let s = Scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
@@ -129,7 +131,10 @@ fn every_library_scenario_says_what_it_shows() {
 fn the_library_index_lists_every_scenario() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let index = std::fs::read_to_string(dir.join("README.md")).expect("scenarios/README.md");
-    for f in faxsim_sim::scenario::collect_files(&dir).expect("the library is readable") {
+    for f in faxsim_sim::scenario::collect_files(&dir)
+        .expect("the library is readable")
+        .files
+    {
         let rel = f
             .strip_prefix(&dir)
             .unwrap()

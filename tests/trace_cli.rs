@@ -827,6 +827,44 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
     );
 }
 
+/// A file of string frames alone is read in bounded memory: past 64 MiB of strings the
+/// reader stops with an error naming the limit, however long the file goes on.
+#[test]
+fn a_string_table_past_its_byte_limit_is_refused() {
+    let bytes = std::fs::read(golden("v1/walkthrough-seed0-sync.trace")).unwrap();
+    let (pre, fr) = frames(&bytes);
+    // The preamble and the header frame, then strings frames of one 8 MiB string each.
+    let (at, _, len) = fr[0];
+    let mut out = bytes[..pre].to_vec();
+    out.extend_from_slice(&bytes[at..at + 9 + len]);
+    let big = "x".repeat(8 << 20);
+    for first in 0..9u32 {
+        #[derive(serde::Serialize)]
+        struct Strings<'a> {
+            first: u32,
+            strings: Vec<&'a str>,
+        }
+        let payload = postcard::to_stdvec(&Strings {
+            first,
+            strings: vec![&big],
+        })
+        .unwrap();
+        out.extend_from_slice(&frame(0x02, &payload));
+    }
+    let mut r = TraceReader::new(&out[..]).unwrap();
+    let err = loop {
+        match r.next_event() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("no end frame was written"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(err, TraceError::StringTableTooLarge { cap } if cap == 64 << 20),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_newer_major_version_is_refused_naming_the_writer() {
     let bytes = with_version(std::fs::read(golden("v1/every-kind.trace")).unwrap(), 2, 1);

@@ -84,6 +84,7 @@ fn check_one(path: &Path) -> Result<(Checked, bool), CliError> {
     print_notes(path, input.notes());
     let damaged = match &damage {
         None => {
+            crate::cmd::show::note_headerless(path, &input);
             checker.finish();
             false
         }

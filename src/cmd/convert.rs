@@ -51,6 +51,26 @@ pub fn run(args: &ConvertArgs) -> Result<ExitCode, CliError> {
         TraceInput::Jsonl(_) => TraceForm::Binary,
     });
     let to_stdout = args.output == Path::new("-");
+    // A FIFO, device or link at OUT is written through as given: renaming over it would
+    // replace it with a regular file.
+    let through = !to_stdout
+        && std::fs::symlink_metadata(&args.output).is_ok_and(|m| !m.file_type().is_file());
+    if through {
+        let out = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&args.output)
+            .map_err(|e| CliError::Input(format!("{}: cannot open: {e}", args.output.display())))?;
+        let out: Box<dyn Write> = Box::new(out);
+        return convert(
+            &mut input,
+            BufWriter::with_capacity(64 * 1024, out),
+            to,
+            args.salvage,
+            &args.input,
+        );
+    }
     // Write beside the target and rename at the end, so a failure leaves no half file.
     let partial = {
         let mut name = args.output.as_os_str().to_owned();
@@ -122,6 +142,9 @@ fn convert(
         }
     }
     print_notes(path, input.notes());
+    if !damaged {
+        crate::cmd::show::note_headerless(path, input);
+    }
     match sink {
         Sink::Binary(w) => w.finish().map_err(write_err)?.flush()?,
         Sink::Jsonl(w) => w.finish().map_err(write_err)?.flush()?,

@@ -77,14 +77,12 @@ fn common_root(files: &[PathBuf]) -> PathBuf {
 fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
     let mut files = Vec::new();
     for p in paths {
-        if !p.exists() {
-            return Err(CliError::Input(format!(
-                "{}: no such file or folder",
-                p.display()
-            )));
+        let found =
+            collect_files(p).map_err(|e| CliError::Input(format!("{}: {e}", p.display())))?;
+        for skipped in &found.skipped {
+            eprintln!("note: {skipped}");
         }
-        let found = collect_files(p)
-            .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", p.display())))?;
+        let found = found.files;
         if found.is_empty() {
             return Err(CliError::Input(format!(
                 "{}: no *.toml scenario below it",

@@ -49,18 +49,20 @@ pub fn trace_error(path: &Path, e: &TraceError) -> CliError {
     CliError::Input(format!("{}: {e}", path.display()))
 }
 
-/// Opens a trace of either form, naming the file in any error (and noting on stderr when
-/// a JSON Lines file has no header line).
+/// Opens a trace of either form, naming the file in any error.
 pub fn open_trace(path: &Path) -> Result<TraceInput, CliError> {
-    let input =
-        TraceInput::open(path).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    TraceInput::open(path).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
+}
+
+/// Notes on stderr that a JSON Lines file had no header line (after a command read it
+/// without error: an error is one line of its own).
+pub fn note_headerless(path: &Path, input: &TraceInput) {
     if input.is_headerless() {
         eprintln!(
             "faxsim: {}: note: no header line; extension names, seed and options are unknown",
             path.display()
         );
     }
-    Ok(input)
 }
 
 /// `(version, written by)` for the summary.
@@ -192,7 +194,10 @@ pub fn run(args: &ShowArgs) -> Result<ExitCode, CliError> {
     match damage {
         // Everything readable was shown; the file is still bad input.
         Some(e) => Err(trace_error(&args.trace, &e)),
-        None => Ok(ExitCode::SUCCESS),
+        None => {
+            note_headerless(&args.trace, &input);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

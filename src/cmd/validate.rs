@@ -76,7 +76,8 @@ pub struct ValidateArgs {
     pub isolate: bool,
     /// With --isolate: how long the child may go without progress before it counts as
     /// hung.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    #[arg(long, value_name = "MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
     /// Stop after the first seed with a failing finding (an error; any finding with
     /// --deny-warnings) or a crash or hang.
@@ -256,6 +257,14 @@ pub fn run(args: &ValidateArgs, color: Color) -> Result<ExitCode, CliError> {
     }
     if let Some(out) = &args.output {
         crate::report::check_writable(out)?;
+    }
+    if let (Some(first), Some(n)) = (args.seed, args.seeds)
+        && first.checked_add(n - 1).is_none()
+    {
+        return Err(CliError::Input(format!(
+            "--seed {first} --seeds {n} runs past the last seed, {}",
+            u64::MAX
+        )));
     }
     let kind = args.kind.map(ExtensionKind::from);
     let outcome = if args.isolate {

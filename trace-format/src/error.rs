@@ -117,6 +117,12 @@ pub enum TraceError {
         /// [`MAX_STRINGS`](crate::MAX_STRINGS).
         cap: usize,
     },
+    /// The strings together hold more bytes than the table may.
+    #[error("the string table holds more than {cap} bytes")]
+    StringTableTooLarge {
+        /// [`MAX_STRING_BYTES`](crate::MAX_STRING_BYTES).
+        cap: usize,
+    },
     /// The writer got an event too large for one frame.
     #[error("event {seq} needs about {len} bytes, above the {cap}-byte frame cap")]
     EventTooLarge {
@@ -166,6 +172,7 @@ impl TraceError {
                 | TraceError::EndMismatch { .. }
                 | TraceError::TrailingData { .. }
                 | TraceError::TooManyStrings { .. }
+                | TraceError::StringTableTooLarge { .. }
         )
     }
 }

@@ -140,10 +140,17 @@ impl<R> std::fmt::Debug for JsonlReader<R> {
 }
 
 fn json_error(line: u64, e: &serde_json::Error) -> TraceError {
+    // serde_json ends its message with " at line 1 column N", counted within the one line
+    // it was given: the file's line and column are in the error already.
+    let message = e.to_string();
+    let message = match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(" column ") => message[..i].to_string(),
+        _ => message,
+    };
     TraceError::Json {
         line,
         column: e.column() as u64,
-        message: e.to_string(),
+        message,
     }
 }
 

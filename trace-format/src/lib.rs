@@ -59,6 +59,10 @@ pub const MAX_FRAME_LEN: u32 = 16 << 20;
 /// details), which bounds the reader's string table.
 pub const MAX_STRINGS: usize = 1 << 20;
 
+/// The most bytes the strings of one trace may hold together (64 MiB): with
+/// [`MAX_STRINGS`], what bounds a reader's memory whatever the file's size.
+pub const MAX_STRING_BYTES: usize = 64 << 20;
+
 /// The faxsim version of this build (written into the preamble and new headers).
 pub const FAXSIM_VERSION: &str = env!("CARGO_PKG_VERSION");
 

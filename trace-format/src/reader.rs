@@ -14,7 +14,7 @@ use crate::version::{CURRENT, Compatibility, FormatVersion, V1_1, V1_2};
 use crate::wire::{
     self, WireEnd, WireEvent, WireHeader, WireKind, WireKind11, WireKind12, WireStrings, kind,
 };
-use crate::{MAGIC, MAX_FRAME_LEN, MAX_STRINGS, RollingHash};
+use crate::{MAGIC, MAX_FRAME_LEN, MAX_STRING_BYTES, MAX_STRINGS, RollingHash};
 
 /// Something the reader skipped or noticed without failing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +95,8 @@ pub struct TraceReader<R> {
     written_by: String,
     header: Header,
     strings: Vec<Arc<str>>,
+    /// Bytes the string table holds.
+    string_bytes: usize,
     buf: Vec<u8>,
     offset: u64,
     frame: u64,
@@ -213,6 +215,7 @@ impl<R: Read> TraceReader<R> {
                 extensions: Vec::new(),
             },
             strings: Vec::new(),
+            string_bytes: 0,
             buf: Vec::new(),
             offset: 13 + u64::from(pre[12]),
             frame: 0,
@@ -399,6 +402,12 @@ impl<R: Read> TraceReader<R> {
                     }
                     if self.strings.len() + w.strings.len() > MAX_STRINGS {
                         return Err(TraceError::TooManyStrings { cap: MAX_STRINGS });
+                    }
+                    self.string_bytes += w.strings.iter().map(|s| s.len()).sum::<usize>();
+                    if self.string_bytes > MAX_STRING_BYTES {
+                        return Err(TraceError::StringTableTooLarge {
+                            cap: MAX_STRING_BYTES,
+                        });
                     }
                     self.strings
                         .extend(w.strings.into_iter().map(Arc::<str>::from));

@@ -9,7 +9,7 @@ use crate::error::TraceError;
 use crate::event::Event;
 use crate::header::Header;
 use crate::wire::{self, StrId, WireEnd, WireExtension, WireHeader, WireStrings, kind};
-use crate::{MAGIC, MAX_FRAME_LEN, MAX_STRINGS, RollingHash, version::CURRENT};
+use crate::{MAGIC, MAX_FRAME_LEN, MAX_STRING_BYTES, MAX_STRINGS, RollingHash, version::CURRENT};
 
 /// When the writer flushes its output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -112,6 +112,8 @@ pub struct TraceWriter<W: Write> {
     frame: Vec<u8>,
     strings: Interner,
     new_strings: Vec<Arc<str>>,
+    /// Bytes of the strings defined so far.
+    string_bytes: usize,
     prev_seq: Option<u64>,
     prev_time: u64,
     events: u64,
@@ -148,6 +150,7 @@ impl<W: Write> TraceWriter<W> {
             frame: Vec::with_capacity(256),
             strings: Interner::default(),
             new_strings: Vec::new(),
+            string_bytes: 0,
             prev_seq: None,
             prev_time: 0,
             events: 0,
@@ -217,6 +220,14 @@ impl<W: Write> TraceWriter<W> {
             // The table now holds ids the file never defined: nothing more can be written.
             self.failed = true;
             return Err(TraceError::TooManyStrings { cap: MAX_STRINGS });
+        }
+        self.string_bytes += self.new_strings.iter().map(|s| s.len()).sum::<usize>();
+        if self.string_bytes > MAX_STRING_BYTES {
+            // As above: a reader would refuse the file from here on.
+            self.failed = true;
+            return Err(TraceError::StringTableTooLarge {
+                cap: MAX_STRING_BYTES,
+            });
         }
         if !self.new_strings.is_empty() {
             let mut new = std::mem::take(&mut self.new_strings);

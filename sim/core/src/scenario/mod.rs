@@ -115,18 +115,39 @@ pub struct ScenarioReport {
     pub recording_error: Option<String>,
 }
 
+/// The deepest nesting limit a scenario may set: each level is a nested call on the
+/// service thread's stack (a hosted library's frames included), and this many hold with
+/// room to spare; far deeper overflows the stack.
+pub const MAX_NESTING: u32 = 256;
+
+/// The most devices a scenario's virtual FSP may create.
+pub const MAX_VIRTUAL_DEVICES: u32 = 4096;
+
+/// The largest value a scenario builds from `size` (16 MiB): a write above 1 MiB is
+/// refused by the service anyway, and an in-process SetData this large is already far
+/// beyond what extensions store.
+pub const MAX_VALUE_BYTES: u32 = 16 << 20;
+
+/// The largest scenario file read (a scenario is a few kilobytes of text).
+pub const MAX_SCENARIO_BYTES: u64 = 4 << 20;
+
+/// Line and column (in characters, from 1) of byte `offset`.
 fn line_col(source: &str, offset: usize) -> (usize, usize) {
-    let before = &source[..offset.min(source.len())];
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rfind('\n')
-        .map_or(before.len(), |i| before.len() - i - 1)
-        + 1;
-    (line, col)
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
 }
 
 /// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" messages.
 fn suggest(message: &str) -> String {
+    if !message.starts_with("unknown field") && !message.starts_with("unknown variant") {
+        return message.to_string();
+    }
     let (Some(start), Some(list)) = (message.find('`'), message.find("expected")) else {
         return message.to_string();
     };
@@ -134,7 +155,15 @@ fn suggest(message: &str) -> String {
         return message.to_string();
     };
     let unknown = &message[start + 1..start + 1 + end];
-    let candidates: Vec<&str> = message[list..].split('`').skip(1).step_by(2).collect();
+    if unknown.len() > MAX_SUGGESTED_LEN {
+        return message.to_string();
+    }
+    let candidates: Vec<&str> = message[list..]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.len() <= MAX_SUGGESTED_LEN)
+        .collect();
     let best = candidates
         .iter()
         .map(|c| (strsim::osa_distance(unknown, c), *c))
@@ -190,7 +219,7 @@ fn pinpoint(
         };
         let near = keys
             .into_iter()
-            .filter(|(_, k)| *k != missing)
+            .filter(|(_, k)| *k != missing && k.len() <= MAX_SUGGESTED_LEN)
             .map(|(o, k)| (strsim::osa_distance(k, &missing), o, k))
             .filter(|(d, _, k)| *d <= k.len().max(missing.len()).max(3) / 2)
             .min();
@@ -241,8 +270,16 @@ fn toml_keys(text: &str) -> impl Iterator<Item = (usize, &str)> {
     out.into_iter()
 }
 
+/// Names longer than this get no "did you mean" (and are no suggestion): edit distance
+/// costs the product of the lengths, and no real name is this long.
+const MAX_SUGGESTED_LEN: usize = 64;
+
 fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
+    if name.len() > MAX_SUGGESTED_LEN {
+        return String::new();
+    }
     known
+        .filter(|k| k.len() <= MAX_SUGGESTED_LEN)
         .map(|k| (strsim::osa_distance(name, k), k))
         .min()
         .filter(|(d, _)| *d <= name.len().max(3) / 2 + 1)
@@ -253,11 +290,51 @@ fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
 impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        let error = |at, message| ScenarioError {
             path: path.to_path_buf(),
-            at: None,
-            message: format!("cannot read the scenario: {e}"),
-        })?;
+            at,
+            message,
+        };
+        let meta = std::fs::metadata(path)
+            .map_err(|e| error(None, format!("cannot read the scenario: {e}")))?;
+        if !meta.is_file() {
+            return Err(error(
+                None,
+                "not a regular file (a folder, FIFO, socket or device): scenarios are read from regular files".into(),
+            ));
+        }
+        if meta.len() > MAX_SCENARIO_BYTES {
+            return Err(error(
+                None,
+                format!(
+                    "{} bytes, above the {MAX_SCENARIO_BYTES}-byte limit for a scenario file",
+                    meta.len()
+                ),
+            ));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(
+                std::fs::File::open(path)
+                    .map_err(|e| error(None, format!("cannot read the scenario: {e}")))?,
+                MAX_SCENARIO_BYTES + 1,
+            ),
+            &mut bytes,
+        )
+        .map_err(|e| error(None, format!("cannot read the scenario: {e}")))?;
+        let source = match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let bytes = e.into_bytes();
+                // The prefix up to `valid` is UTF-8 by definition.
+                let prefix = String::from_utf8_lossy(&bytes[..valid]);
+                return Err(error(
+                    Some(line_col(&prefix, valid)),
+                    "not valid UTF-8 (a scenario is UTF-8 text)".into(),
+                ));
+            }
+        };
         Scenario::parse(path, &source)
     }
 
@@ -300,8 +377,89 @@ impl Scenario {
         }
     }
 
+    /// An error at key `key` written with value `value` (`key = value`), or at the first
+    /// `key` if no such line is found.
+    fn error_at_key(&self, key: &str, value: &str, message: String) -> ScenarioError {
+        let keys: Vec<(usize, &str)> = toml_keys(&self.source).filter(|(_, k)| *k == key).collect();
+        let with_value = keys.iter().find(|(o, k)| {
+            self.source[o + k.len()..]
+                .trim_start_matches([' ', '\t'])
+                .strip_prefix('=')
+                .is_some_and(|v| v.trim_start_matches([' ', '\t']).starts_with(value))
+        });
+        let at = with_value
+            .or(keys.first())
+            .map(|(o, _)| line_col(&self.source, *o));
+        ScenarioError {
+            path: self.path.clone(),
+            at,
+            message,
+        }
+    }
+
+    /// A `size` of pattern bytes the scenario would allocate.
+    fn check_size(&self, n: u32) -> Result<(), ScenarioError> {
+        if n > MAX_VALUE_BYTES {
+            return Err(self.error_at_key(
+                "size",
+                &n.to_string(),
+                format!(
+                    "size = {n} is above the {MAX_VALUE_BYTES}-byte limit of a scenario value (the service itself refuses external writes above 1 MiB; `null_data = true` passes any size without data)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Numbers with a documented limit, checked before anything is allocated for them.
+    fn check_limits(&self) -> Result<(), ScenarioError> {
+        let f = &self.file;
+        if let Some(n) = f.service.limits.nesting
+            && n > MAX_NESTING
+        {
+            return Err(self.error_at_key(
+                "nesting",
+                &n.to_string(),
+                format!(
+                    "nesting = {n} is above the limit of {MAX_NESTING} (each level is a nested call on the service thread's stack; the default is 16)"
+                ),
+            ));
+        }
+        for e in &f.extensions {
+            if let Some(v) = &e.virtual_devices {
+                if v.count > MAX_VIRTUAL_DEVICES {
+                    return Err(self.error_at_key(
+                        "count",
+                        &v.count.to_string(),
+                        format!(
+                            "virtual_devices count = {} of {:?} is above the limit of {MAX_VIRTUAL_DEVICES} devices",
+                            v.count, e.name
+                        ),
+                    ));
+                }
+                if v.prefix.checked_add(v.count).is_none() {
+                    return Err(self.error_at_key(
+                        "prefix",
+                        &v.prefix.to_string(),
+                        format!(
+                            "virtual_devices of {:?}: device ids {} + {} run past 4294967295",
+                            e.name, v.prefix, v.count
+                        ),
+                    ));
+                }
+            }
+        }
+        for s in &f.steps {
+            if let Step::Write { size: Some(n), .. } = s {
+                self.check_size(*n)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Checks names, codes, hex and rule ids, which serde cannot.
     fn check(&self) -> Result<(), ScenarioError> {
+        self.check_limits()?;
         let f = &self.file;
         let mut names = BTreeSet::new();
         for e in &f.extensions {
@@ -586,8 +744,15 @@ impl Scenario {
                 append_hex,
                 expect,
                 hinst,
+                size,
+                null_data,
                 ..
             } => {
+                if let Some(n) = size
+                    && !null_data
+                {
+                    self.check_size(*n)?;
+                }
                 for x in [h, append_hex].into_iter().flatten() {
                     hex(x)?;
                 }
@@ -1254,23 +1419,94 @@ impl Step {
     }
 }
 
-/// Every `*.toml` below `path` in sorted order (or `path` itself if it is a file).
-pub fn collect_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
+/// The scenario files a path names, and what a folder walk left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScenarioFiles {
+    /// Every `*.toml` regular file, sorted.
+    pub files: Vec<PathBuf>,
+    /// Entries left out, each with the reason (a link back into a folder already walked,
+    /// a link that does not resolve, a `*.toml` that is not a regular file).
+    pub skipped: Vec<String>,
+}
+
+/// Every `*.toml` below `path` in sorted order (or `path` itself if it is a file). Links
+/// are followed, but never into a folder already walked (a loop, or a second way to the
+/// same folder); a FIFO, socket or device named `*.toml` is skipped, not opened. The error
+/// says what is wrong with `path` itself.
+pub fn collect_files(path: &Path) -> Result<ScenarioFiles, String> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        match e.kind() {
+            _ if link => {
+                format!("a symbolic link that does not resolve (a loop, or a missing target): {e}")
+            }
+            std::io::ErrorKind::NotFound => "no such file or folder".to_string(),
+            _ => format!("cannot read: {e}"),
+        }
+    })?;
+    if meta.is_file() {
+        return Ok(ScenarioFiles {
+            files: vec![path.to_path_buf()],
+            skipped: Vec::new(),
+        });
     }
-    let mut out = Vec::new();
+    if !meta.is_dir() {
+        return Err(
+            "not a regular file or a folder (a FIFO, socket or device): scenarios are read from regular files"
+                .to_string(),
+        );
+    }
+    let mut out = ScenarioFiles::default();
+    let mut walked = std::collections::HashSet::new();
+    if let Ok(c) = std::fs::canonicalize(path) {
+        walked.insert(c);
+    }
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let p = entry?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|e| e == "toml") {
-                out.push(p);
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+            let p = entry.path();
+            let toml = p.extension().is_some_and(|e| e == "toml");
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            // Through a link: what it leads to (and whether that resolves at all).
+            let target = if kind.is_symlink() {
+                match std::fs::metadata(&p) {
+                    Ok(m) => m.file_type(),
+                    Err(e) => {
+                        out.skipped.push(format!(
+                            "{}: a link that does not resolve ({e}), skipped",
+                            p.display()
+                        ));
+                        continue;
+                    }
+                }
+            } else {
+                kind
+            };
+            if target.is_dir() {
+                let canonical = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+                if walked.insert(canonical) {
+                    stack.push(p);
+                } else if kind.is_symlink() {
+                    out.skipped.push(format!(
+                        "{}: a link to a folder already walked, skipped",
+                        p.display()
+                    ));
+                }
+            } else if toml && target.is_file() {
+                out.files.push(p);
+            } else if toml {
+                out.skipped.push(format!(
+                    "{}: not a regular file (a FIFO, socket or device), skipped",
+                    p.display()
+                ));
             }
         }
     }
-    out.sort();
+    out.files.sort();
+    out.skipped.sort();
     Ok(out)
 }

@@ -273,7 +273,10 @@ impl ScriptedExtension {
             } => {
                 let src = self.source(*source, *source_value);
                 let hinst = self.hinst(cb, hinst.as_deref());
-                let mut data = if *echo {
+                let mut data = if *null_data {
+                    // NULL is passed: nothing to build, whatever the size.
+                    Vec::new()
+                } else if *echo {
                     change.as_ref().map(|c| c.data.to_vec()).unwrap_or_default()
                 } else if let Some(h) = hex {
                     decode_hex(h).unwrap_or_default()
