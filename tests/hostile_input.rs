@@ -135,6 +135,27 @@ fn columns_count_characters_not_bytes() {
 }
 
 #[test]
+fn a_name_is_found_as_a_value_whatever_its_escapes_and_not_inside_a_description() {
+    let (o, p) = run_text(
+        "description",
+        format!("[scenario]\ndescription = 'uses \"b\" a lot'\n\n{ROUTING}\n[[step]]\nop = \"run\"\next = \"\\u0062\"\nactions = []\n").as_bytes(),
+    );
+    refused_at(&o, &p, "10:7", "no extension is named \"b\"");
+    let (o, p) = run_text(
+        "twice",
+        b"[[extension]]\nname = \"a\\u0062\"\nkind = \"routing\"\n[[extension]]\nname = \"ab\"\nkind = \"routing\"\n",
+    );
+    refused_at(&o, &p, "5:8", "defined twice");
+}
+
+#[test]
+fn a_header_nested_past_the_toml_readers_limit_is_located() {
+    let header = vec!["a"; 120].join(".");
+    let (o, p) = run_text("dotted", format!("# deep\n[{header}]\n").as_bytes());
+    refused_at(&o, &p, "2:1", "nested too deep");
+}
+
+#[test]
 fn did_you_mean_is_bounded_and_only_for_names() {
     let long = "x".repeat(60_000);
     let (o, p) = run_text(

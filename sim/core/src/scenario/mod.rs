@@ -187,6 +187,23 @@ fn pinpoint(
     message: &str,
 ) -> (Option<usize>, String) {
     let Some(span) = span else {
+        if message.contains("recursion limit") {
+            // The TOML reader stops nesting at a fixed depth and gives no place: the
+            // deepest line is the one.
+            let deepest = source
+                .split_inclusive('\n')
+                .scan(0, |at, line| {
+                    let o = *at;
+                    *at += line.len();
+                    Some((line.matches(['.', '[', '{']).count(), o))
+                })
+                .max_by_key(|&(depth, o)| (depth, std::cmp::Reverse(o)))
+                .map(|(_, o)| o);
+            return (
+                deepest,
+                "nested too deep for the TOML reader (a dotted key, table header, array or inline table of too many levels)".into(),
+            );
+        }
         return (None, suggest(message));
     };
     let field = |prefix: &str| {
@@ -273,6 +290,74 @@ fn toml_keys(text: &str) -> impl Iterator<Item = (usize, &str)> {
 /// Names longer than this get no "did you mean" (and are no suggestion): edit distance
 /// costs the product of the lengths, and no real name is this long.
 const MAX_SUGGESTED_LEN: usize = 64;
+
+/// Every string in a piece of TOML (basic, literal and their multi-line forms, not in
+/// comments), with its offset and its value once escapes are decoded. Good enough to
+/// point at a value; not a parser (an escape it does not know is kept as written).
+fn toml_strings(text: &str) -> Vec<(usize, String)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            q @ (b'"' | b'\'') => {
+                let start = i;
+                let triple = if q == b'"' { "\"\"\"" } else { "'''" };
+                let multi = text[i..].starts_with(triple);
+                let delim = if multi { 3 } else { 1 };
+                i += delim;
+                let mut value = String::new();
+                let mut chars = text[i..].char_indices();
+                let mut end = text.len();
+                while let Some((k, c)) = chars.next() {
+                    let at = i + k;
+                    if c as u32 == u32::from(q) && (!multi || text[at..].starts_with(triple)) {
+                        end = at + delim;
+                        break;
+                    }
+                    if c == '\n' && !multi {
+                        end = at;
+                        break;
+                    }
+                    if c == '\\' && q == b'"' {
+                        let Some((_, e)) = chars.next() else { break };
+                        let mut hex = |n: usize| {
+                            let digits: String = chars.by_ref().take(n).map(|(_, c)| c).collect();
+                            u32::from_str_radix(&digits, 16)
+                                .ok()
+                                .and_then(char::from_u32)
+                        };
+                        match e {
+                            'n' => value.push('\n'),
+                            't' => value.push('\t'),
+                            'r' => value.push('\r'),
+                            'b' => value.push('\u{8}'),
+                            'f' => value.push('\u{c}'),
+                            'e' => value.push('\u{1b}'),
+                            'u' => value.extend(hex(4)),
+                            'U' => value.extend(hex(8)),
+                            'x' => value.extend(hex(2)),
+                            other => value.push(other),
+                        }
+                        continue;
+                    }
+                    value.push(c);
+                }
+                out.push((start, value));
+                i = end.max(start + 1);
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
 
 fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
     if name.len() > MAX_SUGGESTED_LEN {
@@ -363,11 +448,20 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// An error at the first place `needle` appears in the text (or without a place).
+    /// An error at the first string value that reads `needle` once its escapes are
+    /// decoded (so not inside a longer string such as a description), else at the first
+    /// place the text itself appears (or without a place).
     fn error_at(&self, needle: &str, message: String) -> ScenarioError {
-        let at = self
-            .source
-            .find(&format!("\"{needle}\""))
+        self.error_at_nth(needle, 0, message)
+    }
+
+    /// [`Scenario::error_at`] at the `nth` (from 0) string value reading `needle`.
+    fn error_at_nth(&self, needle: &str, nth: usize, message: String) -> ScenarioError {
+        let at = toml_strings(&self.source)
+            .into_iter()
+            .filter(|(_, value)| value == needle)
+            .nth(nth)
+            .map(|(o, _)| o)
             .or_else(|| self.source.find(needle))
             .map(|o| line_col(&self.source, o));
         ScenarioError {
@@ -464,9 +558,11 @@ impl Scenario {
         let mut names = BTreeSet::new();
         for e in &f.extensions {
             if !names.insert(e.name.as_str()) {
-                return Err(
-                    self.error_at(&e.name, format!("extension {:?} is defined twice", e.name))
-                );
+                return Err(self.error_at_nth(
+                    &e.name,
+                    1,
+                    format!("extension {:?} is defined twice", e.name),
+                ));
             }
         }
         let ext_ref = |n: &str| -> Result<(), ScenarioError> {
