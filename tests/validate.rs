@@ -244,6 +244,22 @@ fn two_libraries_share_one_service() {
 
 /// The events of a recorded trace, as JSON values (the trace is the binary format; the
 /// header must name the libraries and the peer).
+/// `faxsim replay TRACE --ext LIB --format json`, parsed.
+fn strict_replay(trace: &Path, fixture: &str) -> Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .args([
+            "replay",
+            trace.to_str().unwrap(),
+            "--format",
+            "json",
+            "--ext",
+        ])
+        .arg(lib(fixture))
+        .output()
+        .unwrap();
+    json(&o)
+}
+
 fn read_trace(path: &Path) -> Vec<Value> {
     let file = std::fs::File::open(path).expect("the trace exists");
     let trace = faxsim_trace::read_trace(std::io::BufReader::new(file)).expect("a whole trace");
@@ -911,18 +927,7 @@ fn routing_methods_named_with_their_function_are_called() {
         .collect();
     assert_eq!(routed.len(), 5);
     assert!(routed.iter().all(|e| e["thread"] == 2), "{routed:?}");
-    let replayed = Command::new(env!("CARGO_BIN_EXE_faxsim"))
-        .args([
-            "replay",
-            trace.to_str().unwrap(),
-            "--format",
-            "json",
-            "--ext",
-        ])
-        .arg(lib("buggy_method_leak"))
-        .output()
-        .unwrap();
-    let r = json(&replayed);
+    let r = strict_replay(&trace, "buggy_method_leak");
     assert!(r["replay"]["divergence"].is_null(), "{r}");
     assert_eq!(r["replay"]["hash_reproduced"], true, "{r}");
     // A bad function name is a usage error.
@@ -1036,18 +1041,7 @@ fn routing_methods_manage_the_fax_file_list() {
     assert!(events.iter().any(|e| e["kind"]["type"] == "routing-start"));
     assert!(events.iter().any(|e| e["kind"]["type"] == "routing-end"));
     // Strict replay makes the same calls and reproduces the hash.
-    let replayed = Command::new(env!("CARGO_BIN_EXE_faxsim"))
-        .args([
-            "replay",
-            trace.to_str().unwrap(),
-            "--format",
-            "json",
-            "--ext",
-        ])
-        .arg(lib("careful_file_routing"))
-        .output()
-        .unwrap();
-    let r = json(&replayed);
+    let r = strict_replay(&trace, "careful_file_routing");
     assert!(r["replay"]["divergence"].is_null(), "{r}");
     assert_eq!(r["replay"]["hash_reproduced"], true, "{r}");
     // The buggy variant leaks on the path only a working file list reaches.

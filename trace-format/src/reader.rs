@@ -303,6 +303,31 @@ impl<R: Read> TraceReader<R> {
         r
     }
 
+    /// Hashes and decodes the event frame in the buffer: `decode` parses it and says
+    /// whether it was whole (bytes after the event are an error up to this build's
+    /// version, a newer minor version's trailing fields otherwise).
+    fn event_frame(
+        &mut self,
+        k: u8,
+        frame: u64,
+        start: u64,
+        decode: impl FnOnce(&Self) -> Result<(Result<Event, String>, bool), String>,
+    ) -> Result<Option<Event>, TraceError> {
+        self.hash.update(&[k]);
+        self.hash.update(&self.buf);
+        let malformed = |what: String, events: u64| TraceError::Malformed {
+            frame,
+            offset: start,
+            what: format!("event {events}: {what}"),
+        };
+        let (e, whole) = decode(self).map_err(|what| malformed(what, self.events))?;
+        if !whole && self.version <= CURRENT {
+            return Err(self.malformed_at(frame, start, "bytes after the event"));
+        }
+        let e = e.map_err(|what| malformed(what, self.events))?;
+        Ok(Some(self.yielded(e)))
+    }
+
     fn next_inner(&mut self) -> Result<Option<Event>, TraceError> {
         loop {
             let start = self.offset;
@@ -315,69 +340,33 @@ impl<R: Read> TraceReader<R> {
             let frame = self.frame;
             self.frame += 1;
             match k {
+                // One event per frame, each minor version with its own kind table.
                 kind::EVENT => {
-                    self.hash.update(&[k]);
-                    self.hash.update(&self.buf);
-                    let (w, rest) = postcard::take_from_bytes::<WireEvent<WireKind<'_>>>(&self.buf)
-                        .map_err(|e| TraceError::Malformed {
-                            frame,
-                            offset: start,
-                            what: format!("event {}: {e}", self.events),
-                        })?;
-                    if !rest.is_empty() && self.version <= CURRENT {
-                        return Err(self.malformed_at(frame, start, "bytes after the event"));
-                    }
-                    let e = wire::decode_event(w, self.prev_seq, self.prev_time, &self.strings)
-                        .map_err(|what| TraceError::Malformed {
-                            frame,
-                            offset: start,
-                            what: format!("event {}: {what}", self.events),
-                        })?;
-                    return Ok(Some(self.yielded(e)));
+                    return self.event_frame(k, frame, start, |r: &Self| {
+                        let (w, rest) =
+                            postcard::take_from_bytes::<WireEvent<WireKind<'_>>>(&r.buf)
+                                .map_err(|e| e.to_string())?;
+                        let e = wire::decode_event(w, r.prev_seq, r.prev_time, &r.strings);
+                        Ok((e, rest.is_empty()))
+                    });
                 }
                 kind::EVENT_1_1 if self.version >= V1_1 => {
-                    self.hash.update(&[k]);
-                    self.hash.update(&self.buf);
-                    let (w, rest) = postcard::take_from_bytes::<WireEvent<WireKind11<'_>>>(
-                        &self.buf,
-                    )
-                    .map_err(|e| TraceError::Malformed {
-                        frame,
-                        offset: start,
-                        what: format!("event {}: {e}", self.events),
-                    })?;
-                    if !rest.is_empty() && self.version <= CURRENT {
-                        return Err(self.malformed_at(frame, start, "bytes after the event"));
-                    }
-                    let e = wire::decode_event11(w, self.prev_seq, self.prev_time, &self.strings)
-                        .map_err(|what| TraceError::Malformed {
-                        frame,
-                        offset: start,
-                        what: format!("event {}: {what}", self.events),
-                    })?;
-                    return Ok(Some(self.yielded(e)));
+                    return self.event_frame(k, frame, start, |r: &Self| {
+                        let (w, rest) =
+                            postcard::take_from_bytes::<WireEvent<WireKind11<'_>>>(&r.buf)
+                                .map_err(|e| e.to_string())?;
+                        let e = wire::decode_event11(w, r.prev_seq, r.prev_time, &r.strings);
+                        Ok((e, rest.is_empty()))
+                    });
                 }
                 kind::EVENT_1_2 if self.version >= V1_2 => {
-                    self.hash.update(&[k]);
-                    self.hash.update(&self.buf);
-                    let (w, rest) = postcard::take_from_bytes::<WireEvent<WireKind12<'_>>>(
-                        &self.buf,
-                    )
-                    .map_err(|e| TraceError::Malformed {
-                        frame,
-                        offset: start,
-                        what: format!("event {}: {e}", self.events),
-                    })?;
-                    if !rest.is_empty() && self.version <= CURRENT {
-                        return Err(self.malformed_at(frame, start, "bytes after the event"));
-                    }
-                    let e = wire::decode_event12(w, self.prev_seq, self.prev_time, &self.strings)
-                        .map_err(|what| TraceError::Malformed {
-                        frame,
-                        offset: start,
-                        what: format!("event {}: {what}", self.events),
-                    })?;
-                    return Ok(Some(self.yielded(e)));
+                    return self.event_frame(k, frame, start, |r: &Self| {
+                        let (w, rest) =
+                            postcard::take_from_bytes::<WireEvent<WireKind12<'_>>>(&r.buf)
+                                .map_err(|e| e.to_string())?;
+                        let e = wire::decode_event12(w, r.prev_seq, r.prev_time, &r.strings);
+                        Ok((e, rest.is_empty()))
+                    });
                 }
                 kind::STRINGS => {
                     let (w, rest) = postcard::take_from_bytes::<WireStrings<'_>>(&self.buf)

@@ -470,10 +470,8 @@ pub fn encode_event<'a>(
             data,
             buffer,
         } => Some(W12::RouteFileCall {
-            routine: RouteRoutine::ALL
-                .iter()
-                .position(|r| r == routine)
-                .unwrap_or(0) as u8,
+            // Declaration order is wire order (`RouteRoutine::ALL`).
+            routine: *routine as u8,
             job: *job,
             index: *index,
             file: opt_id(&mut intern, file),

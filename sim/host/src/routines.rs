@@ -23,7 +23,8 @@ use faxsim_trace::{NameBuffer, RouteRoutine};
 
 use crate::adapter::wide;
 use crate::platform::set_last_error;
-use crate::shared::{POOL_SIZE, call_c, enter, lock};
+use crate::shared::{EnterError, POOL_SIZE, call_c, enter, lock};
+use crate::trampolines::{guarded, read_wide_upto};
 
 /// Longest file name read from C, in UTF-16 units (the longest Windows path); a longer
 /// unterminated string is cut there.
@@ -90,25 +91,15 @@ pub(crate) fn remove_queue(slot: usize) {
     let _ = std::fs::remove_dir_all(queue_folder(slot));
 }
 
-/// Reads a NUL-terminated UTF-16 string (`None` for NULL), cut at [`MAX_PATH_UNITS`].
+/// Reads a NUL-terminated UTF-16 file name (`None` for NULL), cut at
+/// [`MAX_PATH_UNITS`].
 ///
 /// # Safety
 ///
 /// `p` is NULL or points to readable UTF-16 units up to a NUL or `MAX_PATH_UNITS` units.
 unsafe fn read_path(p: PCWSTR) -> Option<String> {
-    if p.is_null() {
-        return None;
-    }
-    let mut units = Vec::new();
-    for i in 0..MAX_PATH_UNITS {
-        // SAFETY: per this function's contract, every unit up to the NUL is readable.
-        let u = unsafe { *p.add(i) };
-        if u == 0 {
-            break;
-        }
-        units.push(u);
-    }
-    Some(String::from_utf16_lossy(&units))
+    // SAFETY: this function's contract.
+    unsafe { read_wide_upto(p, MAX_PATH_UNITS) }
 }
 
 /// A `GUID` struct, braced and upper-case.
@@ -128,25 +119,18 @@ fn guid_struct(s: &str) -> Option<GUID> {
 /// Makes a routine call through slot `S`'s current context; a call that cannot enter
 /// (no context, a deadlock guard) fails with `ERROR_GEN_FAILURE`.
 fn routine<const S: usize>(args: RouteFileArgs) -> Option<faxsim_sim::RouteFileAnswer> {
-    let routine_name = args.routine.function();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let what = args.routine.function();
+    let r = guarded(what, Err(EnterError::Unbound), || {
         enter(S, |cb| cb.route_file(args))
-    }));
+    });
     match r {
-        Ok(Ok(answer)) => {
+        Ok(answer) => {
             if answer.code != 0 {
                 set_last_error(answer.code);
             }
             Some(answer)
         }
-        Ok(Err(_)) => {
-            set_last_error(ERROR_GEN_FAILURE);
-            None
-        }
         Err(_) => {
-            lock().notes.push(format!(
-                "internal error in {routine_name} (answered ERROR_GEN_FAILURE)"
-            ));
             set_last_error(ERROR_GEN_FAILURE);
             None
         }
@@ -182,7 +166,7 @@ extern "system" fn get_file<const S: usize>(
     required: *mut u32,
 ) -> BOOL {
     // The name asked for, to measure the buffer against (the model answers the same one).
-    let name = std::panic::catch_unwind(|| {
+    let name = guarded("FaxRouteGetFile", None, || {
         enter(S, |cb| {
             let files = cb.routed_files();
             (cb.routing_job().map(|(j, _)| j) == Some(job))
@@ -190,10 +174,9 @@ extern "system" fn get_file<const S: usize>(
                 .flatten()
                 .map(|f| f.name.clone())
         })
-    })
-    .ok()
-    .and_then(Result::ok)
-    .flatten();
+        .ok()
+        .flatten()
+    });
     let needed = |name: &Arc<str>| wide(&to_real(S, name)).len() as u64 * 2;
     let given = if required.is_null() {
         0

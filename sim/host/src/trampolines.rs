@@ -52,18 +52,29 @@ pub(crate) static POOL: [SlotFns; POOL_SIZE] = pool!(
 /// longer is invalid whatever follows, so reading stops there.
 const MAX_GUID_UNITS: usize = 256;
 
-/// Reads a NUL-terminated UTF-16 string from C (`None` for NULL); bad UTF-16 becomes
-/// U+FFFD and an unterminated string is cut at [`MAX_GUID_UNITS`].
+/// Reads a NUL-terminated UTF-16 GUID string from C (`None` for NULL); see
+/// [`read_wide_upto`].
 ///
 /// # Safety
 ///
-/// `p` is NULL or points to readable UTF-16 units up to a NUL or `MAX_GUID_UNITS` units.
+/// As for [`read_wide_upto`] with `MAX_GUID_UNITS`.
 unsafe fn read_wide(p: PCWSTR) -> Option<String> {
+    // SAFETY: this function's contract.
+    unsafe { read_wide_upto(p, MAX_GUID_UNITS) }
+}
+
+/// Reads a NUL-terminated UTF-16 string from C (`None` for NULL); bad UTF-16 becomes
+/// U+FFFD and an unterminated string is cut at `max` units.
+///
+/// # Safety
+///
+/// `p` is NULL or points to readable UTF-16 units up to a NUL or `max` units.
+pub(crate) unsafe fn read_wide_upto(p: PCWSTR, max: usize) -> Option<String> {
     if p.is_null() {
         return None;
     }
     let mut units = Vec::new();
-    for i in 0..MAX_GUID_UNITS {
+    for i in 0..max {
         // SAFETY: per this function's contract, every unit up to the NUL is readable.
         let u = unsafe { *p.add(i) };
         if u == 0 {
@@ -75,7 +86,7 @@ unsafe fn read_wide(p: PCWSTR) -> Option<String> {
 }
 
 /// Runs a trampoline body, turning a panic into `fallback` and a note.
-fn guarded<R>(what: &str, fallback: R, body: impl FnOnce() -> R) -> R {
+pub(crate) fn guarded<R>(what: &str, fallback: R, body: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(r) => r,
         Err(p) => {

@@ -621,8 +621,15 @@ impl Service {
     /// the arguments (see [`Extension::entry_point`]). Returns its BOOL.
     pub fn entry_point_call(&mut self, ext: ExtId, function: &str) -> Result<i32, SimError> {
         self.entry_call_allowed(ext, |_| true)?;
-        let imp = self.exts[ext.index()].imp.clone();
         let function = self.intern(function);
+        let result = self.call_entry_point(ext, function);
+        self.status().map(|()| result)
+    }
+
+    /// Calls entry point `function` of `ext` by name: the call event, the extension's
+    /// side (which makes the arguments), the return event. Returns its result.
+    fn call_entry_point(&mut self, ext: ExtId, function: Arc<str>) -> i32 {
+        let imp = self.exts[ext.index()].imp.clone();
         self.emit(
             Some(ext),
             EventKind::EntryPointCall {
@@ -631,7 +638,7 @@ impl Service {
         );
         let result = imp.entry_point(&mut self.callbacks_for(ext), &function);
         self.emit(Some(ext), EventKind::EntryPointReturn { result });
-        self.status().map(|()| result)
+        result
     }
 
     /// `FaxRouteDeviceEnable` on routing extension `ext`, as a running service calls it

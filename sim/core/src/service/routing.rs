@@ -261,19 +261,14 @@ impl Service {
     fn enumerate_files(&mut self, ext: ExtId) {
         let count = self.routed_files().len();
         for _ in 0..count {
-            let imp = self.exts[ext.index()].imp.clone();
-            if !imp.drives_entry_point(ENUM_FILE_FUNCTION) {
+            if !self.exts[ext.index()]
+                .imp
+                .drives_entry_point(ENUM_FILE_FUNCTION)
+            {
                 return;
             }
             let function = self.intern(ENUM_FILE_FUNCTION);
-            self.emit(
-                Some(ext),
-                EventKind::EntryPointCall {
-                    function: function.clone(),
-                },
-            );
-            let result = imp.entry_point(&mut self.callbacks_for(ext), &function);
-            self.emit(Some(ext), EventKind::EntryPointReturn { result });
+            let result = self.call_entry_point(ext, function);
             if result == FALSE || self.abort.is_some() {
                 return;
             }

@@ -240,11 +240,7 @@ impl Service {
                 );
             }
             K::EntryPointCall { function } => {
-                let x = needs_ext()?;
-                let imp = self.exts[x.index()].imp.clone();
-                self.emit(Some(x), event.kind.clone());
-                let result = imp.entry_point(&mut self.callbacks_for(x), function);
-                self.emit(Some(x), EventKind::EntryPointReturn { result });
+                self.call_entry_point(needs_ext()?, function.clone());
             }
             K::ConfigChangeCall {
                 handle,
