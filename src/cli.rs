@@ -76,6 +76,9 @@ pub enum Command {
         after_help = "Examples:\n  faxsim validate ./libmy_routing.so --record run.trace\n  faxsim replay run.trace --ext ./libmy_routing.so          # the same build: REPRODUCED\n  faxsim replay customer.trace --ext ./build/debug/my_fsp.dll\n  faxsim replay run.trace --ext ./new/libmy_routing.so --format json"
     )]
     Replay(cmd::replay::ReplayArgs),
+    /// The child of crash-safe hosting (started by faxsim itself).
+    #[command(name = "__worker", hide = true)]
+    Worker(cmd::worker::WorkerArgs),
 }
 
 /// Output formats shared by the commands that print reports.
@@ -110,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Convert(args) => cmd::convert::run(&args),
         Command::Validate(args) => cmd::validate::run(&args, color),
         Command::Replay(args) => cmd::replay::run(&args, color),
+        Command::Worker(args) => cmd::worker::run(&args),
     };
     match result {
         Ok(code) => code,

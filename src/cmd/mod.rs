@@ -6,3 +6,4 @@ pub mod rules;
 pub mod run;
 pub mod show;
 pub mod validate;
+pub mod worker;

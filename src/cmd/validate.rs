@@ -1,36 +1,34 @@
 //! `faxsim validate LIB...`: host real extension libraries in one simulated service, run
 //! the standard battery, report every way they break the protocol.
 //!
-//! In-process by default. With `--isolate` each seed runs in a child `faxsim` process
-//! that streams its events over a pipe; a child that crashes or stops making progress
-//! becomes `extension-crashed` / `extension-hung` (exit 3), with the events so far kept.
+//! Crash-safe by default: the seeds run in persistent worker processes (`faxsim-worker`,
+//! `--jobs` of them); a worker that crashes or stops making progress costs the seed it was
+//! running, which becomes `extension-crashed` / `extension-hung` (exit 3) with every event
+//! up to that point, and a fresh worker goes on with the next seed. `--in-process` runs
+//! the libraries in faxsim itself (for debuggers).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use faxsim_host::battery::{self, BatteryOptions, PEER_NAME, PLACEHOLDER_METHOD};
+use faxsim_host::battery::{self, PEER_NAME, PLACEHOLDER_METHOD};
 use faxsim_host::coverage::{CALLBACKS, Coverage};
 use faxsim_host::{Host, LibraryInfo};
-use faxsim_sim::trace::{
-    Event, EventKind, ExtId, ExtensionInfo, ExtensionKind, OpenCalls, TraceSink,
-};
+use faxsim_sim::trace::{Event, ExtId, ExtensionKind, OpenCalls, TraceSink};
 use faxsim_sim::{
     CheckerConfig, DeliveryPolicy, EventSink, Finding, Limits, Severity, VirtualFspInitOrder,
     check_events,
 };
-use serde::{Deserialize, Serialize};
+use faxsim_worker::{BatteryJob, JobEnd, Library as Lib, PoolConfig, PoolError};
+use serde::Serialize;
 
 use crate::cli::CliError;
 use crate::report::Color;
-
-/// Marks protocol lines on the child's stdout (an extension may print there too).
-const MARK: &str = "\u{1e}faxsim:";
 
 /// Arguments of `faxsim validate`.
 #[derive(Debug, Args)]
@@ -71,11 +69,19 @@ pub struct ValidateArgs {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
-    /// Run the libraries in a child process: a crash or hang becomes a finding (exit 3).
-    #[arg(long)]
+    /// Run the libraries inside faxsim itself instead of in worker processes (for a
+    /// debugger): a crash of an extension then ends faxsim, and a hang hangs it.
+    #[arg(long, conflicts_with_all = ["isolate", "jobs"])]
+    pub in_process: bool,
+    /// Run the seeds on N worker processes at once (default: the number of cores). The
+    /// report is the same, in the same order, whatever N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub jobs: Option<u64>,
+    /// Accepted for compatibility: the seeds run isolated by default now.
+    #[arg(long, hide = true)]
     pub isolate: bool,
-    /// With --isolate: how long the child may go without progress before it counts as
-    /// hung.
+    /// How long a worker may go without an event before its seed counts as hung (the
+    /// worker's whole process tree is killed; the events so far are kept).
     #[arg(long, value_name = "MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
@@ -83,9 +89,6 @@ pub struct ValidateArgs {
     /// --deny-warnings) or a crash or hang.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Internal: be the child of an isolated run.
-    #[arg(long, hide = true)]
-    pub isolate_child: bool,
 }
 
 /// Progress on standard error while several seeds run: drawn only when standard error is
@@ -177,22 +180,12 @@ pub enum ValidateFormat {
 }
 
 /// One library as the report shows it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Lib {
-    name: String,
-    path: PathBuf,
-    kind: Option<ExtensionKind>,
-    takes_part: bool,
-}
-
-impl From<&LibraryInfo> for Lib {
-    fn from(i: &LibraryInfo) -> Self {
-        Lib {
-            name: i.name.clone(),
-            path: i.path.clone(),
-            kind: Some(i.kind),
-            takes_part: i.takes_part(),
-        }
+fn lib_of(i: &LibraryInfo) -> Lib {
+    Lib {
+        name: i.name.clone(),
+        path: i.path.clone(),
+        kind: Some(i.kind),
+        takes_part: i.takes_part(),
     }
 }
 
@@ -206,18 +199,10 @@ struct SeedRun {
     notes: Vec<String>,
     /// The extension crashed or hung (isolated).
     fatal: bool,
+    /// Why `--record` could not write this seed's trace (the report is kept; exit 2).
+    trace_error: Option<String>,
     /// What each library (in the order of `libs`) was exercised with.
     coverage: Vec<Coverage>,
-}
-
-/// A protocol line from an isolated child.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum ChildLine {
-    Start { libs: Vec<Lib>, names: Vec<String> },
-    Event(Event),
-    Note(String),
-    Done,
 }
 
 /// How many findings of one rule a library's text report prints; the rest are counted.
@@ -252,9 +237,6 @@ fn seeds_of(args: &ValidateArgs) -> Vec<(u64, DeliveryPolicy)> {
 
 /// Runs `faxsim validate`.
 pub fn run(args: &ValidateArgs, color: Color) -> Result<ExitCode, CliError> {
-    if args.isolate_child {
-        return run_child(args);
-    }
     if let Some(out) = &args.output {
         crate::report::check_writable(out)?;
     }
@@ -267,10 +249,10 @@ pub fn run(args: &ValidateArgs, color: Color) -> Result<ExitCode, CliError> {
         )));
     }
     let kind = args.kind.map(ExtensionKind::from);
-    let outcome = if args.isolate {
-        run_isolated(args)
-    } else {
+    let outcome = if args.in_process {
         run_in_process(args, kind)
+    } else {
+        run_isolated(args)
     };
     let (libs, runs) = match outcome {
         Ok(x) => x,
@@ -296,13 +278,21 @@ pub fn run(args: &ValidateArgs, color: Color) -> Result<ExitCode, CliError> {
         })?,
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
+    for r in &runs {
+        if let Some(e) = &r.trace_error {
+            eprintln!("faxsim: {e}");
+        }
+    }
     let fatal = runs.iter().any(|r| r.fatal);
+    let unrecorded = runs.iter().any(|r| r.trace_error.is_some());
     let failing = runs
         .iter()
         .flat_map(|r| &r.findings)
         .any(|f| f.severity == Severity::Error || args.deny_warnings);
     Ok(ExitCode::from(if fatal {
         3
+    } else if unrecorded {
+        2
     } else if failing {
         1
     } else {
@@ -337,26 +327,8 @@ fn record_path(args: &ValidateArgs, seed: u64) -> Option<PathBuf> {
     Some(path.with_file_name(name))
 }
 
-/// The trace header of one battery run: its options and every extension (the libraries,
-/// with the SHA-256 of their files, then the in-process peer).
-fn trace_header(libs: &[Lib], opts: &BatteryOptions) -> faxsim_trace::Header {
-    let mut infos: Vec<ExtensionInfo> = libs
-        .iter()
-        .map(|l| {
-            ExtensionInfo::new(
-                &l.name,
-                l.kind.unwrap_or(ExtensionKind::Routing),
-                Some(&l.path),
-            )
-        })
-        .collect();
-    infos.push(ExtensionInfo::new(PEER_NAME, ExtensionKind::Routing, None));
-    let opts = battery::service_options(opts);
-    faxsim_trace::Header::for_options(opts.seed, &opts, infos)
-}
-
-fn trace_error(path: &Path, e: impl std::fmt::Display) -> Fatal {
-    Fatal::Usage(format!("{}: cannot write the trace: {e}", path.display()))
+fn trace_error(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("{}: cannot write the trace: {e}", path.display())
 }
 
 fn open_host(libs: &[PathBuf], kind: Option<ExtensionKind>) -> Result<Host, Fatal> {
@@ -368,36 +340,55 @@ fn open_host(libs: &[PathBuf], kind: Option<ExtensionKind>) -> Result<Host, Fata
     Ok(host)
 }
 
+/// The battery jobs of this run, one per seed.
+fn jobs_of(args: &ValidateArgs) -> Vec<BatteryJob> {
+    seeds_of(args)
+        .into_iter()
+        .map(|(seed, delivery)| BatteryJob {
+            seed,
+            delivery,
+            extra_guids: method_guids(args),
+            method_functions: method_functions(args),
+        })
+        .collect()
+}
+
 fn run_in_process(
     args: &ValidateArgs,
     kind: Option<ExtensionKind>,
 ) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> {
     let mut host = open_host(&args.libs, kind)?;
-    let libs: Vec<Lib> = host.libraries().map(Lib::from).collect();
+    let libs: Vec<Lib> = host.libraries().map(lib_of).collect();
+    let extensions = battery::header_extensions(&host);
     let mut runs = Vec::new();
-    let seeds = seeds_of(args);
-    let mut progress = Progress::new(seeds.len());
-    for (seed, delivery) in seeds {
-        let opts = BatteryOptions {
-            seed,
-            delivery,
-            extra_guids: method_guids(args),
-            method_functions: method_functions(args),
-        };
+    let jobs = jobs_of(args);
+    let mut progress = Progress::new(jobs.len());
+    for job in jobs {
+        let opts = job.options();
         let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
-        let record = record_path(args, seed);
+        let record = record_path(args, job.seed);
         if let Some(p) = &record {
-            let sink =
-                TraceSink::create(p, &trace_header(&libs, &opts)).map_err(|e| trace_error(p, e))?;
+            let sink = TraceSink::create(p, &battery::trace_header(&extensions, &opts))
+                .map_err(|e| Fatal::Usage(trace_error(p, e)))?;
             sinks.push(Box::new(sink));
         }
         let out = battery::run(&mut host, &opts, sinks).map_err(|e| Fatal::Usage(e.to_string()))?;
-        if let (Some(p), Some(e)) = (&record, out.recording_error) {
-            return Err(trace_error(p, e));
-        }
+        let trace_error = match (&record, out.recording_error) {
+            (Some(p), Some(e)) => Some(trace_error(p, e)),
+            _ => None,
+        };
         let mut notes = out.notes;
         if let Some(e) = out.aborted {
             notes.push(format!("the run was cut short: {e}"));
+        }
+        let survivors = host.survivors();
+        if !survivors.is_empty() {
+            notes.push(format!(
+                "{} stayed mapped after the service unloaded it (it pinned itself, or the \
+                 system keeps it): in process, its globals carry into the next seed; run \
+                 without --in-process for independent seeds",
+                survivors.join(", ")
+            ));
         }
         let coverage = out
             .exts
@@ -407,12 +398,13 @@ fn run_in_process(
         let mut findings = out.findings;
         crate::report::name_injected_causes(&mut findings, &out.events);
         runs.push(SeedRun {
-            seed,
-            delivery,
+            seed: job.seed,
+            delivery: job.delivery,
             names: out.names,
             findings,
             notes,
             fatal: false,
+            trace_error,
             coverage,
         });
         let last = runs.last().expect("just pushed");
@@ -426,230 +418,105 @@ fn run_in_process(
 
 // ---- isolation ------------------------------------------------------------------------
 
-/// The child: one seed, events streamed on stdout.
-fn run_child(args: &ValidateArgs) -> Result<ExitCode, CliError> {
-    struct Out;
-    fn send(line: &ChildLine) {
-        if let Ok(json) = serde_json::to_string(line) {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{MARK}{json}");
-            let _ = out.flush();
-        }
-    }
-    impl EventSink for Out {
-        fn event(&mut self, event: &Event) {
-            send(&ChildLine::Event(event.clone()));
-        }
-    }
-    let kind = args.kind.map(ExtensionKind::from);
-    let mut host = match open_host(&args.libs, kind) {
-        Ok(h) => h,
-        Err(Fatal::Usage(m)) => {
-            eprintln!("faxsim: {m}");
-            return Ok(ExitCode::from(2));
-        }
-        Err(Fatal::Io(e)) => return Err(CliError::Io(e)),
-    };
-    let libs: Vec<Lib> = host.libraries().map(Lib::from).collect();
-    let mut names: Vec<String> = libs.iter().map(|l| l.name.clone()).collect();
-    names.push(PEER_NAME.into());
-    send(&ChildLine::Start { libs, names });
-    let (seed, delivery) = seeds_of(args)[0];
-    let opts = BatteryOptions {
-        seed,
-        delivery,
-        extra_guids: method_guids(args),
-        method_functions: method_functions(args),
-    };
-    match battery::run(&mut host, &opts, vec![Box::new(Out)]) {
-        Ok(out) => {
-            for n in out.notes {
-                send(&ChildLine::Note(n));
-            }
-            if let Some(e) = out.aborted {
-                send(&ChildLine::Note(format!("the run was cut short: {e}")));
-            }
-            send(&ChildLine::Done);
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("faxsim: {e}");
-            Ok(ExitCode::from(2))
-        }
-    }
-}
-
+/// The default: the seeds run on worker processes (`faxsim_worker`); a crash or hang costs
+/// its seed, and the workers' events are checked here.
 fn run_isolated(args: &ValidateArgs) -> Result<(Vec<Lib>, Vec<SeedRun>), Fatal> {
-    for p in &args.libs {
-        faxsim_host::preflight(p).map_err(|e| Fatal::Usage(e.to_string()))?;
-    }
-    let mut taken: Vec<String> = Vec::new();
-    let mut libs: Vec<Lib> = Vec::new();
-    for p in &args.libs {
-        let refs: Vec<&str> = taken.iter().map(String::as_str).collect();
-        let name = faxsim_host::extension_name(p, &refs);
-        taken.push(name.clone());
-        libs.push(Lib {
-            name,
-            path: p.clone(),
-            kind: None,
-            takes_part: true,
-        });
-    }
-    let exe = std::env::current_exe()?;
+    let jobs = jobs_of(args);
+    let progress = std::cell::RefCell::new(Progress::new(jobs.len()));
+    let bar = progress.borrow().bar.clone();
+    let workers = match args.jobs {
+        Some(n) => n as usize,
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let cfg = PoolConfig {
+        program: std::env::current_exe()?,
+        worker_args: vec!["__worker".into()],
+        libs: args.libs.clone(),
+        kind: args.kind.map(ExtensionKind::from),
+        hang_limit: Duration::from_millis(args.timeout_ms),
+        workers,
+        // The extension's own output, above the progress bar.
+        output: Arc::new(move |line: &str| bar.suspend(|| eprintln!("{line}"))),
+    };
     let mut runs = Vec::new();
-    let seeds = seeds_of(args);
-    let mut progress = Progress::new(seeds.len());
-    for (seed, delivery) in seeds {
-        let mut cmd = Command::new(&exe);
-        cmd.arg("validate")
-            .args(&args.libs)
-            .args(["--isolate-child", "--seed", &seed.to_string()])
-            .args(
-                args.routing_methods
-                    .iter()
-                    .flat_map(|g| ["--routing-method", g.as_str()]),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if let Some(k) = args.kind {
-            let k = ExtensionKind::from(k);
-            cmd.args(["--kind", k.name()]);
+    let libs = faxsim_worker::run_battery(&cfg, &jobs, |libs, result| {
+        let run = seed_run(args, libs, result);
+        progress.borrow_mut().seed_done(&run);
+        let stop = stops_here(args, &run);
+        runs.push(run);
+        if stop {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-        let mut child = cmd.spawn()?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut events: Vec<Event> = Vec::new();
-        let mut notes = Vec::new();
-        let mut names: Vec<String> = libs.iter().map(|l| l.name.clone()).collect();
-        names.push(PEER_NAME.into());
-        let mut done = false;
-        let mut hung = false;
-        let limit = Duration::from_millis(args.timeout_ms);
-        loop {
-            match rx.recv_timeout(limit) {
-                Ok(line) => {
-                    let Some(at) = line.find(MARK) else {
-                        // The extension's own output (above the progress bar).
-                        progress.bar.suspend(|| eprintln!("{line}"));
-                        continue;
-                    };
-                    match serde_json::from_str::<ChildLine>(&line[at + MARK.len()..]) {
-                        Ok(ChildLine::Start { libs: l, names: n }) => {
-                            libs = l;
-                            names = n;
-                        }
-                        Ok(ChildLine::Event(e)) => events.push(e),
-                        Ok(ChildLine::Note(n)) => notes.push(n),
-                        Ok(ChildLine::Done) => done = true,
-                        Err(e) => notes.push(format!("unreadable line from the child: {e}")),
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    hung = true;
-                    let _ = child.kill();
-                    break;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        let status = child.wait()?;
-        let _ = reader.join();
-        if !hung && status.code() == Some(2) && events.is_empty() {
-            return Err(Fatal::Usage(
-                "the isolated child could not load the libraries (see above)".into(),
-            ));
-        }
-        let fatal = hung || !(done && status.success());
-        if fatal {
-            let ext = open_call_ext(&events);
-            let last = events.last();
-            let kind = if hung {
-                EventKind::ExtensionHung {
-                    limit_ms: args.timeout_ms,
-                }
-            } else {
-                EventKind::ExtensionCrashed {
-                    detail: Arc::from(describe_exit(&status)),
-                }
-            };
-            events.push(Event {
-                seq: last.map_or(0, |e| e.seq + 1),
-                time: last.map_or(0, |e| e.time),
-                thread: 0,
-                ext,
-                kind,
-            });
-        }
-        if let Some(p) = record_path(args, seed) {
-            let opts = BatteryOptions {
-                seed,
-                delivery,
-                extra_guids: method_guids(args),
-                method_functions: method_functions(args),
-            };
-            let mut sink = TraceSink::create(&p, &trace_header(&libs, &opts))
-                .map_err(|e| trace_error(&p, e))?;
-            for e in &events {
-                sink.event(e);
-            }
-            sink.finish().map_err(|e| trace_error(&p, e))?;
-        }
-        let config = CheckerConfig {
-            one_sided: false,
-            names: names.clone(),
-            nesting_limit: Limits::default().nesting,
-            delivery,
-            virtual_fsp_init: VirtualFspInitOrder::default(),
-        };
-        let mut findings = check_events(&events, config);
-        crate::report::name_interrupted_call(&mut findings, &OpenCalls::of(&events));
-        crate::report::name_injected_causes(&mut findings, &events);
-        // The child attaches the libraries first, in order.
-        let coverage = (0..libs.len())
-            .map(|i| Coverage::of(&events, ExtId(i as u16)))
-            .collect();
-        runs.push(SeedRun {
-            seed,
-            delivery,
-            names,
-            findings,
-            notes,
-            fatal,
-            coverage,
-        });
-        let last = runs.last().expect("just pushed");
-        progress.seed_done(last);
-        if stops_here(args, last) {
-            break;
-        }
-    }
+    })
+    .map_err(|e| match e {
+        PoolError::Usage(m) => Fatal::Usage(m),
+        PoolError::Io(e) => Fatal::Io(e),
+    })?;
     Ok((libs, runs))
 }
 
-/// The extension inside the innermost call that never returned.
-fn open_call_ext(events: &[Event]) -> Option<ExtId> {
-    OpenCalls::of(events)
-        .innermost()
-        .and_then(|c| c.ext)
-        .or_else(|| events.last().and_then(|e| e.ext))
+/// One worker result as a report's run: checked here, recorded with the worker's header.
+fn seed_run(args: &ValidateArgs, libs: &[Lib], result: faxsim_worker::JobResult) -> SeedRun {
+    let faxsim_worker::JobResult {
+        job,
+        header,
+        events,
+        notes,
+        end,
+    } = result;
+    let mut names: Vec<String> = libs.iter().map(|l| l.name.clone()).collect();
+    names.push(PEER_NAME.into());
+    let trace_error = record_path(args, job.seed).and_then(|p| {
+        let header = header.unwrap_or_else(|| {
+            let extensions: Vec<_> = libs
+                .iter()
+                .map(|l| {
+                    faxsim_trace::ExtensionInfo::new(
+                        &l.name,
+                        l.kind.unwrap_or(ExtensionKind::Routing),
+                        Some(&l.path),
+                    )
+                })
+                .collect();
+            battery::trace_header(&extensions, &job.options())
+        });
+        write_trace(&p, &header, &events).err()
+    });
+    let config = CheckerConfig {
+        one_sided: false,
+        names: names.clone(),
+        nesting_limit: Limits::default().nesting,
+        delivery: job.delivery,
+        virtual_fsp_init: VirtualFspInitOrder::default(),
+    };
+    let mut findings = check_events(&events, config);
+    crate::report::name_interrupted_call(&mut findings, &OpenCalls::of(&events));
+    crate::report::name_injected_causes(&mut findings, &events);
+    // The worker attaches the libraries first, in order.
+    let coverage = (0..libs.len())
+        .map(|i| Coverage::of(&events, ExtId(i as u16)))
+        .collect();
+    SeedRun {
+        seed: job.seed,
+        delivery: job.delivery,
+        names,
+        findings,
+        notes,
+        fatal: end != JobEnd::Completed,
+        trace_error,
+        coverage,
+    }
 }
 
-fn describe_exit(status: &std::process::ExitStatus) -> String {
-    let words = faxsim_host::isolate::describe_exit(status);
-    match status.code() {
-        Some(c) if c >= 0 => format!("{words} before the battery ended"),
-        _ => words,
+/// `--record` of an isolated seed: the events the worker streamed, under its header.
+fn write_trace(path: &Path, header: &faxsim_trace::Header, events: &[Event]) -> Result<(), String> {
+    let mut sink = TraceSink::create(path, header).map_err(|e| trace_error(path, e))?;
+    for e in events {
+        sink.event(e);
     }
+    sink.finish().map_err(|e| trace_error(path, e))
 }
 
 // ---- reports ---------------------------------------------------------------------------
@@ -1027,8 +894,8 @@ fn reproduce_command(args: &ValidateArgs, seed: u64) -> String {
             .map(|g| format!("--routing-method {g}")),
     );
     words.push(format!("--seed {seed}"));
-    if args.isolate {
-        words.push("--isolate".into());
+    if args.in_process {
+        words.push("--in-process".into());
     }
     words.join(" ")
 }

@@ -65,6 +65,11 @@ pub(crate) struct ChangeScratch {
 const ROTATION: usize = 2;
 
 impl FfiExtension {
+    /// Whether a loaded instance exists (open, or unloaded but not yet closed).
+    pub(crate) fn is_open(&self) -> bool {
+        self.instance.borrow().is_some() || self.closing.borrow().is_some()
+    }
+
     /// The heap of the loaded instance, created at its first general init.
     fn heap(&self) -> *mut std::ffi::c_void {
         self.heap

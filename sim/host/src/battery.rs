@@ -45,7 +45,9 @@ use faxsim_sim::{
     DeliveryPolicy, EventSink, ExtensionSpec, Fault, Finding, HookExtension, Service,
     ServiceOptions, SimError, Trigger,
 };
-use faxsim_trace::{Event, EventKind, Exports, ExtId, ExtensionKind, SOURCE_FAX, SOURCE_TAPI};
+use faxsim_trace::{
+    Event, EventKind, Exports, ExtId, ExtensionInfo, ExtensionKind, SOURCE_FAX, SOURCE_TAPI,
+};
 
 use crate::{Host, HostError};
 
@@ -162,6 +164,27 @@ pub fn service_options(opts: &BatteryOptions) -> ServiceOptions {
         announce_devices_at_start: announces_at_start(opts.seed),
         ..ServiceOptions::default()
     }
+}
+
+/// The extensions a battery run's trace header lists: every library of `host` (with the
+/// SHA-256 of its file, read here: compute it once per host, not per seed), then the
+/// in-process peer.
+pub fn header_extensions(host: &Host) -> Vec<ExtensionInfo> {
+    host.libraries()
+        .map(|l| ExtensionInfo::new(&l.name, l.kind, Some(&l.path)))
+        .chain(std::iter::once(ExtensionInfo::new(
+            PEER_NAME,
+            ExtensionKind::Routing,
+            None,
+        )))
+        .collect()
+}
+
+/// The trace header of one battery run: its options and `extensions`
+/// ([`header_extensions`]).
+pub fn trace_header(extensions: &[ExtensionInfo], opts: &BatteryOptions) -> faxsim_trace::Header {
+    let service = service_options(opts);
+    faxsim_trace::Header::for_options(service.seed, &service, extensions.to_vec())
 }
 
 /// Runs the battery over every library of `host`; `sinks` see every event as it happens.

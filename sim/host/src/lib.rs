@@ -423,6 +423,19 @@ impl Host {
         }
     }
 
+    /// The names of the libraries that are still mapped although none of them is open
+    /// (call it between runs): a library that pinned itself, or one the system will not
+    /// unload. Their globals carry from one run into the next, so a run that follows
+    /// another in the same process can differ from the same run alone.
+    pub fn survivors(&self) -> Vec<String> {
+        self.libs
+            .iter()
+            .filter(|(_, ext)| !ext.is_open())
+            .filter(|(info, _)| load::still_mapped(&info.path))
+            .map(|(info, _)| info.name.clone())
+            .collect()
+    }
+
     /// A scheduling point for threads the extensions started: calls they are waiting
     /// to make are served now, for at most `limit`.
     pub fn pump(&self, svc: &mut Service, limit: Duration) {

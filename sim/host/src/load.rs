@@ -375,6 +375,31 @@ impl fmt::Display for BinaryFormat {
     }
 }
 
+/// Whether the library at `path` is mapped into this process now. Never loads it (no
+/// initialiser runs).
+pub(crate) fn still_mapped(path: &Path) -> bool {
+    let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    #[cfg(unix)]
+    {
+        // SAFETY: RTLD_NOLOAD only finds a library that is already mapped; it runs no
+        // initialiser. The reference it takes is dropped at once (dlclose), which cannot
+        // unload the library either: it was mapped before this call.
+        unsafe {
+            libloading::os::unix::Library::open(Some(&file), libc::RTLD_NOW | libc::RTLD_NOLOAD)
+        }
+        .is_ok()
+    }
+    #[cfg(windows)]
+    {
+        libloading::os::windows::Library::open_already_loaded(&file).is_ok()
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = file;
+        false
+    }
+}
+
 /// Loads the library and resolves its entry points.
 pub(crate) fn open(path: &Path) -> Result<Instance, LoadError> {
     // A bare file name would send the loader to its search path, not the current

@@ -1,0 +1,197 @@
+//! The worker protocol: what travels over a linked child's private pipes.
+//!
+//! Every message is an envelope: a tag byte, a little-endian `u32` length, then the
+//! payload. Tag [`TAG_MESSAGE`] carries a postcard-encoded [`Request`] or [`Message`];
+//! tag [`TAG_TRACE`] carries bytes of the running job's binary trace (the trace file
+//! format, unchanged), so the parent decodes them with the trace reader and a crashed
+//! child's prefix is salvaged like any damaged trace. Lengths are checked against
+//! [`MAX_ENVELOPE`] before anything is allocated.
+
+use std::io::{self, Read, Write};
+
+use faxsim_sim::DeliveryPolicy;
+use faxsim_trace::ExtensionKind;
+use serde::{Deserialize, Serialize};
+
+/// A postcard-encoded [`Request`] or [`Message`].
+pub const TAG_MESSAGE: u8 = 0;
+/// Bytes of the running job's trace.
+pub const TAG_TRACE: u8 = 1;
+
+/// The largest envelope either side accepts: one trace frame (16 MiB) with room to spare.
+pub const MAX_ENVELOPE: usize = 32 << 20;
+
+/// One battery run: what `faxsim validate` runs per seed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatteryJob {
+    /// The seed.
+    pub seed: u64,
+    /// The delivery policy.
+    pub delivery: DeliveryPolicy,
+    /// `--routing-method` GUIDs.
+    pub extra_guids: Vec<String>,
+    /// `--routing-method GUID=FUNCTION` pairs.
+    pub method_functions: Vec<(String, String)>,
+}
+
+impl BatteryJob {
+    /// The host's options for this job.
+    pub fn options(&self) -> faxsim_host::battery::BatteryOptions {
+        faxsim_host::battery::BatteryOptions {
+            seed: self.seed,
+            delivery: self.delivery,
+            extra_guids: self.extra_guids.clone(),
+            method_functions: self.method_functions.clone(),
+        }
+    }
+}
+
+/// Parent to child.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Run the battery once.
+    Battery(BatteryJob),
+}
+
+/// A library as the child loaded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadedLibrary {
+    /// Its name in reports.
+    pub name: String,
+    /// The kind it is hosted as.
+    pub kind: ExtensionKind,
+    /// Whether it takes part in the configuration protocol.
+    pub takes_part: bool,
+}
+
+/// Child to parent.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Message {
+    /// About to load library `index` (its constructor or `DllMain` runs next).
+    Loading {
+        /// Into the worker's library list.
+        index: u32,
+    },
+    /// A library could not be loaded (a usage error: not a library, wrong architecture).
+    LoadFailed {
+        /// The loader's words, naming the file.
+        message: String,
+    },
+    /// Every library is loaded; the worker takes jobs.
+    Ready {
+        /// The libraries, in order.
+        libraries: Vec<LoadedLibrary>,
+    },
+    /// The job's trace follows as [`TAG_TRACE`] envelopes, then [`Message::JobDone`].
+    JobStarted,
+    /// The job ended (its trace is complete).
+    JobDone {
+        /// Host notes.
+        notes: Vec<String>,
+        /// A limit that cut the run short, in words.
+        aborted: Option<String>,
+        /// Why the run could not be streamed whole (its trace stops early).
+        stream_error: Option<String>,
+        /// Libraries still mapped after their unload (`Host::survivors`): their globals
+        /// would carry into this worker's next job, so it takes no other.
+        survivors: Vec<String>,
+    },
+    /// The job could not run (the service refused its setup).
+    JobFailed {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Writes one envelope (one `write_all`, so a reader never sees half of a small one).
+pub fn write_envelope(out: &mut impl Write, tag: u8, payload: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(payload.len())
+        .ok()
+        .filter(|&n| n as usize <= MAX_ENVELOPE)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "envelope too large"))?;
+    let mut buf = Vec::with_capacity(5 + payload.len());
+    buf.push(tag);
+    buf.extend_from_slice(&len.to_le_bytes());
+    buf.extend_from_slice(payload);
+    out.write_all(&buf)?;
+    out.flush()
+}
+
+/// Writes a [`Request`] or [`Message`].
+pub fn send<T: Serialize>(out: &mut impl Write, value: &T) -> io::Result<()> {
+    let bytes = postcard::to_stdvec(value).map_err(io::Error::other)?;
+    write_envelope(out, TAG_MESSAGE, &bytes)
+}
+
+/// Reads one envelope into `buf`: its tag, or `None` at a clean end of the stream.
+pub fn read_envelope(src: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Option<u8>> {
+    let mut head = [0u8; 5];
+    let mut got = 0;
+    while got < head.len() {
+        match src.read(&mut head[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if len > MAX_ENVELOPE || !matches!(head[0], TAG_MESSAGE | TAG_TRACE) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a malformed envelope (tag {}, {len} bytes)", head[0]),
+        ));
+    }
+    buf.clear();
+    buf.resize(len, 0);
+    src.read_exact(buf)?;
+    Ok(Some(head[0]))
+}
+
+/// Decodes a [`TAG_MESSAGE`] payload.
+pub fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> io::Result<T> {
+    postcard::from_bytes(payload).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_and_a_clean_end_is_none() {
+        let mut wire = Vec::new();
+        send(&mut wire, &Message::Loading { index: 3 }).unwrap();
+        write_envelope(&mut wire, TAG_TRACE, b"FAXSIM").unwrap();
+        let mut src = &wire[..];
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_envelope(&mut src, &mut buf).unwrap(),
+            Some(TAG_MESSAGE)
+        );
+        assert!(matches!(
+            decode(&buf).unwrap(),
+            Message::Loading { index: 3 }
+        ));
+        assert_eq!(read_envelope(&mut src, &mut buf).unwrap(), Some(TAG_TRACE));
+        assert_eq!(buf, b"FAXSIM");
+        assert_eq!(read_envelope(&mut src, &mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn a_cut_or_oversized_envelope_is_an_error_before_allocating() {
+        let mut wire = Vec::new();
+        write_envelope(&mut wire, TAG_TRACE, b"abcdef").unwrap();
+        let mut cut = &wire[..7];
+        assert!(read_envelope(&mut cut, &mut Vec::new()).is_err());
+        let mut huge = vec![TAG_TRACE];
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        let mut buf = Vec::new();
+        let err = read_envelope(&mut &huge[..], &mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(buf.capacity(), 0);
+        let mut bad_tag = vec![9u8, 0, 0, 0, 0];
+        bad_tag.truncate(5);
+        assert!(read_envelope(&mut &bad_tag[..], &mut buf).is_err());
+    }
+}
