@@ -461,6 +461,148 @@ fn a_hang_under_isolate_exits_3() {
     );
 }
 
+/// The extension's output is not progress: a change handler that never returns but
+/// prints every 200 ms, beside a logger thread printing every 100 ms, is hung (the
+/// worker protocol never reads the extension's output), and its lines still reach the
+/// user on standard error.
+#[test]
+fn output_is_not_progress_a_chatty_hang_is_hung() {
+    if fixtures().is_none() {
+        return;
+    }
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chatty.trace");
+    let o = faxsim(
+        &[
+            "--timeout-ms",
+            "2000",
+            "--format",
+            "json",
+            "--seed",
+            "0",
+            "--record",
+            trace.to_str().unwrap(),
+        ],
+        &[lib("buggy_chatty_hang")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&o);
+    assert_eq!(rules(&v), BTreeSet::from(["extension-hung".to_string()]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("chatty: still working"), "{err}");
+    assert!(err.contains("chatty: heartbeat"), "{err}");
+    let events = read_trace(&trace);
+    assert_eq!(events.last().unwrap()["kind"]["type"], "extension-hung");
+    assert_eq!(
+        events[events.len() - 2]["kind"]["type"],
+        "config-change-call"
+    );
+}
+
+/// What an extension prints cannot stand in for the worker protocol: printing an old
+/// protocol's "done" mark on both streams and ending the process with `_exit(0)` is a
+/// crash, not a pass.
+#[test]
+fn printed_protocol_cannot_forge_a_pass() {
+    if fixtures().is_none() {
+        return;
+    }
+    let o = faxsim(
+        &["--format", "json", "--seed", "0"],
+        &[lib("buggy_forged_done")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&o);
+    assert_eq!(rules(&v), BTreeSet::from(["extension-crashed".to_string()]));
+    let message = v["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("exited with code 0 before the battery ended")
+            && message.contains("(inside FaxExtConfigChange"),
+        "{message}"
+    );
+}
+
+/// A library that crashes in its own initialiser is named, the run stops with a clear
+/// line (every seed would crash the same way), and a trace is written.
+#[test]
+fn a_crash_while_loading_names_the_library_and_keeps_a_trace() {
+    if fixtures().is_none() {
+        return;
+    }
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("constructor.trace");
+    let o = faxsim(
+        &["--seed", "0", "--record", trace.to_str().unwrap()],
+        &[lib("careful_routing"), lib("buggy_constructor_crash")],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(
+            "extension-crashed        seed 0, event 0: buggy_constructor_crash crashed: "
+        ) && text.contains("while loading buggy_constructor_crash (its constructor or DllMain)"),
+        "{text}"
+    );
+    assert!(text.contains(": CRASHED"), "{text}");
+    let events = read_trace(&trace);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["kind"]["type"], "extension-crashed");
+    assert_eq!(events[0]["ext"], 1);
+    // With several seeds planned, the run says why it stopped after the first.
+    let o = faxsim(&[], &[lib("buggy_constructor_crash")]);
+    assert_eq!(o.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("stopped early (a library crashed or hung while it was loaded, so no seed can run): 1 of 12 seeds ran"),
+        "{text}"
+    );
+}
+
+/// A crash costs only its seed: the worker is replaced and the other seeds run; the
+/// report is the same with one worker, two, or in process.
+#[test]
+fn workers_give_the_same_report_whatever_their_number() {
+    if fixtures().is_none() {
+        return;
+    }
+    let report = |args: &[&str], libs: &[PathBuf]| {
+        let mut all = vec!["--format", "json", "--seeds", "12"];
+        all.extend_from_slice(args);
+        let o = faxsim(&all, libs);
+        (o.status.code(), json(&o))
+    };
+    let crashing = [lib("careful_routing"), lib("buggy_extension_crashed")];
+    let (code, one) = report(&["--jobs", "1"], &crashing);
+    assert_eq!(code, Some(3));
+    let runs = one["runs"].as_array().unwrap();
+    let seeds: BTreeSet<u64> = runs.iter().map(|r| r["seed"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seeds,
+        (0..12).collect(),
+        "every seed ran despite the crashes"
+    );
+    let crashed = one["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "extension-crashed")
+        .count();
+    assert!(crashed > 1, "{one}");
+    assert_eq!(report(&["--jobs", "2"], &crashing).1, one);
+    let buggy = [lib("buggy_buffer_leak"), lib("careful_threads")];
+    let (_, one) = report(&["--jobs", "1"], &buggy);
+    assert_eq!(report(&["--jobs", "2"], &buggy).1, one);
+    assert_eq!(report(&["--in-process"], &buggy).1, one);
+}
+
 #[test]
 fn bad_libraries_are_usage_errors_naming_the_file() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));

@@ -470,6 +470,7 @@ fn seed_run(args: &ValidateArgs, libs: &[Lib], result: faxsim_worker::JobResult)
     names.push(PEER_NAME.into());
     let trace_error = record_path(args, job.seed).and_then(|p| {
         let header = header.unwrap_or_else(|| {
+            // The worker died before its header: the libraries as given, then the peer.
             let extensions: Vec<_> = libs
                 .iter()
                 .map(|l| {
@@ -479,6 +480,11 @@ fn seed_run(args: &ValidateArgs, libs: &[Lib], result: faxsim_worker::JobResult)
                         Some(&l.path),
                     )
                 })
+                .chain([faxsim_trace::ExtensionInfo::new(
+                    PEER_NAME,
+                    ExtensionKind::Routing,
+                    None,
+                )])
                 .collect();
             battery::trace_header(&extensions, &job.options())
         });
@@ -761,7 +767,9 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
         if !any {
             out.push_str("  no findings\n");
         }
-        if lib.takes_part {
+        if lib.kind.is_none() {
+            out.push_str("  no coverage: the battery never ran (a library crashed or hung while it was loaded)\n");
+        } else if lib.takes_part {
             let c = merged_coverage(runs, li);
             out.push_str(&coverage_text(&c));
             if c.init_refused > 0 {
@@ -845,8 +853,13 @@ fn text_report(libs: &[Lib], runs: &[SeedRun], args: &ValidateArgs, color: Color
     }
     let planned = seeds_of(args).len();
     if runs.len() < planned {
+        let why = if args.fail_fast {
+            "--fail-fast"
+        } else {
+            "a library crashed or hung while it was loaded, so no seed can run"
+        };
         out.push_str(&format!(
-            "stopped early (--fail-fast): {} of {planned} seeds ran\n\n",
+            "stopped early ({why}): {} of {planned} seeds ran\n\n",
             runs.len()
         ));
     }
@@ -1039,8 +1052,7 @@ fn json_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool) -> String {
                 seed: run.seed,
                 passed: ok,
                 findings: mine.iter().map(|f| finding_json(run, f)).collect(),
-                coverage: lib
-                    .takes_part
+                coverage: (lib.takes_part && lib.kind.is_some())
                     .then(|| run.coverage.get(li).map(coverage_json))
                     .flatten(),
             });
@@ -1110,7 +1122,7 @@ fn junit_report(libs: &[Lib], runs: &[SeedRun], deny_warnings: bool) -> String {
             case.set_classname(lib.name.clone());
             suite.add_test_case(case);
         }
-        if lib.takes_part {
+        if lib.takes_part && lib.kind.is_some() {
             // What the library was exercised with over every seed.
             let c = merged_coverage(runs, li);
             for (k, n) in &c.entry_points {

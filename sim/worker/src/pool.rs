@@ -64,7 +64,8 @@ pub struct Library {
     pub name: String,
     /// The path it was given as.
     pub path: PathBuf,
-    /// The kind it is hosted as (`None` until a worker loaded it).
+    /// The kind it is hosted as (`None` until a worker loaded it: never, when a library
+    /// crashed while loading).
     pub kind: Option<ExtensionKind>,
     /// Whether it takes part in the configuration protocol.
     pub takes_part: bool,
@@ -160,7 +161,7 @@ pub fn run_battery(
         libraries.push(Library {
             name,
             path: p.clone(),
-            kind: cfg.kind,
+            kind: None,
             takes_part: true,
         });
     }
@@ -180,23 +181,21 @@ pub fn run_battery(
     let mut next_job = 0usize;
     let mut done: BTreeMap<usize, JobResult> = BTreeMap::new();
     let mut next_emit = 0usize;
+    // `each` asked to stop / no further job can run (a library crashes while loading).
     let mut stop = false;
+    let mut exhausted = false;
     let mut have_libraries = false;
     let result = loop {
         // Hand out jobs to idle workers; replace dead ones while work remains.
         for i in 0..pool.slots.len() {
-            if pool.slots[i].is_none() && !stop && next_job < jobs.len() {
+            let more = !stop && !exhausted && next_job < jobs.len();
+            if pool.slots[i].is_none() && more {
                 pool.slots[i] = Some(pool.spawn()?);
             }
             let Some(slot) = pool.slots[i].as_mut() else {
                 continue;
             };
-            if slot.ready
-                && !slot.retiring
-                && slot.running.is_none()
-                && !stop
-                && next_job < jobs.len()
-            {
+            if slot.ready && !slot.retiring && slot.running.is_none() && more {
                 let sent = match slot.requests.as_mut() {
                     Some(w) => send(w, &Request::Battery(jobs[next_job].clone())),
                     None => Err(io::ErrorKind::BrokenPipe.into()),
@@ -213,7 +212,8 @@ pub fn run_battery(
             }
         }
         let busy = pool.slots.iter().flatten().any(|s| s.running.is_some());
-        if !busy && (stop || next_emit >= jobs.len()) {
+        let owed = if exhausted { next_job } else { jobs.len() };
+        if !busy && (stop || next_emit >= owed) {
             break Ok(());
         }
         let now = Instant::now();
@@ -250,9 +250,7 @@ pub fn run_battery(
             Err(RecvTimeoutError::Disconnected) => Vec::new(),
         };
         for (r, fatal_to_all) in finished {
-            if fatal_to_all {
-                stop = true;
-            }
+            exhausted |= fatal_to_all;
             done.insert(r.0, r.1);
         }
         while let Some(r) = done.remove(&next_emit) {
@@ -264,7 +262,7 @@ pub fn run_battery(
                 break;
             }
         }
-        if stop {
+        if stop || exhausted {
             // Work past the stopping point is not reported: end it now.
             for slot in pool.slots.iter_mut().flatten() {
                 if slot.running.is_some() {
@@ -681,14 +679,23 @@ fn read_worker(from: io::PipeReader, tx: &Sender<(usize, u64, Report)>, i: usize
             Some(a) => a,
             None => stream.rest(),
         };
-        match after {
-            After::Message(m) => {
+        match (after, trouble) {
+            (After::Message(m), None) => {
                 if !send(Report::Message(m)) {
                     return;
                 }
             }
-            After::Closed(why) => {
-                send(Report::Closed(why.or(trouble)));
+            // A living worker whose trace does not read: a fault of its own, treated as
+            // a crash with the reader's words.
+            (After::Message(_), Some(t)) => {
+                send(Report::Closed(Some(format!(
+                    "its trace stream is damaged: {t}"
+                ))));
+                return;
+            }
+            // A trace cut off by the worker's death is expected: no words for that.
+            (After::Closed(why), _) => {
+                send(Report::Closed(why));
                 return;
             }
         }
