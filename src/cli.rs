@@ -11,7 +11,7 @@ Exit codes:
   0  success: no finding of severity error (with --deny-warnings: none at all)
   1  the run completed and found something (findings, a divergence, an unmet expectation)
   2  bad input or usage: the message names the file (and line and column for text)
-  3  an extension crashed, hung or aborted (isolated hosting); the trace so far is kept";
+  3  an extension crashed, hung or aborted (validate's workers, replay --isolate); the trace so far is kept";
 
 /// Test Windows fax extensions (FSPs, virtual FSPs, routing extensions) against a
 /// deterministic model of the fax service's configuration protocol.
@@ -67,7 +67,7 @@ pub enum Command {
     /// Host extension libraries in a simulated fax service and report every way they break
     /// the protocol.
     #[command(
-        after_help = "Examples:\n  faxsim validate ./libmy_routing.so\n  faxsim validate my_fsp.dll --seeds 100 --format junit --output validate.xml\n  faxsim validate ./libmy_fsp.so --isolate --record trace.jsonl"
+        after_help = "Examples:\n  faxsim validate ./libmy_routing.so\n  faxsim validate my_fsp.dll --seeds 100 --format junit --output validate.xml\n  faxsim validate ./libmy_fsp.so --jobs 1 --record trace.jsonl\n  faxsim validate ./libmy_fsp.so --in-process   # inside faxsim, for a debugger"
     )]
     Validate(cmd::validate::ValidateArgs),
     /// Replay a recorded trace against builds of its extensions: drive them with the

@@ -495,45 +495,39 @@ fn conformance(fixture: &str, proxy: Proxy) -> Result<(), String> {
     let dir = lib.parent().unwrap().to_path_buf();
     let host_trace = dir.join("host.trace");
     let direct_trace = dir.join("direct.trace");
-    let args = |t: &Path| {
-        vec![
-            "--record".to_string(),
-            t.display().to_string(),
-            "--seeds".into(),
-            "3".into(),
-            "--isolate".into(),
-            "--format".into(),
-            "json".into(),
-        ]
-    };
-    let host_args = args(&host_trace);
-    let direct_args = args(&direct_trace);
-    let host = faxsim(
-        &host_args.iter().map(String::as_str).collect::<Vec<_>>(),
-        &lib,
-    );
-    let direct = faxsim(
-        &direct_args.iter().map(String::as_str).collect::<Vec<_>>(),
-        &real,
-    );
-    let (host_json, direct_json) = (json(&host), json(&direct));
-    let mut problems = Vec::new();
-    if host.status.code() != direct.status.code() {
-        problems.push(format!(
-            "exit {:?} through the proxy, {:?} direct",
-            host.status.code(),
-            direct.status.code()
-        ));
-    }
-    let proxy_name = cfixtures_name(&lib);
     let seed_trace = |t: &Path, s: usize| {
         t.with_file_name(format!(
             "{}-seed{s}.trace",
             t.file_stem().unwrap().to_string_lossy()
         ))
     };
+    // One validate per seed: each seed's worker is a process of its own, so the
+    // recorder (which writes one trace per process and load) records each seed apart.
+    let run = |lib: &Path, t: &Path, s: usize| {
+        let args = [
+            "--record".to_string(),
+            seed_trace(t, s).display().to_string(),
+            "--seed".into(),
+            s.to_string(),
+            "--format".into(),
+            "json".into(),
+        ];
+        faxsim(&args.iter().map(String::as_str).collect::<Vec<_>>(), lib)
+    };
+    let mut problems = Vec::new();
+    let proxy_name = cfixtures_name(&lib);
     let mut direct_seeds = Vec::new();
+    let mut direct_findings_of = Vec::new();
     for s in 0..3 {
+        let (host, direct) = (run(&lib, &host_trace, s), run(&real, &direct_trace, s));
+        if host.status.code() != direct.status.code() {
+            problems.push(format!(
+                "seed {s}: exit {:?} through the proxy, {:?} direct",
+                host.status.code(),
+                direct.status.code()
+            ));
+        }
+        let (host_json, direct_json) = (json(&host), json(&direct));
         let (h, h_seq) = without_unexported_jobs(events_of(&seed_trace(&host_trace, s)));
         let (d, d_seq) = without_unexported_jobs(events_of(&seed_trace(&direct_trace, s)));
         if h != d {
@@ -549,10 +543,11 @@ fn conformance(fixture: &str, proxy: Proxy) -> Result<(), String> {
                 .collect::<Vec<_>>()
         };
         let hf = renumber(
-            rules(&host_json["runs"][s]["findings"], &proxy_name),
+            rules(&host_json["runs"][0]["findings"], &proxy_name),
             &h_seq,
         );
-        let df = renumber(rules(&direct_json["runs"][s]["findings"], fixture), &d_seq);
+        direct_findings_of.push(rules(&direct_json["runs"][0]["findings"], fixture));
+        let df = renumber(rules(&direct_json["runs"][0]["findings"], fixture), &d_seq);
         if hf != df {
             problems.push(format!(
                 "seed {s}: findings {hf:?} through the proxy, {df:?} direct"
@@ -632,7 +627,7 @@ fn conformance(fixture: &str, proxy: Proxy) -> Result<(), String> {
         // Findings, run by run: the direct run's for extension 0 (located by their event
         // index) against `faxsim check` on the recorder's trace of that run, leaving out
         // what a recorder cannot observe and what only faxsim's fault injection caused.
-        let direct_findings = rules(&direct_json["runs"][s]["findings"], fixture);
+        let direct_findings = &direct_findings_of[s];
         for (i, (file, direct_run)) in files.values().zip(&direct_seeds[s]).enumerate() {
             let end = direct_seeds[s].get(i + 1).map_or(u64::MAX, |r| r.start);
             let mut want: Vec<&str> = direct_findings

@@ -193,7 +193,21 @@ pub fn run(
     opts: &BatteryOptions,
     sinks: Vec<Box<dyn EventSink>>,
 ) -> Result<BatteryOutcome, HostError> {
-    let mut svc = Service::new(service_options(opts));
+    run_checked(host, opts, sinks, true)
+}
+
+/// [`run`], with the live rule checker on or off: a worker process streams its events to
+/// a parent that checks them, so it leaves it off (the outcome has no findings then).
+pub fn run_checked(
+    host: &mut Host,
+    opts: &BatteryOptions,
+    sinks: Vec<Box<dyn EventSink>>,
+    live_check: bool,
+) -> Result<BatteryOutcome, HostError> {
+    let mut svc = Service::new(ServiceOptions {
+        live_check,
+        ..service_options(opts)
+    });
     for s in sinks {
         svc.add_sink(s);
     }

@@ -85,7 +85,8 @@ pub fn serve(
             },
             Err(e) => return Err(ServeError(format!("cannot start the stream: {e}"))),
         };
-        let done = match battery::run(&mut host, &opts, vec![Box::new(sink)]) {
+        let done = match // The parent checks the events: no checker here.
+            battery::run_checked(&mut host, &opts, vec![Box::new(sink)], false) {
             Ok(outcome) => Message::JobDone {
                 notes: outcome.notes,
                 aborted: outcome.aborted.map(|e| e.to_string()),

@@ -7,6 +7,7 @@
 //! event it streamed, and a fresh worker takes the next job. Results are handed on in job
 //! order whatever the number of workers, so a report does not depend on `--jobs`.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{self, BufReader, Read};
@@ -117,7 +118,8 @@ impl From<io::Error> for PoolError {
 enum Report {
     Message(Message),
     Header(Header),
-    Event(Event),
+    /// Events in order: as many as the channel held before it would have to wait.
+    Events(Vec<Event>),
     /// The channel ended; the words say how, when not cleanly.
     Closed(Option<String>),
 }
@@ -386,9 +388,9 @@ impl Pool<'_> {
                 }
                 slot.deadline = progress;
             }
-            Report::Event(e) => {
+            Report::Events(mut e) => {
                 if let Some(r) = slot.running.as_mut() {
-                    r.events.push(e);
+                    r.events.append(&mut e);
                 }
                 slot.deadline = progress;
             }
@@ -645,11 +647,18 @@ fn read_worker(from: io::PipeReader, tx: &Sender<(usize, u64, Report)>, i: usize
         if !started {
             continue;
         }
+        // Events go on in batches: whatever was decoded when the channel runs dry.
+        let pending = RefCell::new(Vec::new());
+        let hand_on = || {
+            let batch = std::mem::take(&mut *pending.borrow_mut());
+            batch.is_empty() || send(Report::Events(batch))
+        };
         let mut stream = JobStream {
             src: &mut src,
             chunk: Vec::new(),
             at: 0,
             after: None,
+            before_waiting: &hand_on,
         };
         let mut trouble = None;
         match TraceReader::new(&mut stream) {
@@ -659,11 +668,7 @@ fn read_worker(from: io::PipeReader, tx: &Sender<(usize, u64, Report)>, i: usize
                 }
                 loop {
                     match reader.next_event() {
-                        Ok(Some(e)) => {
-                            if !send(Report::Event(e)) {
-                                return;
-                            }
-                        }
+                        Ok(Some(e)) => pending.borrow_mut().push(e),
                         Ok(None) => break,
                         Err(e) => {
                             trouble = Some(e.to_string());
@@ -673,6 +678,9 @@ fn read_worker(from: io::PipeReader, tx: &Sender<(usize, u64, Report)>, i: usize
                 }
             }
             Err(e) => trouble = Some(e.to_string()),
+        }
+        if !hand_on() {
+            return;
         }
         // What followed the trace: JobDone, the end of the channel, or damage.
         let after = match stream.after.take() {
@@ -709,14 +717,16 @@ enum After {
 
 /// One job's trace bytes, read from the envelopes that carry them; the stream ends (for
 /// the trace reader) at the first message after them, kept in `after`.
-struct JobStream<'a, R: Read> {
-    src: &'a mut R,
+struct JobStream<'a> {
+    src: &'a mut BufReader<io::PipeReader>,
     chunk: Vec<u8>,
     at: usize,
     after: Option<After>,
+    /// Called before a read that may wait for the worker.
+    before_waiting: &'a dyn Fn() -> bool,
 }
 
-impl<R: Read> JobStream<'_, R> {
+impl JobStream<'_> {
     /// Skips what is left of the trace (after damage) up to the next message.
     fn rest(&mut self) -> After {
         let mut sink = [0u8; 4096];
@@ -731,11 +741,14 @@ impl<R: Read> JobStream<'_, R> {
     }
 }
 
-impl<R: Read> Read for JobStream<'_, R> {
+impl Read for JobStream<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.at >= self.chunk.len() {
             if self.after.is_some() {
                 return Ok(0);
+            }
+            if self.src.buffer().is_empty() && !(self.before_waiting)() {
+                return Err(io::ErrorKind::BrokenPipe.into());
             }
             match read_envelope(self.src, &mut self.chunk)? {
                 None => {
