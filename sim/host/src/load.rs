@@ -415,6 +415,14 @@ pub(crate) fn open(path: &Path) -> Result<Instance, LoadError> {
             reason = format!("{reason}: {s}");
             source = s.source();
         }
+        // ERROR_NOACCESS: Windows' loader caught an access violation in the library's
+        // own DllMain (or a constructor it runs) and refused the library.
+        if cfg!(windows) && reason.contains("(os error 998)") {
+            reason.push_str(
+                " - its DllMain (or a static constructor) crashed with an access violation \
+                 while it was being loaded",
+            );
+        }
         LoadError::Loader {
             path: path.into(),
             reason,
