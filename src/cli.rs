@@ -90,6 +90,58 @@ pub enum Format {
     Json,
 }
 
+/// How a command ended: its exit code, the one table of `faxsim --help` (`EXIT_CODES`).
+/// Commands return this, never a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: nothing found (under `--deny-warnings`: not even a warning).
+    Clean,
+    /// 1: the run completed and found something.
+    Found,
+    /// 2: bad input or usage; the message names the file.
+    BadInput,
+    /// 3: an extension crashed, hung or aborted; the trace so far is kept.
+    Crashed,
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Clean => 0,
+            Outcome::Found => 1,
+            Outcome::BadInput => 2,
+            Outcome::Crashed => 3,
+        }
+    }
+
+    /// The outcome a child faxsim reported by its exit code (any other code is bad input:
+    /// the child said why on its standard error).
+    pub fn from_code(code: i32) -> Outcome {
+        match code {
+            0 => Outcome::Clean,
+            1 => Outcome::Found,
+            3 => Outcome::Crashed,
+            _ => Outcome::BadInput,
+        }
+    }
+
+    /// `Found` when `found`, else `Clean`.
+    pub fn found_if(found: bool) -> Outcome {
+        if found {
+            Outcome::Found
+        } else {
+            Outcome::Clean
+        }
+    }
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> ExitCode {
+        ExitCode::from(o.code())
+    }
+}
+
 /// Why a command could not complete (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -99,6 +151,17 @@ pub enum CliError {
     /// A bad input file or argument; the message names it.
     #[error("{0}")]
     Input(String),
+}
+
+impl CliError {
+    /// What the error means as an outcome: bad input, except a closed pipe
+    /// (`faxsim rules | head`), which is the reader's choice, not a failure.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            CliError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Clean,
+            _ => Outcome::BadInput,
+        }
+    }
 }
 
 /// Parses the command line and runs the command.
@@ -116,12 +179,13 @@ pub fn main() -> ExitCode {
         Command::Worker(args) => cmd::worker::run(&args),
     };
     match result {
-        Ok(code) => code,
-        // A closed pipe (`faxsim rules | head`) is the reader's choice, not a failure.
-        Err(CliError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Ok(outcome) => outcome.into(),
         Err(e) => {
-            eprintln!("faxsim: {e:#}");
-            ExitCode::from(2)
+            let outcome = e.outcome();
+            if outcome != Outcome::Clean {
+                eprintln!("faxsim: {e:#}");
+            }
+            outcome.into()
         }
     }
 }

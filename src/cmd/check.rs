@@ -3,13 +3,12 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::Args;
 use faxsim_sim::{Checker, CheckerConfig, DeliveryPolicy, Finding, Severity, VirtualFspInitOrder};
 use faxsim_trace::Header;
 
-use crate::cli::{CliError, Format};
+use crate::cli::{CliError, Format, Outcome};
 use crate::cmd::show::{open_trace, print_notes};
 use crate::report::Color;
 use crate::report::json::{FindingJson, ReportJson, RunJson};
@@ -182,7 +181,7 @@ fn text_report(runs: &[Checked], deny_warnings: bool, color: Color) -> String {
 }
 
 /// Runs `faxsim check`.
-pub fn run(args: &CheckArgs, color: Color) -> Result<ExitCode, CliError> {
+pub fn run(args: &CheckArgs, color: Color) -> Result<Outcome, CliError> {
     let mut runs = Vec::new();
     let mut bad = false;
     for path in &args.traces {
@@ -212,6 +211,7 @@ pub fn run(args: &CheckArgs, color: Color) -> Result<ExitCode, CliError> {
                         .map(|f| FindingJson::new(f, &r.names))
                         .collect(),
                     failures: Vec::new(),
+                    coverage: None,
                 })
                 .collect();
             ReportJson::new(json_runs).to_json() + "\n"
@@ -219,10 +219,10 @@ pub fn run(args: &CheckArgs, color: Color) -> Result<ExitCode, CliError> {
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(if bad {
-        ExitCode::from(2)
+        Outcome::BadInput
     } else if runs.iter().all(|r| passed(&r.findings, args.deny_warnings)) {
-        ExitCode::SUCCESS
+        Outcome::Clean
     } else {
-        ExitCode::from(1)
+        Outcome::Found
     })
 }

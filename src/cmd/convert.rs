@@ -3,13 +3,12 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use faxsim_trace::jsonl::JsonlWriter;
 use faxsim_trace::{FlushPolicy, TraceError, TraceWriter};
 
-use crate::cli::CliError;
+use crate::cli::{CliError, Outcome};
 use crate::cmd::show::{TraceInput, open_trace, print_notes, trace_error};
 
 /// The form to write.
@@ -44,7 +43,7 @@ enum Sink {
 }
 
 /// Runs `faxsim convert`.
-pub fn run(args: &ConvertArgs) -> Result<ExitCode, CliError> {
+pub fn run(args: &ConvertArgs) -> Result<Outcome, CliError> {
     let mut input = open_trace(&args.input)?;
     let to = args.to.unwrap_or(match input {
         TraceInput::Binary(_) => TraceForm::Jsonl,
@@ -110,7 +109,7 @@ fn convert(
     to: TraceForm,
     salvage: bool,
     path: &Path,
-) -> Result<ExitCode, CliError> {
+) -> Result<Outcome, CliError> {
     let header = input.header().clone();
     let write_err = |e: TraceError| match e {
         TraceError::Io(e) => CliError::Io(e),
@@ -150,8 +149,8 @@ fn convert(
         Sink::Jsonl(w) => w.finish().map_err(write_err)?.flush()?,
     }
     Ok(if damaged {
-        ExitCode::from(2)
+        Outcome::BadInput
     } else {
-        ExitCode::SUCCESS
+        Outcome::Clean
     })
 }

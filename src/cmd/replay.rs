@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -15,7 +14,7 @@ use faxsim_sim::Severity;
 use faxsim_trace::{Header, TextLine, TraceSink};
 use serde::Serialize;
 
-use crate::cli::CliError;
+use crate::cli::{CliError, Outcome};
 use crate::report::Color;
 use crate::report::json::{FORMAT, FindingJson};
 
@@ -94,7 +93,7 @@ pub enum ReplayFormat {
 }
 
 /// Runs `faxsim replay`.
-pub fn run(args: &ReplayArgs, color: Color) -> Result<ExitCode, CliError> {
+pub fn run(args: &ReplayArgs, color: Color) -> Result<Outcome, CliError> {
     if let Some(out) = &args.output {
         crate::report::check_writable(out)?;
     }
@@ -160,9 +159,9 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<ExitCode, CliError> {
     let differs = outcome.differences.as_ref().is_some_and(|d| !d.is_empty());
     Ok(
         if outcome.divergence.is_some() || differs || failing || snapshot_failed {
-            ExitCode::from(1)
+            Outcome::Found
         } else {
-            ExitCode::SUCCESS
+            Outcome::Clean
         },
     )
 }
@@ -235,7 +234,7 @@ fn snapshot_text(r: &SnapshotResult, color: Color) -> String {
 /// `--isolate`: the same replay in a child `faxsim`, supervised (see
 /// `faxsim_host::isolate`): its report is this one; a crash or hang is exit 3 with the
 /// replayed prefix kept.
-fn run_isolated(args: &ReplayArgs) -> Result<ExitCode, CliError> {
+fn run_isolated(args: &ReplayArgs) -> Result<Outcome, CliError> {
     let scratch = std::env::temp_dir().join(format!("faxsim-replay-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let prefix = args.record.clone().unwrap_or_else(|| {
@@ -303,7 +302,7 @@ fn run_isolated(args: &ReplayArgs) -> Result<ExitCode, CliError> {
                 let _ = std::fs::remove_file(&prefix);
             }
             let _ = std::fs::remove_dir(&scratch);
-            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+            return Ok(Outcome::from_code(code));
         }
         Ended::Exited(status) => format!("crashed ({})", isolate::describe_exit(&status)),
         Ended::Crashed(detail) => format!("crashed ({detail})"),
@@ -356,7 +355,7 @@ fn run_isolated(args: &ReplayArgs) -> Result<ExitCode, CliError> {
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
     let _ = std::fs::remove_file(&report);
-    Ok(ExitCode::from(3))
+    Ok(Outcome::Crashed)
 }
 
 fn input(e: ReplayError) -> CliError {

@@ -1,13 +1,12 @@
 //! `faxsim rules`: the rule catalog.
 
 use std::io::Write as _;
-use std::process::ExitCode;
 
 use clap::Args;
 use faxsim_sim::{Rule, Side};
 use serde::Serialize;
 
-use crate::cli::{CliError, Format};
+use crate::cli::{CliError, Format, Outcome};
 use crate::report::Color;
 
 /// Arguments of `faxsim rules`.
@@ -105,7 +104,7 @@ pub fn catalog_text(color: Color) -> String {
 }
 
 /// Runs `faxsim rules`.
-pub fn run(args: &RulesArgs, color: Color) -> Result<ExitCode, CliError> {
+pub fn run(args: &RulesArgs, color: Color) -> Result<Outcome, CliError> {
     if let Some(id) = &args.rule {
         let Some(rule) = Rule::from_id(id) else {
             let near = Rule::ALL
@@ -135,12 +134,12 @@ pub fn run(args: &RulesArgs, color: Color) -> Result<ExitCode, CliError> {
             Format::Text => format!("{}\n", explanation(rule).unwrap_or(rule.description())),
         };
         std::io::stdout().lock().write_all(text.as_bytes())?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Clean);
     }
     let text = match args.format {
         Format::Json => catalog_json() + "\n",
         Format::Text => catalog_text(color),
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Clean)
 }

@@ -2,12 +2,11 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use faxsim_sim::scenario::{Scenario, ScenarioReport, collect_files};
 
-use crate::cli::CliError;
+use crate::cli::{CliError, Outcome};
 use crate::report::Color;
 use crate::report::json::{FindingJson, ReportJson, RunJson};
 use faxsim_trace::{ExtensionInfo, TraceSink};
@@ -167,6 +166,7 @@ fn json_report(reports: &[ScenarioReport]) -> String {
                 .map(|f| FindingJson::new(f, &r.names))
                 .collect(),
             failures: r.failures.clone(),
+            coverage: None,
         })
         .collect();
     ReportJson::new(runs).to_json() + "\n"
@@ -208,7 +208,7 @@ fn junit_report(reports: &[ScenarioReport]) -> Result<String, CliError> {
 }
 
 /// Runs `faxsim run`.
-pub fn run(args: &RunArgs, color: Color) -> Result<ExitCode, CliError> {
+pub fn run(args: &RunArgs, color: Color) -> Result<Outcome, CliError> {
     if let Some(out) = &args.output {
         crate::report::check_writable(out)?;
     }
@@ -280,8 +280,8 @@ pub fn run(args: &RunArgs, color: Color) -> Result<ExitCode, CliError> {
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
     Ok(if reports.iter().all(|r| r.passed) {
-        ExitCode::SUCCESS
+        Outcome::Clean
     } else {
-        ExitCode::from(1)
+        Outcome::Found
     })
 }

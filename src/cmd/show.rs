@@ -4,7 +4,6 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
-use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use faxsim_trace::jsonl::JsonlWriter;
@@ -12,7 +11,7 @@ use faxsim_trace::render::{ChromeWriter, MermaidWriter, header_summary};
 use faxsim_trace::text::RedactedTextLine;
 use faxsim_trace::{Note, TextLine, TraceError, TraceForm};
 
-use crate::cli::CliError;
+use crate::cli::{CliError, Outcome};
 
 /// Output formats of `faxsim show`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -101,7 +100,7 @@ pub fn print_notes(path: &Path, notes: &[Note]) {
 }
 
 /// Runs `faxsim show`.
-pub fn run(args: &ShowArgs) -> Result<ExitCode, CliError> {
+pub fn run(args: &ShowArgs) -> Result<Outcome, CliError> {
     let mut input = open_trace(&args.trace)?;
     let stdout = std::io::stdout().lock();
     let mut out = BufWriter::new(stdout);
@@ -196,7 +195,7 @@ pub fn run(args: &ShowArgs) -> Result<ExitCode, CliError> {
         Some(e) => Err(trace_error(&args.trace, &e)),
         None => {
             note_headerless(&args.trace, &input);
-            Ok(ExitCode::SUCCESS)
+            Ok(Outcome::Clean)
         }
     }
 }

@@ -2,12 +2,11 @@
 //! faxsim itself with a private channel; hidden from help.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
 use faxsim_trace::ExtensionKind;
 
-use crate::cli::CliError;
+use crate::cli::{CliError, Outcome};
 use crate::cmd::validate::KindArg;
 
 /// Arguments of `faxsim __worker`.
@@ -22,10 +21,10 @@ pub struct WorkerArgs {
 }
 
 /// Runs the worker until its parent is done with it.
-pub fn run(args: &WorkerArgs) -> Result<ExitCode, CliError> {
+pub fn run(args: &WorkerArgs) -> Result<Outcome, CliError> {
     match faxsim_worker::child::serve(&args.libs, args.kind.map(ExtensionKind::from)) {
-        Ok(true) => Ok(ExitCode::SUCCESS),
-        Ok(false) => Ok(ExitCode::from(2)),
+        Ok(true) => Ok(Outcome::Clean),
+        Ok(false) => Ok(Outcome::BadInput),
         Err(e) => Err(CliError::Input(e.0)),
     }
 }

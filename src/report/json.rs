@@ -53,6 +53,9 @@ pub struct RunJson {
     /// Unmet expectations (scenarios only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
+    /// What the library was exercised with in this run (validate's library runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<crate::report::validate::CoverageJson>,
 }
 
 /// The whole report.

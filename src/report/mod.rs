@@ -1,6 +1,7 @@
 //! Shared pieces of reports.
 
 pub mod json;
+pub mod validate;
 
 use std::io::IsTerminal as _;
 

@@ -7,6 +7,8 @@
 //!   binary trace format itself.
 //! - [`child::serve`]: the worker.
 //! - [`pool::run_battery`]: the parent, with `--jobs` workers and results in job order.
+//! - [`in_process::run_battery_in_process`]: the same jobs in this process (for a
+//!   debugger), with results of the same shape.
 //! - [`output`]: the extension's own stdout/stderr, drained into bounded lines.
 //!
 //! The process plumbing (the private pipes, the process group or job object) is
@@ -14,9 +16,13 @@
 #![forbid(unsafe_code)]
 
 pub mod child;
+pub mod in_process;
 pub mod output;
 pub mod pool;
 pub mod protocol;
 
-pub use pool::{JobEnd, JobResult, Library, PoolConfig, PoolError, run_battery};
+pub use in_process::run_battery_in_process;
+pub use pool::{
+    JobEnd, JobResult, Library, PoolConfig, PoolError, SinkFor, fallback_header, run_battery,
+};
 pub use protocol::BatteryJob;

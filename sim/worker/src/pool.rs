@@ -19,7 +19,9 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use faxsim_host::isolate::{self, ProcessTree};
-use faxsim_trace::{Event, EventKind, ExtId, ExtensionKind, Header, OpenCalls, TraceReader};
+use faxsim_trace::{
+    Event, EventKind, EventSink, ExtId, ExtensionKind, Header, OpenCalls, TraceReader,
+};
 
 use crate::output::{self, OutputFn};
 use crate::protocol::{
@@ -97,6 +99,36 @@ pub struct JobResult {
     pub notes: Vec<String>,
     /// How it ended.
     pub end: JobEnd,
+    /// Why the sink the caller asked for (`sink_for`: a `--record` trace) could not be
+    /// written whole.
+    pub recording_error: Option<String>,
+}
+
+/// Asked once per job, with the header of its trace: a sink that sees every event of the
+/// job as it arrives (a `--record` trace: a tee of the worker's stream), or why there is
+/// none.
+pub type SinkFor<'a> =
+    dyn FnMut(&BatteryJob, &Header) -> Result<Option<Box<dyn EventSink>>, String> + 'a;
+
+/// The header of a job whose worker died before it sent one: the libraries as given,
+/// then the peer.
+pub fn fallback_header(libraries: &[Library], job: &BatteryJob) -> Header {
+    let extensions: Vec<faxsim_trace::ExtensionInfo> = libraries
+        .iter()
+        .map(|l| {
+            faxsim_trace::ExtensionInfo::new(
+                &l.name,
+                l.kind.unwrap_or(ExtensionKind::Routing),
+                Some(&l.path),
+            )
+        })
+        .chain([faxsim_trace::ExtensionInfo::new(
+            faxsim_host::battery::PEER_NAME,
+            ExtensionKind::Routing,
+            None,
+        )])
+        .collect();
+    faxsim_host::battery::trace_header(&extensions, &job.options())
 }
 
 /// Why the pool could not run the jobs.
@@ -128,6 +160,40 @@ struct Running {
     index: usize,
     header: Option<Header>,
     events: Vec<Event>,
+    sink: Option<Box<dyn EventSink>>,
+    recording_error: Option<String>,
+}
+
+impl Running {
+    fn new(index: usize) -> Running {
+        Running {
+            index,
+            header: None,
+            events: Vec::new(),
+            sink: None,
+            recording_error: None,
+        }
+    }
+
+    /// Ends the job's sink; the first error of its recording.
+    fn finish_recording(&mut self) -> Option<String> {
+        let finished = self.sink.take().and_then(|mut s| s.finish().err());
+        self.recording_error
+            .take()
+            .or_else(|| finished.map(|e| e.to_string()))
+    }
+
+    fn into_result(mut self, job: &BatteryJob, notes: Vec<String>, end: JobEnd) -> JobResult {
+        let recording_error = self.finish_recording();
+        JobResult {
+            job: job.clone(),
+            header: self.header,
+            events: self.events,
+            notes,
+            end,
+            recording_error,
+        }
+    }
 }
 
 struct Slot {
@@ -151,6 +217,7 @@ struct Slot {
 pub fn run_battery(
     cfg: &PoolConfig,
     jobs: &[BatteryJob],
+    sink_for: &mut SinkFor<'_>,
     mut each: impl FnMut(&[Library], JobResult) -> ControlFlow<()>,
 ) -> Result<Vec<Library>, PoolError> {
     let mut taken: Vec<String> = Vec::new();
@@ -169,6 +236,7 @@ pub fn run_battery(
     }
     let mut pool = Pool {
         cfg,
+        sink_for,
         tx: None,
         generation: 0,
         slots: Vec::new(),
@@ -202,11 +270,7 @@ pub fn run_battery(
                     Some(w) => send(w, &Request::Battery(jobs[next_job].clone())),
                     None => Err(io::ErrorKind::BrokenPipe.into()),
                 };
-                slot.running = Some(Running {
-                    index: next_job,
-                    header: None,
-                    events: Vec::new(),
-                });
+                slot.running = Some(Running::new(next_job));
                 slot.deadline = Some(Instant::now() + cfg.hang_limit);
                 next_job += 1;
                 // A failed send means the worker died: its Closed report follows.
@@ -282,14 +346,15 @@ pub fn run_battery(
 /// A finished job (its index and result), and whether no further job can run.
 type Finished = Vec<((usize, JobResult), bool)>;
 
-struct Pool<'a> {
+struct Pool<'a, 's> {
     cfg: &'a PoolConfig,
+    sink_for: &'a mut SinkFor<'s>,
     tx: Option<Sender<(usize, u64, Report)>>,
     generation: u64,
     slots: Vec<Option<Slot>>,
 }
 
-impl Pool<'_> {
+impl Pool<'_, '_> {
     fn spawn(&mut self) -> Result<Slot, PoolError> {
         let index = self
             .slots
@@ -384,12 +449,21 @@ impl Pool<'_> {
             Report::Message(Message::JobStarted) => slot.deadline = progress,
             Report::Header(h) => {
                 if let Some(r) = slot.running.as_mut() {
+                    match (self.sink_for)(&jobs[r.index], &h) {
+                        Ok(sink) => r.sink = sink,
+                        Err(e) => r.recording_error = Some(e),
+                    }
                     r.header = Some(h);
                 }
                 slot.deadline = progress;
             }
             Report::Events(mut e) => {
                 if let Some(r) = slot.running.as_mut() {
+                    if let Some(sink) = r.sink.as_mut() {
+                        for event in &e {
+                            sink.event(event);
+                        }
+                    }
                     r.events.append(&mut e);
                 }
                 slot.deadline = progress;
@@ -423,19 +497,9 @@ impl Pool<'_> {
                         "the worker could not stream the whole run (the events end early): {e}"
                     ));
                 }
-                return Ok(vec![(
-                    (
-                        r.index,
-                        JobResult {
-                            job: jobs[r.index].clone(),
-                            header: r.header,
-                            events: r.events,
-                            notes,
-                            end: JobEnd::Completed,
-                        },
-                    ),
-                    false,
-                )]);
+                let index = r.index;
+                let result = r.into_result(&jobs[index], notes, JobEnd::Completed);
+                return Ok(vec![((index, result), false)]);
             }
             Report::Message(Message::JobFailed { message }) => {
                 return Err(PoolError::Usage(message));
@@ -480,11 +544,11 @@ impl Pool<'_> {
                 JobEnd::Hung => "hung",
                 _ => "crashed",
             };
-            let index = match slot.running {
-                Some(r) => r.index,
+            let mut r = match slot.running {
+                Some(r) => r,
                 None if *next_job < jobs.len() => {
                     *next_job += 1;
-                    *next_job - 1
+                    Running::new(*next_job - 1)
                 }
                 None => return Vec::new(),
             };
@@ -497,22 +561,23 @@ impl Pool<'_> {
                     "{detail}, while loading {name} (its constructor or DllMain)"
                 )),
             };
+            let job = &jobs[r.index];
+            let header = fallback_header(libraries, job);
+            match (self.sink_for)(job, &header) {
+                Ok(Some(mut sink)) => {
+                    sink.event(&event);
+                    r.sink = Some(sink);
+                }
+                Ok(None) => {}
+                Err(e) => r.recording_error = Some(e),
+            }
+            r.header = Some(header);
+            r.events.push(event);
             let notes = vec![format!(
                 "{name} {what} while it was being loaded; no seed can run"
             )];
-            return vec![(
-                (
-                    index,
-                    JobResult {
-                        job: jobs[index].clone(),
-                        header: None,
-                        events: vec![event],
-                        notes,
-                        end,
-                    },
-                ),
-                true,
-            )];
+            let index = r.index;
+            return vec![((index, r.into_result(job, notes, end)), true)];
         }
         let Some(mut r) = slot.running else {
             // Died between jobs (an extension thread, say): nothing was owed.
@@ -530,20 +595,12 @@ impl Pool<'_> {
             ext,
             kind: kind(detail),
         };
+        if let Some(sink) = r.sink.as_mut() {
+            sink.event(&event);
+        }
         r.events.push(event);
-        vec![(
-            (
-                r.index,
-                JobResult {
-                    job: jobs[r.index].clone(),
-                    header: r.header,
-                    events: r.events,
-                    notes: Vec::new(),
-                    end,
-                },
-            ),
-            false,
-        )]
+        let index = r.index;
+        vec![((index, r.into_result(&jobs[index], Vec::new(), end)), false)]
     }
 
     /// Kills every worker past its deadline.
