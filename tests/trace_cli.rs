@@ -156,6 +156,7 @@ const GOLDEN: &[(&str, u64, u64)] = &[
     ("v1/every-kind.trace", 63, 0x8e98_2c62_7435_93a3),
     ("v1/every-kind-1.1.trace", 75, 0x0b2e_5c31_f8a0_efcc),
     ("v1/every-kind-1.2.trace", 86, 0x1143_6360_a21e_2f12),
+    ("v1/every-kind-1.3.trace", 86, 0x1143_6360_a21e_2f12),
 ];
 
 /// Writes a golden trace that does not exist yet (run once with
@@ -175,13 +176,17 @@ fn golden_traces_exist() {
         ("v1/every-kind.trace", None),
         ("v1/every-kind-1.1.trace", None),
         ("v1/every-kind-1.2.trace", None),
+        // 1.3 added only `part` frames (for events above one frame): the same events.
+        ("v1/every-kind-1.3.trace", None),
     ] {
         let path = golden(name);
         if !path.exists() && write {
             let (bytes, ..) = match opts {
                 Some(opts) => walkthrough(opts),
                 None if name.ends_with("-1.1.trace") => every_kind_of(1),
-                None if name.ends_with("-1.2.trace") => every_kind_of(2),
+                None if name.ends_with("-1.2.trace") || name.ends_with("-1.3.trace") => {
+                    every_kind_of(2)
+                }
                 None => every_kind(),
             };
             std::fs::write(&path, bytes).unwrap();
@@ -767,9 +772,9 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
     let bytes = std::fs::read(golden("v1/walkthrough-seed0-sync.trace")).unwrap();
     let original = read_trace(&bytes[..]).unwrap().events;
     let (pre, fr) = frames(&bytes);
-    // A 1.3 writer adds a metadata frame (kind 0x10) after the header, and an event of a
-    // kind 1.2 does not know (0x83: seq gap 0, time delta 5, then fields) after event 9.
-    let mut out = with_version(bytes[..pre].to_vec(), 1, 3);
+    // A 1.4 writer adds a metadata frame (kind 0x10) after the header, and an event of a
+    // kind 1.3 does not know (0x84: seq gap 0, time delta 5, then fields) after event 9.
+    let mut out = with_version(bytes[..pre].to_vec(), 1, 4);
     let mut events_seen = 0;
     let mut extra_hash_bytes = Vec::new();
     for (i, &(at, kind, len)) in fr.iter().enumerate() {
@@ -785,13 +790,13 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
             events_seen += 1;
             if events_seen == 10 {
                 let payload = [0u8, 5, 0xaa, 0xbb];
-                out.extend_from_slice(&frame(0x83, &payload));
+                out.extend_from_slice(&frame(0x84, &payload));
                 extra_hash_bytes = payload.to_vec();
             }
         }
     }
     assert!(!extra_hash_bytes.is_empty());
-    // No end frame: the 1.2 reader reports the cut but yields everything before it.
+    // No end frame: the 1.3 reader reports the cut but yields everything before it.
     let mut r = TraceReader::new(&out[..]).unwrap();
     let mut read = Vec::new();
     let err = loop {
@@ -814,7 +819,7 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
     let notes: Vec<String> = r.notes().iter().map(ToString::to_string).collect();
     assert_eq!(notes.len(), 3, "{notes:?}");
     assert!(
-        notes[0].contains("format 1.3; this build reads 1.2"),
+        notes[0].contains("format 1.4; this build reads 1.3"),
         "{notes:?}"
     );
     assert!(
@@ -822,7 +827,7 @@ fn a_newer_minor_version_skips_unknown_frames_with_a_note_and_keeps_event_indice
         "{notes:?}"
     );
     assert!(
-        notes[2].contains("0x83") && notes[2].contains("one event"),
+        notes[2].contains("0x84") && notes[2].contains("one event"),
         "{notes:?}"
     );
 }

@@ -615,6 +615,49 @@ fn workers_give_the_same_report_whatever_their_number() {
     assert_eq!(report(&["--in-process"], &buggy).1, one);
 }
 
+/// A legal value larger than one trace frame (17 MiB) is streamed by the worker and
+/// recorded whole (format 1.3 part frames), in a worker and in process; the trace reads
+/// back and checks clean.
+#[test]
+fn a_value_larger_than_a_frame_is_recorded_whole() {
+    if fixtures().is_none() {
+        return;
+    }
+    for mode in ["--jobs", "--in-process"] {
+        let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("big{mode}.trace"));
+        let mut args = vec!["--seed", "0", "--record", trace.to_str().unwrap(), mode];
+        if mode == "--jobs" {
+            args.push("1");
+        }
+        let o = faxsim(&args, &[lib("careful_big_value")]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{mode}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let file = std::fs::File::open(&trace).unwrap();
+        let t = faxsim_trace::read_trace(std::io::BufReader::new(file)).unwrap();
+        let big = t
+            .events
+            .iter()
+            .find_map(|e| match &e.kind {
+                faxsim_trace::EventKind::SetDataCall { data: Some(d), .. } => Some(d.len()),
+                _ => None,
+            })
+            .expect("the value was written");
+        assert_eq!(big, 17 << 20, "{mode}");
+        let check = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+            .arg("check")
+            .arg(&trace)
+            .output()
+            .unwrap();
+        assert_eq!(check.status.code(), Some(0), "{mode}");
+        std::fs::remove_file(&trace).unwrap();
+    }
+}
+
 #[test]
 fn bad_libraries_are_usage_errors_naming_the_file() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));

@@ -123,14 +123,14 @@ pub enum TraceError {
         /// [`MAX_STRING_BYTES`](crate::MAX_STRING_BYTES).
         cap: usize,
     },
-    /// The writer got an event too large for one frame.
-    #[error("event {seq} needs about {len} bytes, above the {cap}-byte frame cap")]
+    /// The writer got an event too large for the trace.
+    #[error("event {seq} needs about {len} bytes, above the {cap}-byte event cap")]
     EventTooLarge {
         /// The event's `seq`.
         seq: u64,
         /// Its approximate encoded size.
         len: usize,
-        /// [`MAX_FRAME_LEN`](crate::MAX_FRAME_LEN).
+        /// [`MAX_EVENT_LEN`](crate::MAX_EVENT_LEN).
         cap: u32,
     },
     /// An earlier write failed, so the file may end in a torn frame; nothing more is written.

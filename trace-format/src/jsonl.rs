@@ -21,8 +21,10 @@ use crate::header::Header;
 use crate::version::{CURRENT, Compatibility, FormatVersion};
 use crate::writer::{FlushPolicy, TraceWriter};
 
-/// The longest line accepted (a 16 MiB payload in hex, with room to spare).
-pub const MAX_LINE: usize = 64 << 20;
+/// The longest line accepted: the largest event ([`MAX_EVENT_LEN`](crate::MAX_EVENT_LEN)
+/// bytes, its payload written as an array of byte values, up to four characters a byte)
+/// with room to spare.
+pub const MAX_LINE: usize = 4 * crate::MAX_EVENT_LEN as usize + (16 << 20);
 
 #[derive(Serialize, Deserialize)]
 struct HeaderLine {

@@ -55,6 +55,12 @@ pub const MAGIC: [u8; 8] = *b"FAXSIM\0T";
 /// length is checked against it before anything is allocated.
 pub const MAX_FRAME_LEN: u32 = 16 << 20;
 
+/// The largest logical frame (format 1.3): an event larger than one frame is written as
+/// `part` frames of at most [`MAX_FRAME_LEN`] followed by a last frame of its own kind,
+/// and a reader joins them up to this many payload bytes (80 MiB: a 64 MiB value, the
+/// most the service model stores, with room for the rest of the event).
+pub const MAX_EVENT_LEN: u32 = 80 << 20;
+
 /// The most distinct strings one trace may define (GUIDs, device name prefixes, crash
 /// details), which bounds the reader's string table.
 pub const MAX_STRINGS: usize = 1 << 20;

@@ -10,11 +10,11 @@ use uuid::Uuid;
 use crate::error::TraceError;
 use crate::event::Event;
 use crate::header::{ExtensionInfo, Header, Platform};
-use crate::version::{CURRENT, Compatibility, FormatVersion, V1_1, V1_2};
+use crate::version::{CURRENT, Compatibility, FormatVersion, V1_1, V1_2, V1_3};
 use crate::wire::{
     self, WireEnd, WireEvent, WireHeader, WireKind, WireKind11, WireKind12, WireStrings, kind,
 };
-use crate::{MAGIC, MAX_FRAME_LEN, MAX_STRING_BYTES, MAX_STRINGS, RollingHash};
+use crate::{MAGIC, MAX_EVENT_LEN, MAX_FRAME_LEN, MAX_STRING_BYTES, MAX_STRINGS, RollingHash};
 
 /// Something the reader skipped or noticed without failing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -503,9 +503,33 @@ impl<R: Read> TraceReader<R> {
         }
     }
 
-    /// Reads one frame into `self.buf`, checking the cap and the CRC. `None` when the
-    /// file ends at the frame boundary or inside the frame (the caller reports it).
+    /// Reads one logical frame into `self.buf`: one frame, or (format 1.3) `part` frames
+    /// joined with the frame that ends them, up to [`MAX_EVENT_LEN`] bytes. Checks every
+    /// cap and CRC. `None` when the source ends before the frame does.
     fn read_frame(&mut self) -> Result<Option<u8>, TraceError> {
+        self.buf.clear();
+        loop {
+            let start = self.offset;
+            let Some(k) = self.read_physical_frame()? else {
+                return Ok(None);
+            };
+            if self.buf.len() > MAX_EVENT_LEN as usize {
+                return Err(TraceError::FrameTooLarge {
+                    frame: self.frame,
+                    offset: start,
+                    len: u32::try_from(self.buf.len()).unwrap_or(u32::MAX),
+                    cap: MAX_EVENT_LEN,
+                });
+            }
+            if k != kind::PART || self.version < V1_3 {
+                return Ok(Some(k));
+            }
+        }
+    }
+
+    /// Appends one frame's payload to `self.buf`, checking the cap and the CRC. `None`
+    /// when the source ends before the frame does.
+    fn read_physical_frame(&mut self) -> Result<Option<u8>, TraceError> {
         let start = self.offset;
         let mut head = [0u8; 5];
         if let Fill::Short(_) = fill(&mut self.src, &mut head)? {
@@ -522,10 +546,10 @@ impl<R: Read> TraceReader<R> {
             });
         }
         let len = len as usize;
-        self.buf.clear();
+        let base = self.buf.len();
         if len <= DIRECT_READ {
-            self.buf.resize(len, 0);
-            if let Fill::Short(_) = fill(&mut self.src, &mut self.buf)? {
+            self.buf.resize(base + len, 0);
+            if let Fill::Short(_) = fill(&mut self.src, &mut self.buf[base..])? {
                 return Ok(None);
             }
         } else {
@@ -543,7 +567,7 @@ impl<R: Read> TraceReader<R> {
         }
         let mut h = crc32fast::Hasher::new();
         h.update(&[k]);
-        h.update(&self.buf);
+        h.update(&self.buf[base..]);
         if h.finalize() != u32::from_le_bytes(crc) {
             return Err(TraceError::Crc {
                 frame: self.frame,

@@ -14,7 +14,7 @@ pub struct FormatVersion {
 }
 
 /// The version this build writes, and the newest it fully understands.
-pub const CURRENT: FormatVersion = V1_2;
+pub const CURRENT: FormatVersion = V1_3;
 
 /// Format 1.0: the configuration protocol (`faxext.h`) and the lifecycle.
 pub const V1_0: FormatVersion = FormatVersion { major: 1, minor: 0 };
@@ -28,6 +28,11 @@ pub const V1_1: FormatVersion = FormatVersion { major: 1, minor: 1 };
 /// job and the job-side routines of `FAX_ROUTE_CALLBACKROUTINES` (file list, routing
 /// data), in frames of kind `0x82`.
 pub const V1_2: FormatVersion = FormatVersion { major: 1, minor: 2 };
+
+/// Format 1.3 added `part` frames (kind `0x04`), so an event larger than one frame (a
+/// large configuration value) is written whole: parts, then a last frame of the event's
+/// own kind. No event kind changed.
+pub const V1_3: FormatVersion = FormatVersion { major: 1, minor: 3 };
 
 /// What a reader can do with a file of some version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

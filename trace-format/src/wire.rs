@@ -22,6 +22,10 @@ pub mod kind {
     pub const STRINGS: u8 = 0x02;
     /// The end frame: event count and rolling hash.
     pub const END: u8 = 0x03;
+    /// Format 1.3: the first bytes of the next frame's payload. A frame larger than
+    /// [`MAX_FRAME_LEN`](crate::MAX_FRAME_LEN) is written as parts and a last frame of
+    /// its own kind with the rest; a reader joins them into one logical frame.
+    pub const PART: u8 = 0x04;
     /// One event of a kind format 1.0 defines ([`WireKind`](super::WireKind)).
     pub const EVENT: u8 = 0x80;
     /// One event of a kind format 1.1 added ([`WireKind11`](super::WireKind11)): 1.0

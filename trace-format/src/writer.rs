@@ -9,7 +9,10 @@ use crate::error::TraceError;
 use crate::event::Event;
 use crate::header::Header;
 use crate::wire::{self, StrId, WireEnd, WireExtension, WireHeader, WireStrings, kind};
-use crate::{MAGIC, MAX_FRAME_LEN, MAX_STRING_BYTES, MAX_STRINGS, RollingHash, version::CURRENT};
+use crate::{
+    MAGIC, MAX_EVENT_LEN, MAX_FRAME_LEN, MAX_STRING_BYTES, MAX_STRINGS, RollingHash,
+    version::CURRENT,
+};
 
 /// When the writer flushes its output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -205,11 +208,11 @@ impl<W: Write> TraceWriter<W> {
             return Err(TraceError::WriterFailed);
         }
         let bulk = wire::event_bulk(event);
-        if bulk + EVENT_OVERHEAD > MAX_FRAME_LEN as usize {
+        if bulk + EVENT_OVERHEAD > MAX_EVENT_LEN as usize {
             return Err(TraceError::EventTooLarge {
                 seq: event.seq,
                 len: bulk + EVENT_OVERHEAD,
-                cap: MAX_FRAME_LEN,
+                cap: MAX_EVENT_LEN,
             });
         }
         let strings = &mut self.strings;
@@ -306,22 +309,60 @@ impl<W: Write> TraceWriter<W> {
         self.frame.extend_from_slice(&[0, 0, 0, 0, kind]);
     }
 
-    /// Fills in the length, appends the CRC and writes the frame.
+    /// Fills in the length, appends the CRC and writes the frame; a payload larger than
+    /// one frame goes out as `part` frames first (format 1.3).
     fn end_frame(&mut self, seq: u64) -> Result<(), TraceError> {
         let payload = self.frame.len() - 5;
-        if payload > MAX_FRAME_LEN as usize {
+        if payload > MAX_EVENT_LEN as usize {
             self.failed = true;
             return Err(TraceError::EventTooLarge {
                 seq,
                 len: payload,
-                cap: MAX_FRAME_LEN,
+                cap: MAX_EVENT_LEN,
             });
+        }
+        if payload > MAX_FRAME_LEN as usize {
+            return self.end_split_frame();
         }
         self.frame[..4].copy_from_slice(&(payload as u32).to_le_bytes());
         let crc = crc32fast::hash(&self.frame[4..]);
         self.frame.extend_from_slice(&crc.to_le_bytes());
         let frame = std::mem::take(&mut self.frame);
         let r = self.put(&frame);
+        self.frame = frame;
+        // Do not keep a large frame's memory for the rest of the trace.
+        self.frame.clear();
+        self.frame.shrink_to(1 << 16);
+        r
+    }
+
+    /// Writes the frame in the buffer as parts of [`MAX_FRAME_LEN`] and a last frame of
+    /// its own kind with the rest.
+    fn end_split_frame(&mut self) -> Result<(), TraceError> {
+        let frame = std::mem::take(&mut self.frame);
+        let k = frame[4];
+        let payload = &frame[5..];
+        let mut pieces = payload.chunks(MAX_FRAME_LEN as usize).peekable();
+        let mut out = Vec::with_capacity(MAX_FRAME_LEN as usize + 9);
+        let mut r = Ok(());
+        while let Some(piece) = pieces.next() {
+            let kind = if pieces.peek().is_some() {
+                kind::PART
+            } else {
+                k
+            };
+            out.clear();
+            out.extend_from_slice(&(piece.len() as u32).to_le_bytes());
+            out.push(kind);
+            out.extend_from_slice(piece);
+            let mut h = crc32fast::Hasher::new();
+            h.update(&out[4..]);
+            out.extend_from_slice(&h.finalize().to_le_bytes());
+            r = self.put(&out);
+            if r.is_err() {
+                break;
+            }
+        }
         self.frame = frame;
         r
     }

@@ -175,8 +175,8 @@ fn an_oversized_event_is_refused_before_anything_is_written() {
         kind: EventKind::ExternalWriteCall {
             device: 0,
             guid: None,
-            data: Some(Arc::from(vec![0u8; MAX_FRAME_LEN as usize])),
-            size: MAX_FRAME_LEN,
+            data: Some(Arc::from(vec![0u8; MAX_EVENT_LEN as usize])),
+            size: MAX_EVENT_LEN,
         },
     };
     let before = w.bytes_written();
@@ -293,4 +293,125 @@ fn header_fields_round_trip() {
     assert_eq!(r.header(), &h);
     assert_eq!(r.version(), FORMAT_VERSION);
     assert_eq!(r.written_by(), FAXSIM_VERSION);
+}
+
+fn big_write(seq: u64, len: usize) -> Event {
+    Event {
+        seq,
+        time: seq,
+        thread: 0,
+        ext: None,
+        kind: EventKind::ExternalWriteCall {
+            device: 0,
+            guid: None,
+            data: Some(Arc::from(
+                (0..len).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
+            )),
+            size: len as u32,
+        },
+    }
+}
+
+/// A 20 MiB value (larger than one frame) is written as part frames and read back whole,
+/// with the same rolling hash; a cut inside the parts salvages the events before it, and
+/// a flipped bit in a part is a CRC error.
+#[test]
+fn an_event_larger_than_a_frame_is_written_as_parts_and_read_whole() {
+    let events = vec![simple(0), big_write(1, 20 << 20), simple(2)];
+    let mut w = TraceWriter::new(Vec::new(), &header()).unwrap();
+    for e in &events {
+        w.write_event(e).unwrap();
+    }
+    let hash = w.hash();
+    let bytes = w.finish().unwrap();
+    let t = read_trace(&bytes[..]).unwrap();
+    assert_eq!(t.events, events);
+    let mut r = TraceReader::new(&bytes[..]).unwrap();
+    r.by_ref().for_each(drop);
+    assert_eq!(r.end().unwrap().hash, hash);
+    // Two frames carry the big event: a part of exactly one frame, then the rest.
+    let part_at = bytes
+        .windows(5)
+        .position(|w| w[..4] == MAX_FRAME_LEN.to_le_bytes() && w[4] == 0x04)
+        .expect("a part frame");
+    let cut = &bytes[..part_at + 1000];
+    let s = salvage(cut).unwrap();
+    assert_eq!(s.trace.events, vec![simple(0)]);
+    assert!(s.damage.is_some());
+    let mut flipped = bytes.clone();
+    flipped[part_at + 100] ^= 1;
+    assert!(matches!(
+        read_trace(&flipped[..]).unwrap_err(),
+        TraceError::Crc { .. }
+    ));
+}
+
+/// Part frames are joined only up to MAX_EVENT_LEN: a stream of parts that never ends is
+/// refused once it passes the cap, not read into memory without bound.
+#[test]
+fn parts_are_joined_only_up_to_the_event_cap() {
+    // A trace of one event, not finished, then parts without end.
+    let mut trace = TraceWriter::new(Vec::new(), &header()).unwrap();
+    trace.write_event(&simple(0)).unwrap();
+    let bytes = trace.get_ref().clone();
+    let piece = vec![0u8; MAX_FRAME_LEN as usize];
+    let crc = crc32fast_hash(0x04, &piece);
+    let parts = (MAX_EVENT_LEN / MAX_FRAME_LEN) as usize + 2;
+    struct Parts<'a> {
+        head: &'a [u8],
+        piece: &'a [u8],
+        crc: [u8; 4],
+        left: usize,
+        at: usize,
+        frame: Vec<u8>,
+    }
+    impl std::io::Read for Parts<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if !self.head.is_empty() {
+                let n = out.len().min(self.head.len());
+                out[..n].copy_from_slice(&self.head[..n]);
+                self.head = &self.head[n..];
+                return Ok(n);
+            }
+            if self.at >= self.frame.len() {
+                if self.left == 0 {
+                    return Ok(0);
+                }
+                self.left -= 1;
+                self.frame.clear();
+                self.frame
+                    .extend_from_slice(&(self.piece.len() as u32).to_le_bytes());
+                self.frame.push(0x04);
+                self.frame.extend_from_slice(self.piece);
+                self.frame.extend_from_slice(&self.crc);
+                self.at = 0;
+            }
+            let n = out.len().min(self.frame.len() - self.at);
+            out[..n].copy_from_slice(&self.frame[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+    let src = Parts {
+        head: &bytes,
+        piece: &piece,
+        crc: crc.to_le_bytes(),
+        left: parts,
+        at: 0,
+        frame: Vec::new(),
+    };
+    let mut r = TraceReader::new(src).unwrap();
+    assert_eq!(r.next_event().unwrap(), Some(simple(0)));
+    let err = r.next_event().unwrap_err();
+    assert!(
+        matches!(err, TraceError::FrameTooLarge { cap, .. } if cap == MAX_EVENT_LEN),
+        "{err}"
+    );
+}
+
+fn crc32fast_hash(kind: u8, payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&[kind]);
+    h.update(payload);
+    h.finalize()
 }

@@ -4,6 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The largest value the service stores (64 MiB, choices V5): a larger SetData gets
+/// `ERROR_NOT_ENOUGH_MEMORY`, so every event of a run fits a trace
+/// (`faxsim_trace::MAX_EVENT_LEN`, 80 MiB).
+pub const MAX_STORED_VALUE: u32 = 64 << 20;
+
 /// When and in which order notifications are delivered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -122,8 +127,8 @@ pub struct ServiceOptions {
     /// Routing extensions get `FaxRouteDeviceChangeNotification(TRUE)` for every device
     /// that exists when they are initialised (off: only devices that arrive later).
     pub announce_devices_at_start: bool,
-    /// A cap on one in-process SetData value in bytes (`None`: no cap, the default).
-    /// Larger values get `ERROR_NOT_ENOUGH_MEMORY`.
+    /// A cap on one in-process SetData value in bytes (`None`: only the model's own
+    /// [`MAX_STORED_VALUE`], the default). Larger values get `ERROR_NOT_ENOUGH_MEMORY`.
     pub in_process_value_cap: Option<u32>,
     /// Limits.
     pub limits: Limits,

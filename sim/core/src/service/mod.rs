@@ -32,7 +32,9 @@ use crate::extension::{ConfigChange, Extension, ExtensionSpec, RoutingInfo, Virt
 use crate::faults::{Fault, Trigger};
 use crate::guid::parse_braced_guid;
 use crate::ledger::{FreeOutcome, OwnershipLedger};
-use crate::options::{DeliveryPolicy, LoadOrder, ServiceOptions, VirtualFspInitOrder};
+use crate::options::{
+    DeliveryPolicy, LoadOrder, MAX_STORED_VALUE, ServiceOptions, VirtualFspInitOrder,
+};
 use crate::registry::{FxSet, HInst, Recipient, Registration, RegistrationTable};
 use crate::rules::Finding;
 use crate::store::{ConfigStore, Key};
@@ -1563,7 +1565,11 @@ impl Service {
                 return Err(ERROR_INVALID_PARAMETER);
             };
             let key = self.key_of(device, source, key)?;
-            if self.opts.in_process_value_cap.is_some_and(|cap| size > cap) {
+            let cap = self
+                .opts
+                .in_process_value_cap
+                .map_or(MAX_STORED_VALUE, |c| c.min(MAX_STORED_VALUE));
+            if size > cap {
                 return Err(ERROR_NOT_ENOUGH_MEMORY);
             }
             Ok((key, payload))
