@@ -14,23 +14,16 @@ mod fanout;
 use fanout::{GUID, hosted_fanout_service};
 const WRITES: u64 = 200;
 
-/// `n` copies of the listener fixture (each hosted library needs its own file).
-fn listeners(n: usize) -> Option<Vec<PathBuf>> {
+/// `n` copies of the listener fixture `built` (each hosted library needs its own file).
+fn listeners(built: &Path, n: usize) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("alloc-ffi");
-    std::fs::create_dir_all(&dir).ok()?;
-    let compiler = cfixtures::compiler(0)?;
-    let src = Path::new(cfixtures::SOURCES).join("bench_listener.c");
-    let built = dir.join(cfixtures::lib_file("bench_listener"));
-    if !built.exists()
-        && let Err(e) = cfixtures::compile(&compiler, &src, &built)
-    {
-        eprintln!("note: {e}; skipping");
-        return None;
-    }
+    std::fs::create_dir_all(&dir).expect("the copies' folder");
     (0..n)
         .map(|i| {
             let p = dir.join(cfixtures::lib_file(&format!("listener_{n}_{i}")));
-            std::fs::copy(&built, &p).ok().map(|_| p)
+            std::fs::copy(built, &p)
+                .unwrap_or_else(|e| panic!("{} to {}: {e}", built.display(), p.display()));
+            p
         })
         .collect()
 }
@@ -63,9 +56,11 @@ fn allocations(libs: &[PathBuf], live_check: bool) -> u64 {
 
 #[test]
 fn no_allocation_per_notification_through_the_trampolines() {
-    let (Some(one), Some(eight)) = (listeners(1), listeners(8)) else {
+    // Built here, or taken from FAXSIM_PREBUILT_FIXTURES (the DLL, under Wine).
+    let Some(built) = cfixtures::build_one("alloc-ffi", "bench_listener") else {
         return;
     };
+    let (one, eight) = (listeners(&built, 1), listeners(&built, 8));
     for check in [false, true] {
         let a = allocations(&one, check);
         let b = allocations(&eight, check);
