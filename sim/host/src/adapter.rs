@@ -22,6 +22,8 @@ use crate::trampolines::POOL;
 #[derive(Debug)]
 pub struct FfiExtension {
     pub(crate) path: PathBuf,
+    /// An address inside the library at its first load, and the module base there.
+    pub(crate) first_mapping: Option<(usize, u64)>,
     pub(crate) slot: usize,
     pub(crate) exports: Exports,
     pub(crate) instance: RefCell<Option<Instance>>,
@@ -65,6 +67,15 @@ pub(crate) struct ChangeScratch {
 const ROTATION: usize = 2;
 
 impl FfiExtension {
+    /// Whether the library is still mapped where its first load put it, although it may
+    /// be closed: a lookup in the loader's tables (`dladdr` / `GetModuleHandleExW`), no
+    /// system call, so it is cheap enough for every seed.
+    pub(crate) fn still_mapped(&self) -> bool {
+        self.first_mapping.is_some_and(|(addr, base)| {
+            crate::platform::module_base(addr as *const std::ffi::c_void) == Some(base)
+        })
+    }
+
     /// Whether a loaded instance exists (open, or unloaded but not yet closed).
     pub(crate) fn is_open(&self) -> bool {
         self.instance.borrow().is_some() || self.closing.borrow().is_some()

@@ -272,8 +272,14 @@ impl Host {
             routing_admin,
             slot,
         };
+        // Where the library sits after its first load: a library that never unloads
+        // (it pinned itself) is still there after every close (`survivors`).
+        let first_mapping = e
+            .any_address()
+            .map(|a| (a as usize, instance.hinst));
         let ext = Rc::new(FfiExtension {
             path: path.into(),
+            first_mapping,
             slot,
             exports,
             instance: std::cell::RefCell::new(Some(instance)),
@@ -431,7 +437,7 @@ impl Host {
         self.libs
             .iter()
             .filter(|(_, ext)| !ext.is_open())
-            .filter(|(info, _)| load::still_mapped(&info.path))
+            .filter(|(_, ext)| ext.still_mapped())
             .map(|(info, _)| info.name.clone())
             .collect()
     }

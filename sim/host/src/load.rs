@@ -142,7 +142,7 @@ impl EntryPoints {
     }
 
     /// Any address inside the library, for `dladdr` / `GetModuleHandleExW`.
-    fn any_address(&self) -> Option<*const c_void> {
+    pub(crate) fn any_address(&self) -> Option<*const c_void> {
         let addrs = [
             self.initialize_config.map(|f| f as *const c_void),
             self.dev_initialize.map(|f| f as *const c_void),
@@ -372,31 +372,6 @@ impl fmt::Display for BinaryFormat {
             BinaryFormat::Other => f.write_str("this system"),
             BinaryFormat::Unknown(d) => f.write_str(d),
         }
-    }
-}
-
-/// Whether the library at `path` is mapped into this process now. Never loads it (no
-/// initialiser runs).
-pub(crate) fn still_mapped(path: &Path) -> bool {
-    let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    #[cfg(unix)]
-    {
-        // SAFETY: RTLD_NOLOAD only finds a library that is already mapped; it runs no
-        // initialiser. The reference it takes is dropped at once (dlclose), which cannot
-        // unload the library either: it was mapped before this call.
-        unsafe {
-            libloading::os::unix::Library::open(Some(&file), libc::RTLD_NOW | libc::RTLD_NOLOAD)
-        }
-        .is_ok()
-    }
-    #[cfg(windows)]
-    {
-        libloading::os::windows::Library::open_already_loaded(&file).is_ok()
-    }
-    #[cfg(not(any(unix, windows)))]
-    {
-        let _ = file;
-        false
     }
 }
 
