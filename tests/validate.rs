@@ -609,6 +609,11 @@ fn workers_give_the_same_report_whatever_their_number() {
         .count();
     assert!(crashed > 1, "{one}");
     assert_eq!(report(&["--jobs", "2"], &crashing).1, one);
+    // --fail-fast stops at the first failing seed in seed order, however many workers.
+    let (code, first) = report(&["--jobs", "1", "--fail-fast"], &crashing);
+    assert_eq!(code, Some(3));
+    assert_eq!(report(&["--jobs", "2", "--fail-fast"], &crashing).1, first);
+    assert!(first["runs"].as_array().unwrap().len() < runs.len(), "{first}");
     let buggy = [lib("buggy_buffer_leak"), lib("careful_threads")];
     let (_, one) = report(&["--jobs", "1"], &buggy);
     assert_eq!(report(&["--jobs", "2"], &buggy).1, one);
