@@ -613,7 +613,10 @@ fn workers_give_the_same_report_whatever_their_number() {
     let (code, first) = report(&["--jobs", "1", "--fail-fast"], &crashing);
     assert_eq!(code, Some(3));
     assert_eq!(report(&["--jobs", "2", "--fail-fast"], &crashing).1, first);
-    assert!(first["runs"].as_array().unwrap().len() < runs.len(), "{first}");
+    assert!(
+        first["runs"].as_array().unwrap().len() < runs.len(),
+        "{first}"
+    );
     let buggy = [lib("buggy_buffer_leak"), lib("careful_threads")];
     let (_, one) = report(&["--jobs", "1"], &buggy);
     assert_eq!(report(&["--jobs", "2"], &buggy).1, one);

@@ -237,6 +237,18 @@ fn not_exercised_text(lib: &Lib, methods_given: bool) -> String {
     out
 }
 
+/// One finding's line in the text report.
+fn finding_line(f: &Finding, seed: u64, color: Color) -> String {
+    format!(
+        "  {} {:<24} seed {}, event {}: {}\n",
+        color.severity(f.severity),
+        f.rule.id(),
+        seed,
+        f.event,
+        f.message
+    )
+}
+
 /// The text report, grouped by library.
 pub fn text_report(libs: &[Lib], runs: &[SeedRun], view: &View<'_>, color: Color) -> String {
     let deny_warnings = view.deny_warnings;
@@ -302,14 +314,7 @@ pub fn text_report(libs: &[Lib], runs: &[SeedRun], view: &View<'_>, color: Color
                     continue;
                 }
                 *n += 1;
-                out.push_str(&format!(
-                    "  {} {:<24} seed {}, event {}: {}\n",
-                    color.severity(f.severity),
-                    f.rule.id(),
-                    run.seed,
-                    f.event,
-                    f.message
-                ));
+                out.push_str(&finding_line(f, run.seed, color));
             }
         }
         for (rule, (count, seeds)) in &hidden {
@@ -368,14 +373,7 @@ pub fn text_report(libs: &[Lib], runs: &[SeedRun], view: &View<'_>, color: Color
                 Severity::Error => errors += 1,
                 Severity::Warning => warnings += 1,
             }
-            out.push_str(&format!(
-                "  {} {:<24} seed {}, event {}: {}\n",
-                color.severity(f.severity),
-                f.rule.id(),
-                run.seed,
-                f.event,
-                f.message
-            ));
+            out.push_str(&finding_line(f, run.seed, color));
         }
         out.push('\n');
     }

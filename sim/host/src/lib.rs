@@ -274,9 +274,7 @@ impl Host {
         };
         // Where the library sits after its first load: a library that never unloads
         // (it pinned itself) is still there after every close (`survivors`).
-        let first_mapping = e
-            .any_address()
-            .map(|a| (a as usize, instance.hinst));
+        let first_mapping = e.any_address().map(|a| (a as usize, instance.hinst));
         let ext = Rc::new(FfiExtension {
             path: path.into(),
             first_mapping,
