@@ -8,7 +8,8 @@ use faxsim_trace::{
     ForeignId, GuidArg, HInstArg, HandleArg, HandleId, SOURCE_FAX, SOURCE_TAPI,
 };
 
-use super::{Checker, CheckerConfig, RETAINED_WRITES, check_events};
+use super::deliveries::RETAINED_WRITES;
+use super::{Checker, CheckerConfig, check_events};
 use crate::options::{DeliveryPolicy, VirtualFspInitOrder};
 use crate::rules::{Finding, Rule};
 
