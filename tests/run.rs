@@ -216,3 +216,46 @@ fn record_writes_one_trace_per_scenario_that_checks_to_the_live_findings() {
         );
     }
 }
+
+/// A trace that cannot be written never costs the report: every scenario is reported,
+/// then the trace's error is said on one line, with exit code 2 (a trace path that is a
+/// link to /dev/full fails mid-write; one that is a folder fails at creation).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_trace_that_cannot_be_written_keeps_the_report() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("unwritable-record");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let files: Vec<PathBuf> = [
+        "ownership/leak-on-change.toml",
+        "ownership/double-free.toml",
+    ]
+    .iter()
+    .map(|f| scenarios.join(f))
+    .collect();
+    // Traces are named by the path below the files' common folder.
+    std::os::unix::fs::symlink("/dev/full", dir.join("leak-on-change.trace")).unwrap();
+    std::fs::create_dir(dir.join("double-free.trace")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .arg("run")
+        .args(&files)
+        .arg("--record")
+        .arg(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        out.contains("leak-on-change") && out.contains("double-free"),
+        "{out}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.lines()
+            .all(|l| l.starts_with("faxsim: ") && l.contains("cannot write the trace")),
+        "{err}"
+    );
+}

@@ -219,11 +219,15 @@ pub fn run(args: &RunArgs, color: Color) -> Result<Outcome, CliError> {
             .map_err(|e| CliError::Input(format!("{}: cannot create: {e}", dir.display())))?;
     }
     let mut reports = Vec::with_capacity(files.len());
+    // Traces that could not be written: said after the report, which is never lost.
+    let mut unrecorded = Vec::new();
     for f in &files {
         let scenario = Scenario::load(f).map_err(|e| CliError::Input(e.to_string()))?;
         let uses_libraries = scenario.file.extensions.iter().any(|e| e.library.is_some());
         let mut host = uses_libraries.then(faxsim_host::ScenarioHost::new);
         let trace = args.record.as_ref().map(|dir| trace_path(dir, f, &root));
+        // A trace that cannot be created leaves the scenario unrecorded, not unrun.
+        let mut create_error = None;
         let mut sinks = |svc: &faxsim_sim::Service| {
             let Some(path) = &trace else {
                 return Ok(Vec::new());
@@ -244,9 +248,13 @@ pub fn run(args: &RunArgs, color: Color) -> Result<Outcome, CliError> {
                     ExtensionInfo::new(name, svc.extension_kind(ext), library.as_deref())
                 })
                 .collect();
-            let sink = TraceSink::create(path, &svc.trace_header(infos))
-                .map_err(|e| format!("{}: cannot write the trace: {e}", path.display()))?;
-            Ok(vec![Box::new(sink) as Box<dyn faxsim_sim::EventSink>])
+            match TraceSink::create(path, &svc.trace_header(infos)) {
+                Ok(sink) => Ok(vec![Box::new(sink) as Box<dyn faxsim_sim::EventSink>]),
+                Err(e) => {
+                    create_error = Some(format!("{}: cannot write the trace: {e}", path.display()));
+                    Ok(Vec::new())
+                }
+            }
         };
         let report = scenario
             .run_with(
@@ -257,11 +265,9 @@ pub fn run(args: &RunArgs, color: Color) -> Result<Outcome, CliError> {
             )
             .map_err(|e| CliError::Input(e.to_string()))?;
         if let (Some(e), Some(path)) = (&report.recording_error, &trace) {
-            return Err(CliError::Input(format!(
-                "{}: cannot write the trace: {e}",
-                path.display()
-            )));
+            unrecorded.push(format!("{}: cannot write the trace: {e}", path.display()));
         }
+        unrecorded.extend(create_error);
         reports.push(report);
     }
     let color = if args.output.is_some() {
@@ -279,9 +285,12 @@ pub fn run(args: &RunArgs, color: Color) -> Result<Outcome, CliError> {
             .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", path.display())))?,
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
-    Ok(if reports.iter().all(|r| r.passed) {
-        Outcome::Clean
+    for e in &unrecorded {
+        eprintln!("faxsim: {e}");
+    }
+    Ok(if !unrecorded.is_empty() {
+        Outcome::BadInput
     } else {
-        Outcome::Found
+        Outcome::found_if(!reports.iter().all(|r| r.passed))
     })
 }
