@@ -1540,6 +1540,101 @@ order = ["load", "initialize-config", "route-initialize", "unload", "load", "ini
             .all(|f| f["extension"] == "leaky"),
         "the careful library is clean: {findings:#}"
     );
+    // The scenario ran in a worker process; in process it reports the same.
+    let here = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .args(["run", "--format", "json", "--in-process"])
+        .arg(&scenario)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("faxsim runs");
+    assert_eq!(here.status.code(), Some(0));
+    assert_eq!(json(&here)["runs"], report["runs"]);
+}
+
+/// A scenario whose library crashes costs that scenario, not the run: the crash is a
+/// finding naming the library and the call, the other scenarios are reported, the
+/// trace is kept, and the exit code is 3.
+#[test]
+fn a_scenario_whose_library_crashes_is_a_finding() {
+    let Some(dir) = fixtures() else { return };
+    let dir = dir.join("crashing-scenarios");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a-crash.toml"),
+        format!(
+            r#"[scenario]
+description = "A routing extension that crashes in its change handler."
+
+[[extension]]
+name = "crasher"
+kind = "routing"
+library = "../{crashed}"
+
+[[step]]
+op = "start"
+
+[[step]]
+op = "write"
+guid = "{{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}}"
+hex = "01000000"
+"#,
+            crashed = lib_file("buggy_extension_crashed"),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b-careful.toml"),
+        format!(
+            r#"[scenario]
+description = "A careful routing extension, after the crash."
+
+[[extension]]
+name = "careful"
+kind = "routing"
+library = "../{careful}"
+
+[[step]]
+op = "start"
+"#,
+            careful = lib_file("careful_routing"),
+        ),
+    )
+    .unwrap();
+    let traces = dir.join("traces");
+    let out = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+        .args(["run", "--format", "json", "--record"])
+        .arg(&traces)
+        .arg(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("faxsim runs");
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(3), "{report:#}");
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{report:#}");
+    assert_eq!(runs[0]["passed"], false);
+    let crash = runs[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "extension-crashed")
+        .expect("the crash is a finding");
+    assert_eq!(crash["extension"], "crasher");
+    assert!(
+        crash["message"]
+            .as_str()
+            .unwrap()
+            .contains("(inside FaxExtConfigChange"),
+        "{crash}"
+    );
+    assert_eq!(runs[1]["passed"], true, "{report:#}");
+    // A scenario's trace (no validate peer in it): whole, ending with the crash.
+    let file = std::fs::File::open(traces.join("a-crash.trace")).unwrap();
+    let t = faxsim_trace::read_trace(std::io::BufReader::new(file)).unwrap();
+    assert!(matches!(
+        t.events.last().unwrap().kind,
+        faxsim_trace::EventKind::ExtensionCrashed { .. }
+    ));
 }
 
 /// A validate run's trace checks offline to the findings validate reported live.

@@ -9,7 +9,7 @@ use faxsim_sim::scenario::{Scenario, ScenarioReport, collect_files};
 use crate::cli::{CliError, Outcome};
 use crate::report::Color;
 use crate::report::json::{FindingJson, ReportJson, RunJson};
-use faxsim_trace::{ExtensionInfo, TraceSink};
+use faxsim_trace::TraceSink;
 
 /// Output formats of `faxsim run`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -41,6 +41,14 @@ pub struct RunArgs {
     /// `ownership--double-free.trace`); read them with `faxsim show` and `faxsim check`.
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
+    /// Run scenarios that host libraries (`library = "..."`) inside faxsim instead of in a
+    /// worker process (for a debugger): a crash of a library then ends faxsim.
+    #[arg(long)]
+    pub in_process: bool,
+    /// How long a worker may go without an event before its scenario counts as hung.
+    #[arg(long, value_name = "MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_ms: u64,
 }
 
 /// Where the trace of `scenario` goes under `dir`: its path below the common root, with
@@ -207,6 +215,143 @@ fn junit_report(reports: &[ScenarioReport]) -> Result<String, CliError> {
         .map_err(|e| CliError::Input(format!("cannot write the JUnit report: {e}")))
 }
 
+/// A trace sink for `path`, or why there is none.
+fn trace_sink(
+    path: &Path,
+    header: &faxsim_trace::Header,
+) -> Result<Box<dyn faxsim_sim::EventSink>, String> {
+    TraceSink::create(path, header)
+        .map(|s| Box::new(s) as Box<dyn faxsim_sim::EventSink>)
+        .map_err(|e| format!("{}: cannot write the trace: {e}", path.display()))
+}
+
+/// Runs a scenario in this process: its report, and why its trace could not be created.
+fn run_here(
+    args: &RunArgs,
+    scenario: &Scenario,
+    trace: Option<&Path>,
+) -> Result<(ScenarioReport, Option<String>), CliError> {
+    let mut host = scenario
+        .hosts_libraries()
+        .then(faxsim_host::ScenarioHost::new);
+    // A trace that cannot be created leaves the scenario unrecorded, not unrun.
+    let mut create_error = None;
+    let mut sinks = |svc: &faxsim_sim::Service| {
+        let Some(path) = trace else {
+            return Ok(Vec::new());
+        };
+        match trace_sink(path, &svc.trace_header(scenario.trace_extensions(svc))) {
+            Ok(sink) => Ok(vec![sink]),
+            Err(e) => {
+                create_error = Some(e);
+                Ok(Vec::new())
+            }
+        }
+    };
+    let report = scenario
+        .run_with(
+            args.seed,
+            host.as_mut()
+                .map(|h| h as &mut dyn faxsim_sim::scenario::LibraryHost),
+            &mut sinks,
+        )
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    Ok((report, create_error))
+}
+
+/// Runs a scenario that hosts libraries in a worker process (`faxsim-worker`): its
+/// report, why its trace could not be written, and whether a library crashed or hung.
+fn run_in_worker(
+    args: &RunArgs,
+    scenario: &Scenario,
+    path: &str,
+    trace: Option<&Path>,
+) -> Result<((ScenarioReport, Option<String>), bool), CliError> {
+    use faxsim_worker::{Job, JobEnd, PoolConfig, PoolError, ScenarioJob};
+    let cfg = PoolConfig {
+        program: std::env::current_exe()?,
+        worker_args: vec!["__worker".into()],
+        libs: Vec::new(),
+        kind: None,
+        hang_limit: std::time::Duration::from_millis(args.timeout_ms),
+        workers: 1,
+        output: std::sync::Arc::new(|line: &str| eprintln!("{line}")),
+    };
+    let job = Job::Scenario(ScenarioJob {
+        path: path.to_string(),
+        seed: args.seed,
+    });
+    let mut sink_for = |_: &Job, header: &faxsim_trace::Header| match trace {
+        Some(p) => trace_sink(p, header).map(Some),
+        None => Ok(None),
+    };
+    let mut result = None;
+    faxsim_worker::run_jobs(&cfg, &[job], &mut sink_for, |_, r| {
+        result = Some(r);
+        std::ops::ControlFlow::Break(())
+    })
+    .map_err(|e| match e {
+        PoolError::Usage(m) => CliError::Input(m),
+        PoolError::Io(e) => CliError::Io(e),
+    })?;
+    let Some(r) = result else {
+        return Err(CliError::Input(format!(
+            "{}: the worker ended without a result",
+            scenario.path.display()
+        )));
+    };
+    let names = match (&r.scenario, &r.header) {
+        (Some(end), _) => end.names.clone(),
+        (None, Some(h)) => h.extension_names(),
+        (None, None) => Vec::new(),
+    };
+    let report = match r.scenario {
+        Some(end) => ScenarioReport {
+            name: end.name,
+            path: scenario.path.clone(),
+            seed: end.seed,
+            passed: end.passed,
+            findings: end.findings,
+            failures: end.failures,
+            names,
+            events: r.events,
+            recording_error: None,
+        },
+        None => {
+            // It crashed or hung: the events up to there, checked here; no expectation
+            // can be judged.
+            let config = faxsim_sim::CheckerConfig {
+                names: names.clone(),
+                ..faxsim_sim::CheckerConfig::default()
+            };
+            let mut findings = faxsim_sim::check_events(&r.events, config);
+            crate::report::name_interrupted_call(
+                &mut findings,
+                &faxsim_trace::OpenCalls::of(&r.events),
+            );
+            let what = if r.end == JobEnd::Hung {
+                "hung"
+            } else {
+                "crashed"
+            };
+            ScenarioReport {
+                name: scenario.name.clone(),
+                path: scenario.path.clone(),
+                seed: r.header.as_ref().map_or(0, |h| h.seed),
+                passed: false,
+                findings,
+                failures: vec![format!(
+                    "a library {what}: the run ended there, so no expectation was judged"
+                )],
+                names,
+                events: r.events,
+                recording_error: None,
+            }
+        }
+    };
+    Ok(((report, r.recording_error), r.end != JobEnd::Completed))
+}
+
 /// Runs `faxsim run`.
 pub fn run(args: &RunArgs, color: Color) -> Result<Outcome, CliError> {
     if let Some(out) = &args.output {
@@ -221,53 +366,27 @@ pub fn run(args: &RunArgs, color: Color) -> Result<Outcome, CliError> {
     let mut reports = Vec::with_capacity(files.len());
     // Traces that could not be written: said after the report, which is never lost.
     let mut unrecorded = Vec::new();
+    let mut crashed = false;
     for f in &files {
         let scenario = Scenario::load(f).map_err(|e| CliError::Input(e.to_string()))?;
-        let uses_libraries = scenario.file.extensions.iter().any(|e| e.library.is_some());
-        let mut host = uses_libraries.then(faxsim_host::ScenarioHost::new);
         let trace = args.record.as_ref().map(|dir| trace_path(dir, f, &root));
-        // A trace that cannot be created leaves the scenario unrecorded, not unrun.
-        let mut create_error = None;
-        let mut sinks = |svc: &faxsim_sim::Service| {
-            let Some(path) = &trace else {
-                return Ok(Vec::new());
-            };
-            let infos = svc
-                .extension_names()
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    let ext = faxsim_sim::trace::ExtId(i as u16);
-                    let library = scenario
-                        .file
-                        .extensions
-                        .iter()
-                        .find(|e| &e.name == name)
-                        .and_then(|e| e.library.as_ref())
-                        .map(|l| f.parent().unwrap_or(Path::new(".")).join(l));
-                    ExtensionInfo::new(name, svc.extension_kind(ext), library.as_deref())
-                })
-                .collect();
-            match TraceSink::create(path, &svc.trace_header(infos)) {
-                Ok(sink) => Ok(vec![Box::new(sink) as Box<dyn faxsim_sim::EventSink>]),
-                Err(e) => {
-                    create_error = Some(format!("{}: cannot write the trace: {e}", path.display()));
-                    Ok(Vec::new())
-                }
+        // Scenarios that host libraries run in a worker process, so a library that
+        // crashes or hangs costs its scenario, not the run (a UTF-8 path is needed to name
+        // the file to the worker; any other runs in process).
+        let isolated = scenario.hosts_libraries() && !args.in_process;
+        let worker_path = f.to_str().filter(|_| isolated);
+        let (report, recording_error) = match worker_path {
+            Some(path) => {
+                let (report, ended) = run_in_worker(args, &scenario, path, trace.as_deref())?;
+                crashed |= ended;
+                report
             }
+            None => run_here(args, &scenario, trace.as_deref())?,
         };
-        let report = scenario
-            .run_with(
-                args.seed,
-                host.as_mut()
-                    .map(|h| h as &mut dyn faxsim_sim::scenario::LibraryHost),
-                &mut sinks,
-            )
-            .map_err(|e| CliError::Input(e.to_string()))?;
         if let (Some(e), Some(path)) = (&report.recording_error, &trace) {
             unrecorded.push(format!("{}: cannot write the trace: {e}", path.display()));
         }
-        unrecorded.extend(create_error);
+        unrecorded.extend(recording_error);
         reports.push(report);
     }
     let color = if args.output.is_some() {
@@ -288,7 +407,9 @@ pub fn run(args: &RunArgs, color: Color) -> Result<Outcome, CliError> {
     for e in &unrecorded {
         eprintln!("faxsim: {e}");
     }
-    Ok(if !unrecorded.is_empty() {
+    Ok(if crashed {
+        Outcome::Crashed
+    } else if !unrecorded.is_empty() {
         Outcome::BadInput
     } else {
         Outcome::found_if(!reports.iter().all(|r| r.passed))

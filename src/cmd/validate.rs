@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use faxsim_sim::trace::{EventSink, ExtensionKind, Header, TraceSink};
 use faxsim_sim::{DeliveryPolicy, Severity};
-use faxsim_worker::{BatteryJob, PoolConfig, PoolError};
+use faxsim_worker::{BatteryJob, Job, PoolConfig, PoolError};
 
 use crate::cli::{CliError, Outcome};
 use crate::report::Color;
@@ -226,8 +226,8 @@ pub fn run(args: &ValidateArgs, color: Color) -> Result<Outcome, CliError> {
         }
     };
     // `--record`: a trace per seed, written as its events arrive.
-    let mut sink_for = |job: &BatteryJob, header: &Header| {
-        let Some(path) = record_path(args, job.seed) else {
+    let mut sink_for = |job: &Job, header: &Header| {
+        let Some(path) = job.seed().and_then(|seed| record_path(args, seed)) else {
             return Ok(None);
         };
         match TraceSink::create(&path, header) {
@@ -253,7 +253,8 @@ pub fn run(args: &ValidateArgs, color: Color) -> Result<Outcome, CliError> {
             // The extension's own output, above the progress bar.
             output: Arc::new(move |line: &str| bar.suspend(|| eprintln!("{line}"))),
         };
-        faxsim_worker::run_battery(&cfg, &jobs, &mut sink_for, each)
+        let jobs: Vec<Job> = jobs.iter().cloned().map(Job::Battery).collect();
+        faxsim_worker::run_jobs(&cfg, &jobs, &mut sink_for, each)
     };
     drop(progress);
     let libs = match libs {

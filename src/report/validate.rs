@@ -54,12 +54,15 @@ pub struct View<'a> {
 pub fn seed_run(libs: &[Lib], result: JobResult) -> SeedRun {
     let JobResult {
         job,
-        header: _,
         events,
         notes,
         end,
         recording_error,
+        ..
     } = result;
+    let faxsim_worker::Job::Battery(job) = job else {
+        unreachable!("validate runs battery jobs only")
+    };
     let mut names: Vec<String> = libs.iter().map(|l| l.name.clone()).collect();
     names.push(PEER_NAME.into());
     let config = CheckerConfig {

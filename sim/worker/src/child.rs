@@ -2,15 +2,16 @@
 //! its parent sends, streaming each job's trace back over the private channel.
 
 use std::io::{self, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use faxsim_host::{Host, battery, isolate};
-use faxsim_sim::EventSink;
-use faxsim_trace::{Event, FlushPolicy, Half, TraceError, TraceWriter};
+use faxsim_sim::scenario::Scenario;
+use faxsim_sim::{EventSink, Service};
+use faxsim_trace::{Event, FlushPolicy, Half, Header, TraceError, TraceWriter};
 
 use crate::protocol::{
-    LoadedLibrary, Message, Request, TAG_MESSAGE, TAG_TRACE, decode, read_envelope, send,
-    write_envelope,
+    BatteryJob, Job, LoadedLibrary, Message, Request, ScenarioEnd, ScenarioJob, TAG_MESSAGE,
+    TAG_TRACE, decode, read_envelope, send, write_envelope,
 };
 
 /// Why a worker could not serve (its exit code is 2).
@@ -29,7 +30,6 @@ pub fn serve(
             ServeError("`faxsim __worker` is started by faxsim itself, not by hand".into())
         })?;
     let mut out = messages;
-    let lost = |e: io::Error| ServeError(format!("the parent went away: {e}"));
     let mut host = Host::new();
     for (index, path) in libs.iter().enumerate() {
         send(
@@ -70,32 +70,17 @@ pub fn serve(
             Ok(None) | Err(_) => return Ok(true),
             Ok(Some(_)) => return Err(ServeError("an unexpected envelope".into())),
         }
-        let Request::Battery(job) = decode(&buf).map_err(|e| ServeError(e.to_string()))?;
-        let opts = job.options();
-        send(&mut out, &Message::JobStarted).map_err(lost)?;
-        let header = battery::trace_header(&extensions, &opts);
-        let chunks = Chunks {
-            out: out.try_clone().map_err(lost)?,
-            pending: Vec::with_capacity(64 << 10),
-        };
-        let sink = match TraceWriter::with_policy(chunks, &header, FlushPolicy::Batched) {
-            Ok(w) => StreamSink {
-                writer: Some(w),
-                error: None,
-            },
-            Err(e) => return Err(ServeError(format!("cannot start the stream: {e}"))),
-        };
-        let done = match // The parent checks the events: no checker here.
-            battery::run_checked(&mut host, &opts, vec![Box::new(sink)], false) {
-            Ok(outcome) => Message::JobDone {
-                notes: outcome.notes,
-                aborted: outcome.aborted.map(|e| e.to_string()),
-                stream_error: outcome.recording_error.map(|e| e.to_string()),
-                survivors: host.survivors(),
-            },
-            Err(e) => Message::JobFailed {
-                message: e.to_string(),
-            },
+        let Request::Run(job) = decode(&buf).map_err(|e| ServeError(e.to_string()))?;
+        let done = match job {
+            Job::Battery(job) => run_battery(&mut host, &extensions, &job, &mut out)?,
+            Job::Scenario(job) => {
+                // A scenario loads its own libraries in a host of its own, and a process
+                // has one host at a time: this worker's ends here (it takes no other job).
+                drop(host);
+                let done = run_scenario(&job, &mut out)?;
+                send(&mut out, &done).map_err(lost)?;
+                return Ok(true);
+            }
         };
         let retire = matches!(&done, Message::JobDone { survivors, .. } if !survivors.is_empty());
         send(&mut out, &done).map_err(lost)?;
@@ -103,6 +88,104 @@ pub fn serve(
             return Ok(true);
         }
     }
+}
+
+fn lost(e: io::Error) -> ServeError {
+    ServeError(format!("the parent went away: {e}"))
+}
+
+/// A sink that streams a job's trace to the parent, announced by `JobStarted`.
+fn stream_to(out: &mut io::PipeWriter, header: &Header) -> Result<StreamSink, ServeError> {
+    send(out, &Message::JobStarted).map_err(lost)?;
+    let chunks = Chunks {
+        out: out.try_clone().map_err(lost)?,
+        pending: Vec::with_capacity(64 << 10),
+    };
+    match TraceWriter::with_policy(chunks, header, FlushPolicy::Batched) {
+        Ok(w) => Ok(StreamSink {
+            writer: Some(w),
+            error: None,
+        }),
+        Err(e) => Err(ServeError(format!("cannot start the stream: {e}"))),
+    }
+}
+
+/// One battery run; the message that ends it.
+fn run_battery(
+    host: &mut Host,
+    extensions: &[faxsim_trace::ExtensionInfo],
+    job: &BatteryJob,
+    out: &mut io::PipeWriter,
+) -> Result<Message, ServeError> {
+    let opts = job.options();
+    let sink = stream_to(out, &battery::trace_header(extensions, &opts))?;
+    // The parent checks the events: no checker here.
+    Ok(
+        match battery::run_checked(host, &opts, vec![Box::new(sink)], false) {
+            Ok(outcome) => Message::JobDone {
+                notes: outcome.notes,
+                aborted: outcome.aborted.map(|e| e.to_string()),
+                stream_error: outcome.recording_error.map(|e| e.to_string()),
+                survivors: host.survivors(),
+                scenario: None,
+            },
+            Err(e) => Message::JobFailed {
+                message: e.to_string(),
+            },
+        },
+    )
+}
+
+/// One scenario run with the libraries it names; the message that ends it. A scenario
+/// the service refuses is `JobFailed` (the parent read the same file without error, so
+/// that is rare: a library that does not load, say).
+fn run_scenario(job: &ScenarioJob, out: &mut io::PipeWriter) -> Result<Message, ServeError> {
+    let scenario = match Scenario::load(Path::new(&job.path)) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(Message::JobFailed {
+                message: e.to_string(),
+            });
+        }
+    };
+    let mut host = faxsim_host::ScenarioHost::new();
+    let mut setup_error = None;
+    let mut sinks =
+        |svc: &Service| match stream_to(out, &svc.trace_header(scenario.trace_extensions(svc))) {
+            Ok(sink) => Ok(vec![Box::new(sink) as Box<dyn EventSink>]),
+            Err(e) => {
+                let message = e.0.clone();
+                setup_error = Some(e);
+                Err(message)
+            }
+        };
+    let report = scenario.run_with(
+        job.seed,
+        Some(&mut host as &mut dyn faxsim_sim::scenario::LibraryHost),
+        &mut sinks,
+    );
+    if let Some(e) = setup_error {
+        return Err(e);
+    }
+    Ok(match report {
+        Ok(r) => Message::JobDone {
+            notes: Vec::new(),
+            aborted: None,
+            stream_error: r.recording_error,
+            survivors: Vec::new(),
+            scenario: Some(ScenarioEnd {
+                name: r.name,
+                seed: r.seed,
+                passed: r.passed,
+                findings: r.findings,
+                failures: r.failures,
+                names: r.names,
+            }),
+        },
+        Err(e) => Message::JobFailed {
+            message: e.to_string(),
+        },
+    })
 }
 
 /// The job's trace bytes, sent as [`TAG_TRACE`] envelopes on each flush.

@@ -9,7 +9,7 @@ use faxsim_host::{Host, battery};
 use faxsim_trace::{EventSink, ExtensionKind};
 
 use crate::pool::{JobEnd, JobResult, Library, PoolError, SinkFor};
-use crate::protocol::BatteryJob;
+use crate::protocol::{BatteryJob, Job};
 
 /// Runs `jobs` in this process, handing each result to `each` in order (`each` breaks to
 /// stop). `sink_for` sees each job's events as they happen, so a `--record` trace keeps
@@ -41,7 +41,8 @@ pub fn run_battery_in_process(
         let header = battery::trace_header(&extensions, &opts);
         let mut recording_error = None;
         let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
-        match sink_for(job, &header) {
+        let whole = Job::Battery(job.clone());
+        match sink_for(&whole, &header) {
             Ok(Some(sink)) => sinks.push(sink),
             Ok(None) => {}
             Err(e) => recording_error = Some(e),
@@ -63,11 +64,12 @@ pub fn run_battery_in_process(
             ));
         }
         let result = JobResult {
-            job: job.clone(),
+            job: whole,
             header: Some(header),
             events: out.events,
             notes,
             end: JobEnd::Completed,
+            scenario: None,
             recording_error: recording_error.or(out.recording_error.map(|e| e.to_string())),
         };
         if each(&libraries, result).is_break() {

@@ -6,7 +6,8 @@
 //! - [`protocol`]: the envelopes on the private channel; a job's events travel as the
 //!   binary trace format itself.
 //! - [`child::serve`]: the worker.
-//! - [`pool::run_battery`]: the parent, with `--jobs` workers and results in job order.
+//! - [`pool::run_jobs`]: the parent, with `--jobs` workers and results in job order:
+//!   battery seeds (`validate`) and scenario files that host libraries (`run`).
 //! - [`in_process::run_battery_in_process`]: the same jobs in this process (for a
 //!   debugger), with results of the same shape.
 //! - [`output`]: the extension's own stdout/stderr, drained into bounded lines.
@@ -23,6 +24,6 @@ pub mod protocol;
 
 pub use in_process::run_battery_in_process;
 pub use pool::{
-    JobEnd, JobResult, Library, PoolConfig, PoolError, SinkFor, fallback_header, run_battery,
+    JobEnd, JobResult, Library, PoolConfig, PoolError, SinkFor, fallback_header, run_jobs,
 };
-pub use protocol::BatteryJob;
+pub use protocol::{BatteryJob, Job, ScenarioEnd, ScenarioJob};

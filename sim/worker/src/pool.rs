@@ -25,8 +25,8 @@ use faxsim_trace::{
 
 use crate::output::{self, OutputFn};
 use crate::protocol::{
-    BatteryJob, LoadedLibrary, Message, Request, TAG_MESSAGE, TAG_TRACE, decode, read_envelope,
-    send,
+    Job, LoadedLibrary, Message, Request, ScenarioEnd, TAG_MESSAGE, TAG_TRACE, decode,
+    read_envelope, send,
 };
 
 /// How the pool starts and watches its workers.
@@ -90,7 +90,7 @@ pub enum JobEnd {
 #[derive(Debug)]
 pub struct JobResult {
     /// The job.
-    pub job: BatteryJob,
+    pub job: Job,
     /// The header of the trace the worker streamed (`None` if it died before that).
     pub header: Option<Header>,
     /// Every event, ending with the crash or hang event when the job did not complete.
@@ -99,6 +99,9 @@ pub struct JobResult {
     pub notes: Vec<String>,
     /// How it ended.
     pub end: JobEnd,
+    /// A scenario job's verdict (`None` for battery jobs, and when the job did not
+    /// complete).
+    pub scenario: Option<ScenarioEnd>,
     /// Why the sink the caller asked for (`sink_for`: a `--record` trace) could not be
     /// written whole.
     pub recording_error: Option<String>,
@@ -107,12 +110,11 @@ pub struct JobResult {
 /// Asked once per job, with the header of its trace: a sink that sees every event of the
 /// job as it arrives (a `--record` trace: a tee of the worker's stream), or why there is
 /// none.
-pub type SinkFor<'a> =
-    dyn FnMut(&BatteryJob, &Header) -> Result<Option<Box<dyn EventSink>>, String> + 'a;
+pub type SinkFor<'a> = dyn FnMut(&Job, &Header) -> Result<Option<Box<dyn EventSink>>, String> + 'a;
 
 /// The header of a job whose worker died before it sent one: the libraries as given,
 /// then the peer.
-pub fn fallback_header(libraries: &[Library], job: &BatteryJob) -> Header {
+pub fn fallback_header(libraries: &[Library], job: &Job) -> Header {
     let extensions: Vec<faxsim_trace::ExtensionInfo> = libraries
         .iter()
         .map(|l| {
@@ -128,7 +130,10 @@ pub fn fallback_header(libraries: &[Library], job: &BatteryJob) -> Header {
             None,
         )])
         .collect();
-    faxsim_host::battery::trace_header(&extensions, &job.options())
+    match job {
+        Job::Battery(b) => faxsim_host::battery::trace_header(&extensions, &b.options()),
+        Job::Scenario(s) => Header::new(s.seed.unwrap_or(0), serde_json::Value::Null, extensions),
+    }
 }
 
 /// Why the pool could not run the jobs.
@@ -183,7 +188,13 @@ impl Running {
             .or_else(|| finished.map(|e| e.to_string()))
     }
 
-    fn into_result(mut self, job: &BatteryJob, notes: Vec<String>, end: JobEnd) -> JobResult {
+    fn into_result(
+        mut self,
+        job: &Job,
+        notes: Vec<String>,
+        end: JobEnd,
+        scenario: Option<ScenarioEnd>,
+    ) -> JobResult {
         let recording_error = self.finish_recording();
         JobResult {
             job: job.clone(),
@@ -191,6 +202,7 @@ impl Running {
             events: self.events,
             notes,
             end,
+            scenario,
             recording_error,
         }
     }
@@ -214,9 +226,9 @@ struct Slot {
 /// Runs `jobs` on a pool of workers and hands each result to `each`, in job order; `each`
 /// breaks to stop early (results of later jobs already running are dropped). Returns the
 /// libraries as the workers loaded them.
-pub fn run_battery(
+pub fn run_jobs(
     cfg: &PoolConfig,
-    jobs: &[BatteryJob],
+    jobs: &[Job],
     sink_for: &mut SinkFor<'_>,
     mut each: impl FnMut(&[Library], JobResult) -> ControlFlow<()>,
 ) -> Result<Vec<Library>, PoolError> {
@@ -267,7 +279,7 @@ pub fn run_battery(
             };
             if slot.ready && !slot.retiring && slot.running.is_none() && more {
                 let sent = match slot.requests.as_mut() {
-                    Some(w) => send(w, &Request::Battery(jobs[next_job].clone())),
+                    Some(w) => send(w, &Request::Run(jobs[next_job].clone())),
                     None => Err(io::ErrorKind::BrokenPipe.into()),
                 };
                 slot.running = Some(Running::new(next_job));
@@ -412,7 +424,7 @@ impl Pool<'_, '_> {
         &mut self,
         i: usize,
         report: Report,
-        jobs: &[BatteryJob],
+        jobs: &[Job],
         next_job: &mut usize,
         libraries: &mut [Library],
         have_libraries: &mut bool,
@@ -473,6 +485,7 @@ impl Pool<'_, '_> {
                 aborted,
                 stream_error,
                 survivors,
+                scenario,
             }) => {
                 slot.deadline = None;
                 if !survivors.is_empty() {
@@ -498,7 +511,7 @@ impl Pool<'_, '_> {
                     ));
                 }
                 let index = r.index;
-                let result = r.into_result(&jobs[index], notes, JobEnd::Completed);
+                let result = r.into_result(&jobs[index], notes, JobEnd::Completed, scenario);
                 return Ok(vec![((index, result), false)]);
             }
             Report::Message(Message::JobFailed { message }) => {
@@ -523,7 +536,7 @@ impl Pool<'_, '_> {
         slot: Slot,
         detail: String,
         end: JobEnd,
-        jobs: &[BatteryJob],
+        jobs: &[Job],
         next_job: &mut usize,
         libraries: &[Library],
     ) -> Finished {
@@ -577,7 +590,7 @@ impl Pool<'_, '_> {
                 "{name} {what} while it was being loaded; no seed can run"
             )];
             let index = r.index;
-            return vec![((index, r.into_result(job, notes, end)), true)];
+            return vec![((index, r.into_result(job, notes, end, None)), true)];
         }
         let Some(mut r) = slot.running else {
             // Died between jobs (an extension thread, say): nothing was owed.
@@ -600,16 +613,14 @@ impl Pool<'_, '_> {
         }
         r.events.push(event);
         let index = r.index;
-        vec![((index, r.into_result(&jobs[index], Vec::new(), end)), false)]
+        vec![(
+            (index, r.into_result(&jobs[index], Vec::new(), end, None)),
+            false,
+        )]
     }
 
     /// Kills every worker past its deadline.
-    fn hangs(
-        &mut self,
-        jobs: &[BatteryJob],
-        next_job: &mut usize,
-        libraries: &[Library],
-    ) -> Finished {
+    fn hangs(&mut self, jobs: &[Job], next_job: &mut usize, libraries: &[Library]) -> Finished {
         let now = Instant::now();
         let mut out = Vec::new();
         for i in 0..self.slots.len() {
@@ -745,7 +756,8 @@ fn read_worker(from: io::PipeReader, tx: &Sender<(usize, u64, Report)>, i: usize
             None => stream.rest(),
         };
         match (after, trouble) {
-            (After::Message(m), None) => {
+            // A job the worker could not finish (its trace stops where it gave up).
+            (After::Message(m @ Message::JobFailed { .. }), _) | (After::Message(m), None) => {
                 if !send(Report::Message(m)) {
                     return;
                 }

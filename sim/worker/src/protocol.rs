@@ -46,11 +46,57 @@ impl BatteryJob {
     }
 }
 
+/// A scenario file that hosts libraries (`faxsim run`): the worker loads it and the
+/// libraries it names, and runs it once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioJob {
+    /// The file (UTF-8: a path that is not runs in process).
+    pub path: String,
+    /// `--seed`.
+    pub seed: Option<u64>,
+}
+
+/// What a worker runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Job {
+    /// One battery run (`faxsim validate`, one seed).
+    Battery(BatteryJob),
+    /// One scenario run (`faxsim run`).
+    Scenario(ScenarioJob),
+}
+
+impl Job {
+    /// The seed it runs with, when it names one.
+    pub fn seed(&self) -> Option<u64> {
+        match self {
+            Job::Battery(b) => Some(b.seed),
+            Job::Scenario(s) => s.seed,
+        }
+    }
+}
+
+/// What a scenario run decided (its events travel as the trace).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioEnd {
+    /// The scenario's name.
+    pub name: String,
+    /// The seed it ran with.
+    pub seed: u64,
+    /// Every expectation held.
+    pub passed: bool,
+    /// The live checker's findings.
+    pub findings: Vec<faxsim_sim::Finding>,
+    /// Unmet expectations, in words.
+    pub failures: Vec<String>,
+    /// Extension names by id.
+    pub names: Vec<String>,
+}
+
 /// Parent to child.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
-    /// Run the battery once.
-    Battery(BatteryJob),
+    /// Run one job.
+    Run(Job),
 }
 
 /// A library as the child loaded it.
@@ -95,6 +141,8 @@ pub enum Message {
         /// Libraries still mapped after their unload (`Host::survivors`): their globals
         /// would carry into this worker's next job, so it takes no other.
         survivors: Vec<String>,
+        /// A scenario job's verdict.
+        scenario: Option<ScenarioEnd>,
     },
     /// The job could not run (the service refused its setup).
     JobFailed {

@@ -929,6 +929,32 @@ impl Scenario {
         }
     }
 
+    /// The extensions a trace of this scenario's run lists, once `svc` holds them all
+    /// (in a sink factory of [`Scenario::run_with`]): each with its kind, and the file of
+    /// a library it loads (for its SHA-256).
+    pub fn trace_extensions(&self, svc: &Service) -> Vec<crate::trace::ExtensionInfo> {
+        svc.extension_names()
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let ext = crate::trace::ExtId(i as u16);
+                let library = self
+                    .file
+                    .extensions
+                    .iter()
+                    .find(|e| &e.name == name)
+                    .and_then(|e| e.library.as_ref())
+                    .map(|l| self.path.parent().unwrap_or(Path::new(".")).join(l));
+                crate::trace::ExtensionInfo::new(name, svc.extension_kind(ext), library.as_deref())
+            })
+            .collect()
+    }
+
+    /// Whether the scenario hosts extension libraries (`library = "..."`).
+    pub fn hosts_libraries(&self) -> bool {
+        self.file.extensions.iter().any(|e| e.library.is_some())
+    }
+
     /// Runs the scenario. Errors are problems with the scenario itself (a step the
     /// service refuses, a library that does not load); unmet expectations are failures
     /// in the report.
