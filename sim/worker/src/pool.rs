@@ -256,8 +256,8 @@ pub fn run_jobs(
     let (tx, rx) = mpsc::channel();
     pool.tx = Some(tx);
     let n = cfg.workers.clamp(1, jobs.len().max(1));
-    for _ in 0..n {
-        let slot = pool.spawn()?;
+    for i in 0..n {
+        let slot = pool.spawn(i)?;
         pool.slots.push(Some(slot));
     }
     let mut next_job = 0usize;
@@ -272,7 +272,7 @@ pub fn run_jobs(
         for i in 0..pool.slots.len() {
             let more = !stop && !exhausted && next_job < jobs.len();
             if pool.slots[i].is_none() && more {
-                pool.slots[i] = Some(pool.spawn()?);
+                pool.slots[i] = Some(pool.spawn(i)?);
             }
             let Some(slot) = pool.slots[i].as_mut() else {
                 continue;
@@ -340,8 +340,9 @@ pub fn run_jobs(
                 break;
             }
         }
-        if stop || exhausted {
-            // Work past the stopping point is not reported: end it now.
+        if stop {
+            // Work past the stopping point is not reported: end it now. (When only no
+            // further job can start, the jobs running still finish and are reported.)
             for slot in pool.slots.iter_mut().flatten() {
                 if slot.running.is_some() {
                     slot.tree.kill(&mut slot.child);
@@ -367,12 +368,8 @@ struct Pool<'a, 's> {
 }
 
 impl Pool<'_, '_> {
-    fn spawn(&mut self) -> Result<Slot, PoolError> {
-        let index = self
-            .slots
-            .iter()
-            .position(Option::is_none)
-            .unwrap_or(self.slots.len());
+    /// Starts the worker of slot `index`.
+    fn spawn(&mut self, index: usize) -> Result<Slot, PoolError> {
         self.generation += 1;
         let generation = self.generation;
         let mut cmd = Command::new(&self.cfg.program);
