@@ -67,6 +67,22 @@ impl Checker {
         g.as_ref().and_then(|g| self.guid_value(g))
     }
 
+    /// The argument rules of a call that names its caller and a key (SetData, Register):
+    /// the GUID's form, the hInst, the device id's source.
+    pub(super) fn check_key_arguments(
+        &mut self,
+        event: &Event,
+        call: &str,
+        hinst: HInstArg,
+        device: u32,
+        source: i32,
+        guid: &GuidArg,
+    ) {
+        self.check_guid(event, call, device, source, guid);
+        self.check_hinst(event, call, hinst, device, source, guid);
+        self.check_source(event, call, device, source, guid);
+    }
+
     pub(super) fn check_guid(
         &mut self,
         event: &Event,

@@ -231,9 +231,7 @@ impl Checker {
         guid: &GuidArg,
     ) {
         self.callback_lifecycle(event);
-        self.check_guid(event, "SetData", device, source, guid);
-        self.check_hinst(event, "SetData", hinst, device, source, guid);
-        self.check_source(event, "SetData", device, source, guid);
+        self.check_key_arguments(event, "SetData", hinst, device, source, guid);
         self.on_write_call(event, Some(hinst), device, source, guid);
     }
 

@@ -67,9 +67,7 @@ impl Checker {
         guid: &GuidArg,
     ) {
         self.callback_lifecycle(event);
-        self.check_guid(event, "Register", device, source, guid);
-        self.check_hinst(event, "Register", hinst, device, source, guid);
-        self.check_source(event, "Register", device, source, guid);
+        self.check_key_arguments(event, "Register", hinst, device, source, guid);
         let key = (self.resolve(device, source), self.guid_arg_value(guid));
         self.thread(event.thread).calls.push(Frame::Register {
             at: event.seq,
