@@ -11,7 +11,7 @@ Exit codes:
   0  success: no finding of severity error (with --deny-warnings: none at all)
   1  the run completed and found something (findings, a divergence, an unmet expectation)
   2  bad input or usage: the message names the file (and line and column for text)
-  3  an extension crashed, hung or aborted (in a worker of validate or run, replay --isolate); the trace so far is kept";
+  3  an extension crashed, hung or aborted (in a worker of validate or run, or replay's child); the trace so far is kept";
 
 /// Test Windows fax extensions (FSPs, virtual FSPs, routing extensions) against a
 /// deterministic model of the fax service's configuration protocol.

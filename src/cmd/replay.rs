@@ -59,13 +59,16 @@ pub struct ReplayArgs {
     /// Fail (exit 1) on warnings of the replayed run too.
     #[arg(long)]
     pub deny_warnings: bool,
-    /// Replay in a child process: an extension that crashes or hangs is reported (exit 3)
-    /// and the replayed run up to that point is kept (in --record's file, or a file the
-    /// report names).
-    #[arg(long)]
+    /// Replay inside faxsim instead of in a child process (for a debugger): a build that
+    /// crashes then ends faxsim. By default the replay runs in a child, so a build that
+    /// crashes or hangs is reported (exit 3) with the replayed run up to that point kept
+    /// (in --record's file, or a file the report names).
+    #[arg(long, conflicts_with = "isolate")]
+    pub in_process: bool,
+    /// Accepted for compatibility: replays run in a child process by default.
+    #[arg(long, hide = true)]
     pub isolate: bool,
-    /// With --isolate: how long the replay may go without an event before it counts as
-    /// hung.
+    /// How long the replay may go without an event before it counts as hung.
     #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
     /// How long to wait for a call the recording shows one of the extension's own
@@ -97,7 +100,7 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<Outcome, CliError> {
     if let Some(out) = &args.output {
         crate::report::check_writable(out)?;
     }
-    if args.isolate {
+    if !args.in_process {
         return run_isolated(args);
     }
     let mut replay = Replay::open(&args.trace)
@@ -231,7 +234,7 @@ fn snapshot_text(r: &SnapshotResult, color: Color) -> String {
     }
 }
 
-/// `--isolate`: the same replay in a child `faxsim`, supervised (see
+/// The default: the same replay in a child `faxsim --in-process`, supervised (see
 /// `faxsim_host::isolate`): its report is this one; a crash or hang is exit 3 with the
 /// replayed prefix kept.
 fn run_isolated(args: &ReplayArgs) -> Result<Outcome, CliError> {
@@ -247,7 +250,7 @@ fn run_isolated(args: &ReplayArgs) -> Result<Outcome, CliError> {
     let report = scratch.join("report");
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("replay").arg(&args.trace);
+    cmd.arg("replay").arg(&args.trace).arg("--in-process");
     for lib in &args.libs {
         cmd.arg("--ext").arg(lib);
     }
