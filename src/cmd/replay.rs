@@ -11,7 +11,7 @@ use faxsim_host::isolate::{self, Ended};
 use faxsim_replay::snapshot::{self, SnapshotResult, UpdateMode};
 use faxsim_replay::{Mode, Played, Replay, ReplayError, ReplayOutcome};
 use faxsim_sim::Severity;
-use faxsim_trace::{Header, TextLine, TraceSink};
+use faxsim_trace::{Header, TextLine};
 use serde::Serialize;
 
 use crate::cli::{CliError, Outcome};
@@ -119,10 +119,8 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<Outcome, CliError> {
     if let Some(path) = &args.record {
         let mut replayed = header.clone();
         replayed.origin = "replay".into();
-        let sink = TraceSink::create(path, &replayed).map_err(|e| {
-            CliError::Input(format!("{}: cannot write the trace: {e}", path.display()))
-        })?;
-        replay = replay.sink(Box::new(sink));
+        let sink = crate::report::trace_sink(path, &replayed).map_err(CliError::Input)?;
+        replay = replay.sink(sink);
     }
     let outcome = replay.run().map_err(input)?;
     let snapshot = match &args.snapshot {

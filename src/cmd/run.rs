@@ -9,7 +9,6 @@ use faxsim_sim::scenario::{Scenario, ScenarioReport, collect_files};
 use crate::cli::{CliError, Outcome};
 use crate::report::Color;
 use crate::report::json::{FindingJson, ReportJson, RunJson};
-use faxsim_trace::TraceSink;
 
 /// Output formats of `faxsim run`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -215,16 +214,6 @@ fn junit_report(reports: &[ScenarioReport]) -> Result<String, CliError> {
         .map_err(|e| CliError::Input(format!("cannot write the JUnit report: {e}")))
 }
 
-/// A trace sink for `path`, or why there is none.
-fn trace_sink(
-    path: &Path,
-    header: &faxsim_trace::Header,
-) -> Result<Box<dyn faxsim_sim::EventSink>, String> {
-    TraceSink::create(path, header)
-        .map(|s| Box::new(s) as Box<dyn faxsim_sim::EventSink>)
-        .map_err(|e| format!("{}: cannot write the trace: {e}", path.display()))
-}
-
 /// Runs a scenario in this process: its report, and why its trace could not be created.
 fn run_here(
     args: &RunArgs,
@@ -240,7 +229,7 @@ fn run_here(
         let Some(path) = trace else {
             return Ok(Vec::new());
         };
-        match trace_sink(path, &svc.trace_header(scenario.trace_extensions(svc))) {
+        match crate::report::trace_sink(path, &svc.trace_header(scenario.trace_extensions(svc))) {
             Ok(sink) => Ok(vec![sink]),
             Err(e) => {
                 create_error = Some(e);
@@ -282,7 +271,7 @@ fn run_in_worker(
         seed: args.seed,
     });
     let mut sink_for = |_: &Job, header: &faxsim_trace::Header| match trace {
-        Some(p) => trace_sink(p, header).map(Some),
+        Some(p) => crate::report::trace_sink(p, header).map(Some),
         None => Ok(None),
     };
     let mut result = None;
@@ -384,7 +373,7 @@ pub fn run(args: &RunArgs, color: Color) -> Result<Outcome, CliError> {
             None => run_here(args, &scenario, trace.as_deref())?,
         };
         if let (Some(e), Some(path)) = (&report.recording_error, &trace) {
-            unrecorded.push(format!("{}: cannot write the trace: {e}", path.display()));
+            unrecorded.push(crate::report::trace_error(path, e));
         }
         unrecorded.extend(recording_error);
         reports.push(report);

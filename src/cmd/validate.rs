@@ -9,12 +9,12 @@
 use std::cell::RefCell;
 use std::io::Write as _;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use faxsim_sim::trace::{EventSink, ExtensionKind, Header, TraceSink};
+use faxsim_sim::trace::{ExtensionKind, Header};
 use faxsim_sim::{DeliveryPolicy, Severity};
 use faxsim_worker::{BatteryJob, Job, PoolConfig, PoolError};
 
@@ -230,10 +230,7 @@ pub fn run(args: &ValidateArgs, color: Color) -> Result<Outcome, CliError> {
         let Some(path) = job.seed().and_then(|seed| record_path(args, seed)) else {
             return Ok(None);
         };
-        match TraceSink::create(&path, header) {
-            Ok(sink) => Ok(Some(Box::new(sink) as Box<dyn EventSink>)),
-            Err(e) => Err(trace_error(&path, e)),
-        }
+        crate::report::trace_sink(&path, header).map(Some)
     };
     let kind = args.kind.map(ExtensionKind::from);
     let libs = if args.in_process {
@@ -319,10 +316,6 @@ fn record_path(args: &ValidateArgs, seed: u64) -> Option<PathBuf> {
         None => format!("{stem}-seed{seed}"),
     };
     Some(path.with_file_name(name))
-}
-
-fn trace_error(path: &Path, e: impl std::fmt::Display) -> String {
-    format!("{}: cannot write the trace: {e}", path.display())
 }
 
 /// The battery jobs of this run, one per seed.

@@ -64,6 +64,21 @@ impl Color {
     }
 }
 
+/// `--record`'s words for a trace that cannot be written (one line, naming the file).
+pub fn trace_error(path: &std::path::Path, e: impl std::fmt::Display) -> String {
+    format!("{}: cannot write the trace: {e}", path.display())
+}
+
+/// A `--record` trace at `path` (binary or JSON Lines by its name), or why there is none.
+pub fn trace_sink(
+    path: &std::path::Path,
+    header: &faxsim_trace::Header,
+) -> Result<Box<dyn faxsim_trace::EventSink>, String> {
+    faxsim_trace::TraceSink::create(path, header)
+        .map(|s| Box::new(s) as Box<dyn faxsim_trace::EventSink>)
+        .map_err(|e| trace_error(path, e))
+}
+
 /// Fails before the run if the report could not be written.
 pub fn check_writable(path: &std::path::Path) -> Result<(), crate::cli::CliError> {
     let dir = path

@@ -170,8 +170,15 @@ pub fn service_options(opts: &BatteryOptions) -> ServiceOptions {
 /// SHA-256 of its file, read here: compute it once per host, not per seed), then the
 /// in-process peer.
 pub fn header_extensions(host: &Host) -> Vec<ExtensionInfo> {
-    host.libraries()
-        .map(|l| ExtensionInfo::new(&l.name, l.kind, Some(&l.path)))
+    with_peer(
+        host.libraries()
+            .map(|l| ExtensionInfo::new(&l.name, l.kind, Some(&l.path))),
+    )
+}
+
+/// The libraries' entries of a battery trace header, then the in-process peer's.
+pub fn with_peer(libraries: impl Iterator<Item = ExtensionInfo>) -> Vec<ExtensionInfo> {
+    libraries
         .chain(std::iter::once(ExtensionInfo::new(
             PEER_NAME,
             ExtensionKind::Routing,

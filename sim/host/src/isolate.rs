@@ -34,13 +34,9 @@ pub enum Ended {
 /// trace it writes): see the module docs. `limit` is how long it may go without writing
 /// an event.
 pub fn supervise(mut cmd: Command, progress: &Path, limit: Duration) -> io::Result<Ended> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt as _;
-        // Its own group: a hang kills every process the extension started too.
-        cmd.process_group(0);
-    }
+    own_group(&mut cmd);
     let mut child = cmd.spawn()?;
+    let mut tree = platform::tree_of(&child);
     let mut size = file_len(progress);
     let mut last_progress = Instant::now();
     loop {
@@ -56,7 +52,7 @@ pub fn supervise(mut cmd: Command, progress: &Path, limit: Duration) -> io::Resu
             size = now_size;
             last_progress = Instant::now();
         } else if last_progress.elapsed() >= limit {
-            kill_group(&mut child);
+            tree.kill(&mut child);
             let _ = child.wait();
             return Ok(Ended::Hung);
         }
@@ -81,22 +77,16 @@ fn crashed(status: &ExitStatus) -> bool {
     status.code().is_none_or(|c| c < 0)
 }
 
-#[cfg(unix)]
-fn kill_group(child: &mut Child) {
-    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
-        let _ = child.kill();
-        return;
-    };
-    // SAFETY: kill(2) with a negative pid signals the process group the child leads (it
-    // was started with `process_group(0)`); no memory is involved.
-    unsafe {
-        libc::kill(-pid, libc::SIGKILL);
+/// Puts the command's process in a group of its own (Unix), so a hang kills every process
+/// the extension started too; on Windows the job object of [`ProcessTree`] does that.
+fn own_group(cmd: &mut Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        cmd.process_group(0);
     }
-}
-
-#[cfg(not(unix))]
-fn kill_group(child: &mut Child) {
-    let _ = child.kill();
+    #[cfg(not(unix))]
+    let _ = cmd;
 }
 
 /// A process's end in words: the signal's name (`SIGSEGV (signal 11)`), the exception
@@ -165,11 +155,7 @@ static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub fn spawn_linked(mut cmd: Command) -> io::Result<(Child, Link, ProcessTree)> {
     let (child_reads, to_child) = io::pipe()?;
     let (from_child, child_writes) = io::pipe()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt as _;
-        cmd.process_group(0);
-    }
+    own_group(&mut cmd);
     let _window = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
     let value = format!(
         "{},{}",

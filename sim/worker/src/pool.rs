@@ -112,27 +112,21 @@ pub struct JobResult {
 /// none.
 pub type SinkFor<'a> = dyn FnMut(&Job, &Header) -> Result<Option<Box<dyn EventSink>>, String> + 'a;
 
-/// The header of a job whose worker died before it sent one: the libraries as given,
-/// then the peer.
+/// The header of a job whose worker died before it sent one: a battery's lists the
+/// libraries as given, then the peer; a scenario's, nothing it could know.
 pub fn fallback_header(libraries: &[Library], job: &Job) -> Header {
-    let extensions: Vec<faxsim_trace::ExtensionInfo> = libraries
-        .iter()
-        .map(|l| {
-            faxsim_trace::ExtensionInfo::new(
-                &l.name,
-                l.kind.unwrap_or(ExtensionKind::Routing),
-                Some(&l.path),
-            )
-        })
-        .chain([faxsim_trace::ExtensionInfo::new(
-            faxsim_host::battery::PEER_NAME,
-            ExtensionKind::Routing,
-            None,
-        )])
-        .collect();
     match job {
-        Job::Battery(b) => faxsim_host::battery::trace_header(&extensions, &b.options()),
-        Job::Scenario(s) => Header::new(s.seed.unwrap_or(0), serde_json::Value::Null, extensions),
+        Job::Battery(b) => {
+            let extensions = faxsim_host::battery::with_peer(libraries.iter().map(|l| {
+                faxsim_trace::ExtensionInfo::new(
+                    &l.name,
+                    l.kind.unwrap_or(ExtensionKind::Routing),
+                    Some(&l.path),
+                )
+            }));
+            faxsim_host::battery::trace_header(&extensions, &b.options())
+        }
+        Job::Scenario(s) => Header::new(s.seed.unwrap_or(0), serde_json::Value::Null, Vec::new()),
     }
 }
 
@@ -266,7 +260,6 @@ pub fn run_jobs(
     // `each` asked to stop / no further job can run (a library crashes while loading).
     let mut stop = false;
     let mut exhausted = false;
-    let mut have_libraries = false;
     let result = loop {
         // Hand out jobs to idle workers; replace dead ones while work remains.
         for i in 0..pool.slots.len() {
@@ -312,14 +305,7 @@ pub fn run_jobs(
                 if slot.generation != generation {
                     continue;
                 }
-                match pool.handle(
-                    i,
-                    report,
-                    jobs,
-                    &mut next_job,
-                    &mut libraries,
-                    &mut have_libraries,
-                ) {
+                match pool.handle(i, report, jobs, &mut next_job, &mut libraries) {
                     Ok(f) => f,
                     Err(e) => break Err(e),
                 }
@@ -424,7 +410,6 @@ impl Pool<'_, '_> {
         jobs: &[Job],
         next_job: &mut usize,
         libraries: &mut [Library],
-        have_libraries: &mut bool,
     ) -> Result<Finished, PoolError> {
         let limit = self.cfg.hang_limit;
         let slot = self.slots[i].as_mut().expect("checked by the caller");
@@ -438,18 +423,16 @@ impl Pool<'_, '_> {
                 return Err(PoolError::Usage(message));
             }
             Report::Message(Message::Ready { libraries: loaded }) => {
-                if !*have_libraries {
-                    for (lib, l) in libraries.iter_mut().zip(loaded) {
-                        let LoadedLibrary {
-                            name,
-                            kind,
-                            takes_part,
-                        } = l;
-                        lib.name = name;
-                        lib.kind = Some(kind);
-                        lib.takes_part = takes_part;
-                    }
-                    *have_libraries = true;
+                // Every worker loads the same libraries: the latest word stands.
+                for (lib, l) in libraries.iter_mut().zip(loaded) {
+                    let LoadedLibrary {
+                        name,
+                        kind,
+                        takes_part,
+                    } = l;
+                    lib.name = name;
+                    lib.kind = Some(kind);
+                    lib.takes_part = takes_part;
                 }
                 slot.loading = None;
                 slot.ready = true;

@@ -238,8 +238,7 @@ mod tests {
         let err = read_envelope(&mut &huge[..], &mut buf).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert_eq!(buf.capacity(), 0);
-        let mut bad_tag = vec![9u8, 0, 0, 0, 0];
-        bad_tag.truncate(5);
+        let bad_tag = [9u8, 0, 0, 0, 0];
         assert!(read_envelope(&mut &bad_tag[..], &mut buf).is_err());
     }
 }
