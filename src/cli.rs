@@ -115,17 +115,6 @@ impl Outcome {
         }
     }
 
-    /// The outcome a child faxsim reported by its exit code (any other code is bad input:
-    /// the child said why on its standard error).
-    pub fn from_code(code: i32) -> Outcome {
-        match code {
-            0 => Outcome::Clean,
-            1 => Outcome::Found,
-            3 => Outcome::Crashed,
-            _ => Outcome::BadInput,
-        }
-    }
-
     /// `Found` when `found`, else `Clean`.
     pub fn found_if(found: bool) -> Outcome {
         if found {

@@ -594,10 +594,13 @@ fn against_shows_how_two_builds_differ() {
     assert!(text.contains("buffer-leak"), "{text}");
 }
 
-/// `--isolate`: a build that crashes or hangs during the replay is exit 3, named with
-/// the call it was in, and the replayed run up to there is kept.
+/// By default the replay runs in a worker process: a build that crashes or hangs during
+/// the replay is exit 3, named with the call it was in, with the findings of the run up
+/// to there, and the replayed run up to there is kept (in --record's file, else in a file
+/// the report names). A build that runs to the end gives the in-process report, snapshot
+/// included.
 #[test]
-fn a_crash_or_hang_under_isolate_exits_3_and_keeps_the_replayed_prefix() {
+fn a_crash_or_hang_in_the_worker_exits_3_and_keeps_the_replayed_prefix() {
     if fixtures().is_none() {
         return;
     }
@@ -613,9 +616,14 @@ fn a_crash_or_hang_under_isolate_exits_3_and_keeps_the_replayed_prefix() {
         "--record",
         trace.to_str().unwrap(),
     ]);
-    for (bad, timeout, needle) in [
-        ("buggy_extension_crashed", "10000", "crashed (SIG"),
-        ("buggy_extension_hung", "1500", "hung"),
+    for (bad, timeout, needle, rule) in [
+        (
+            "buggy_extension_crashed",
+            "10000",
+            "crashed (SIG",
+            "extension-crashed",
+        ),
+        ("buggy_extension_hung", "1500", "hung", "extension-hung"),
     ] {
         let build = dir.join(lib_file("buggy_buffer_leak"));
         std::fs::copy(lib(bad), &build).unwrap();
@@ -625,7 +633,6 @@ fn a_crash_or_hang_under_isolate_exits_3_and_keeps_the_replayed_prefix() {
             trace.to_str().unwrap(),
             "--ext",
             build.to_str().unwrap(),
-            "--isolate",
             "--timeout-ms",
             timeout,
             "--record",
@@ -637,25 +644,89 @@ fn a_crash_or_hang_under_isolate_exits_3_and_keeps_the_replayed_prefix() {
             assert!(text.contains(needle), "{bad}: {text}");
         }
         assert!(text.contains("inside FaxExtConfigChange"), "{bad}: {text}");
+        assert!(text.contains(rule), "{bad}: {text}");
         // The replayed run up to the failure reads back (cut, not lost).
         let shown = faxsim(&["show", prefix.to_str().unwrap()]);
         let shown = String::from_utf8_lossy(&shown.stdout);
         assert!(shown.contains("config-change-call"), "{bad}: {shown}");
+        // Without --record the report names a kept file, and JSON says the same.
+        let o = faxsim(&[
+            "replay",
+            trace.to_str().unwrap(),
+            "--ext",
+            build.to_str().unwrap(),
+            "--timeout-ms",
+            timeout,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{bad}");
+        let v = json(&o);
+        assert_eq!(v["passed"], false);
+        assert!(
+            rules(&v).iter().any(|r| r.starts_with(&format!("{rule} "))),
+            "{bad}: {v}"
+        );
+        let kept = v["replay"]["replayed_trace"]
+            .as_str()
+            .expect("a kept trace");
+        let shown = faxsim(&["show", kept]);
+        assert!(
+            String::from_utf8_lossy(&shown.stdout).contains("config-change-call"),
+            "{bad}: {kept}"
+        );
+        let _ = std::fs::remove_file(kept);
     }
-    // The recorded build: the child's report is the report (its leak is a finding).
-    let o = faxsim(&[
-        "replay",
-        trace.to_str().unwrap(),
-        "--ext",
-        lib("buggy_buffer_leak").to_str().unwrap(),
-        "--isolate",
-    ]);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(1), "{text}");
-    assert!(
-        text.contains("REPRODUCED") && text.contains("buffer-leak"),
-        "{text}"
-    );
+    // The recorded build: the worker's report is the in-process one, in both formats,
+    // and a snapshot written in one is matched by the other.
+    let leak = lib("buggy_buffer_leak");
+    let snaps = dir.join("snaps");
+    for format in ["text", "json"] {
+        let mut reports = Vec::new();
+        for (mode, first) in [("worker", true), ("in-process", false)] {
+            let mut args = vec![
+                "replay",
+                trace.to_str().unwrap(),
+                "--ext",
+                leak.to_str().unwrap(),
+                "--format",
+                format,
+                "--snapshot",
+                snaps.to_str().unwrap(),
+            ];
+            if !first {
+                args.push("--in-process");
+            }
+            let o = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+                .args(&args)
+                .env("NO_COLOR", "1")
+                .env("INSTA_UPDATE", "auto")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            assert_eq!(o.status.code(), Some(1), "{mode}: {text}");
+            assert!(text.contains("buffer-leak"), "{mode}: {text}");
+            if !first {
+                assert!(
+                    text.contains("matches") || text.contains("\"matched\""),
+                    "{mode}: {text}"
+                );
+            }
+            reports.push(text);
+        }
+        if format == "text" {
+            assert!(reports[0].contains("REPRODUCED"), "{}", reports[0]);
+        }
+        // The first run wrote the snapshot, the second matched it: otherwise equal.
+        let normalise = |s: &str| {
+            s.lines()
+                .filter(|l| !l.contains("snapshot") && !l.contains("\"result\""))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(normalise(&reports[0]), normalise(&reports[1]), "{format}");
+        std::fs::remove_dir_all(&snaps).unwrap();
+    }
 }
 
 /// A recording whose service called the extension from several threads (as a real fax

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use faxsim_trace::{BufferArg, Event, EventKind, ExtId, Half, HandleArg};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use similar::{Algorithm, DiffOp, capture_diff_slices};
 
 use crate::transcript::{call_text, observation, return_text};
@@ -15,7 +15,7 @@ use crate::transcript::{call_text, observation, return_text};
 const CONTEXT: usize = 2;
 
 /// One line of a group's diff.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffLine {
     /// `-` only in the first run, `+` only in the second, ` ` in both.
     pub tag: char,
@@ -24,7 +24,7 @@ pub struct DiffLine {
 }
 
 /// The differences of one extension with one key (or its calls without a key).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupDiff {
     /// The extension.
     pub extension: String,
@@ -35,7 +35,7 @@ pub struct GroupDiff {
 }
 
 /// Every difference between two runs.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BehaviourDiff {
     /// The groups that differ, by extension, then key.
     pub groups: Vec<GroupDiff>,

@@ -54,7 +54,7 @@ use faxsim_trace::{
     Event, EventKind, EventSink, ExtId, ExtensionInfo, ExtensionKind, FlushPolicy, Header,
     TextLine, TraceError, TraceInput, TraceWriter,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use cursor::CONTEXT;
 pub use diff::BehaviourDiff;
@@ -65,7 +65,7 @@ use crate::standin::{PlayedBack, StandIn};
 use crate::strict::{Driver, Player, StrictOracle};
 
 /// How a replay answers the extensions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// The recording drives and answers; the first difference ends the replay.
@@ -126,7 +126,7 @@ pub enum ReplayError {
 }
 
 /// Where the replayed run and the recording part.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Divergence {
     /// The index of the recorded event that was not reproduced (the recording's length
     /// when the replay did more than the recording shows).
@@ -250,7 +250,7 @@ fn key_of(kind: &EventKind) -> Option<(u32, Arc<str>)> {
 }
 
 /// Who played an extension of the recording in the replay.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "type")]
 pub enum Played {
     /// A library, loaded from this path.
@@ -268,7 +268,7 @@ pub enum Played {
 }
 
 /// What a replay found.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ReplayOutcome {
     /// How it was replayed.
     pub mode: Mode,

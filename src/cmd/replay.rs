@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use faxsim_host::isolate::{self, Ended};
 use faxsim_replay::snapshot::{self, SnapshotResult, UpdateMode};
-use faxsim_replay::{Mode, Played, Replay, ReplayError, ReplayOutcome};
+use faxsim_replay::{Mode, Played, ReplayError, ReplayOutcome};
 use faxsim_sim::Severity;
 use faxsim_trace::{Header, TextLine};
+use faxsim_worker::ReplayJob;
 use serde::Serialize;
 
 use crate::cli::{CliError, Outcome};
@@ -59,13 +59,13 @@ pub struct ReplayArgs {
     /// Fail (exit 1) on warnings of the replayed run too.
     #[arg(long)]
     pub deny_warnings: bool,
-    /// Replay inside faxsim instead of in a child process (for a debugger): a build that
-    /// crashes then ends faxsim. By default the replay runs in a child, so a build that
+    /// Replay inside faxsim instead of in a worker process (for a debugger): a build that
+    /// crashes then ends faxsim. By default the replay runs in a worker, so a build that
     /// crashes or hangs is reported (exit 3) with the replayed run up to that point kept
     /// (in --record's file, or a file the report names).
     #[arg(long, conflicts_with = "isolate")]
     pub in_process: bool,
-    /// Accepted for compatibility: replays run in a child process by default.
+    /// Accepted for compatibility: replays run in a worker process by default.
     #[arg(long, hide = true)]
     pub isolate: bool,
     /// How long the replay may go without an event before it counts as hung.
@@ -100,31 +100,241 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<Outcome, CliError> {
     if let Some(out) = &args.output {
         crate::report::check_writable(out)?;
     }
-    if !args.in_process {
-        return run_isolated(args);
+    let job = ReplayJob {
+        trace: args.trace.clone(),
+        libs: args.libs.clone(),
+        mode: match args.mode {
+            ModeArg::Strict => Mode::Strict,
+            ModeArg::Model => Mode::Model,
+        },
+        against: args.against.clone(),
+        thread_wait_ms: args.thread_wait_ms,
+    };
+    // A worker is told its paths in UTF-8; a replay of others runs here.
+    let utf8 = std::iter::once(&job.trace)
+        .chain(&job.libs)
+        .chain(&job.against)
+        .all(|p| p.to_str().is_some());
+    if !args.in_process && !utf8 {
+        eprintln!(
+            "faxsim: note: a path is not UTF-8, so the replay runs inside faxsim (a build that crashes ends faxsim)"
+        );
     }
-    let mut replay = Replay::open(&args.trace)
-        .map_err(input)?
-        .thread_wait(Duration::from_millis(args.thread_wait_ms));
-    for lib in &args.libs {
-        replay = replay.library(lib);
+    if args.in_process || !utf8 {
+        let mut replay = job.build().map_err(input)?;
+        let header = replay.header().clone();
+        if let Some(path) = &args.record {
+            let sink = crate::report::trace_sink(path, &ReplayJob::replayed_header(&header))
+                .map_err(CliError::Input)?;
+            replay = replay.sink(sink);
+        }
+        let outcome = replay.run().map_err(input)?;
+        return finish(args, &header, &outcome, color);
     }
-    if args.mode == ModeArg::Model {
-        replay = replay.mode(Mode::Model);
+    run_in_worker(args, job, color)
+}
+
+/// The default: the replay runs in a worker process (`faxsim-worker`, as validate's seeds
+/// do), so a build that crashes or hangs is reported (exit 3) with the replayed run up to
+/// there, and the report is otherwise the in-process one.
+fn run_in_worker(args: &ReplayArgs, job: ReplayJob, color: Color) -> Result<Outcome, CliError> {
+    use faxsim_worker::{Job, JobEnd, PoolConfig, PoolError};
+    let header = faxsim_trace::TraceInput::open(&args.trace)
+        .map_err(|e| CliError::Input(format!("{}: {e}", args.trace.display())))?
+        .header()
+        .clone();
+    // The replayed run is written as it arrives: to --record's file, else to a scratch
+    // file kept only when the build crashes or hangs (the report names it).
+    let scratch = std::env::temp_dir().join(format!("faxsim-replay-{}", std::process::id()));
+    let trace = match &args.record {
+        Some(p) => p.clone(),
+        None => {
+            std::fs::create_dir_all(&scratch)?;
+            let stem = args
+                .trace
+                .file_stem()
+                .map_or_else(|| "replay".into(), |s| s.to_string_lossy().into_owned());
+            scratch.join(format!("{stem}.replayed.trace"))
+        }
+    };
+    let cfg = PoolConfig {
+        program: std::env::current_exe()?,
+        worker_args: vec!["__worker".into()],
+        libs: Vec::new(),
+        kind: None,
+        hang_limit: Duration::from_millis(args.timeout_ms),
+        workers: 1,
+        output: std::sync::Arc::new(|line: &str| eprintln!("{line}")),
+    };
+    let mut sink_for =
+        |_: &Job, header: &Header| crate::report::trace_sink(&trace, header).map(Some);
+    let mut result = None;
+    let ran = faxsim_worker::run_jobs(&cfg, &[Job::Replay(job)], &mut sink_for, |_, r| {
+        result = Some(r);
+        std::ops::ControlFlow::Break(())
+    });
+    let cleanup = || {
+        if args.record.is_none() {
+            let _ = std::fs::remove_file(&trace);
+            let _ = std::fs::remove_dir(&scratch);
+        }
+    };
+    let r = match (ran, result) {
+        (Ok(_), Some(r)) => r,
+        (Ok(_), None) => {
+            cleanup();
+            return Err(CliError::Input(format!(
+                "{}: the replay's worker ended without a result",
+                args.trace.display()
+            )));
+        }
+        (Err(e), _) => {
+            cleanup();
+            return Err(match e {
+                PoolError::Usage(m) => CliError::Input(m),
+                PoolError::Io(e) => CliError::Io(e),
+            });
+        }
+    };
+    if r.end == JobEnd::Completed {
+        cleanup();
+        let Some(mut outcome) = r.replay else {
+            return Err(CliError::Input(format!(
+                "{}: the replay's worker sent no outcome",
+                args.trace.display()
+            )));
+        };
+        outcome.events = r.events;
+        let code = finish(args, &header, &outcome, color)?;
+        return match r.recording_error.filter(|_| args.record.is_some()) {
+            // The report is out; the trace the user asked for is not whole.
+            Some(e) => {
+                eprintln!("faxsim: {e}");
+                Ok(Outcome::BadInput)
+            }
+            None => Ok(code),
+        };
     }
-    if let Some(new) = &args.against {
-        replay = replay.against(new);
+    let color = if args.output.is_some() {
+        Color::plain()
+    } else {
+        color
+    };
+    crash_report(args, &r, &trace, color)?;
+    Ok(Outcome::Crashed)
+}
+
+/// The report of a replay whose build crashed or hung: who, inside which call, after how
+/// many replayed events, the findings of the run up to there, and where that run is.
+fn crash_report(
+    args: &ReplayArgs,
+    r: &faxsim_worker::JobResult,
+    trace: &std::path::Path,
+    color: Color,
+) -> Result<(), CliError> {
+    let names = r
+        .header
+        .as_ref()
+        .map(Header::extension_names)
+        .unwrap_or_default();
+    // The last event is the worker's crash or hang; the replayed ones come before it.
+    let replayed = r.events.len().saturating_sub(1);
+    let open = faxsim_trace::OpenCalls::of(&r.events);
+    let who = open.innermost().map_or_else(
+        || "the extension".to_string(),
+        |call| {
+            let name = call
+                .ext
+                .and_then(|x| names.get(x.index()).cloned())
+                .unwrap_or_else(|| "the extension".into());
+            format!("{name}, inside {},", call.function)
+        },
+    );
+    let failure = match (r.end == faxsim_worker::JobEnd::Hung, r.events.last()) {
+        (true, _) => format!("did not answer within {} ms (hung)", args.timeout_ms),
+        (false, Some(e)) => match &e.kind {
+            faxsim_trace::EventKind::ExtensionCrashed { detail } => format!("crashed ({detail})"),
+            _ => "crashed".into(),
+        },
+        (false, None) => "crashed".into(),
+    };
+    let mut findings = faxsim_sim::check_events(
+        &r.events,
+        faxsim_sim::CheckerConfig {
+            names: names.clone(),
+            ..faxsim_sim::CheckerConfig::default()
+        },
+    );
+    crate::report::name_interrupted_call(&mut findings, &open);
+    let kept = match &r.recording_error {
+        None => format!(
+            "the replayed run up to there is in {} (faxsim show, faxsim check read it)",
+            trace.display()
+        ),
+        Some(e) => format!("the replayed run could not be kept: {e}"),
+    };
+    let text = match args.format {
+        ReplayFormat::Text => {
+            let mut s = format!(
+                "replay of {}: {who} {} after {replayed} replayed events\n{kept}\n",
+                args.trace.display(),
+                color.red(&failure),
+            );
+            if !findings.is_empty() {
+                let _ = writeln!(s, "\nfindings in the replayed run:");
+                for f in &findings {
+                    let who = f
+                        .ext
+                        .map_or("-", |e| names.get(e.index()).map_or("?", String::as_str));
+                    let _ = writeln!(
+                        s,
+                        "  {} {:<24} event {:<5} {who}: {}",
+                        color.severity(f.severity),
+                        f.rule.id(),
+                        f.event,
+                        f.message
+                    );
+                }
+            }
+            s
+        }
+        ReplayFormat::Json => serde_json::to_string_pretty(&serde_json::json!({
+            "faxsim": env!("CARGO_PKG_VERSION"),
+            "format": FORMAT,
+            "replay": {
+                "trace": args.trace.display().to_string(),
+                "failure": failure,
+                "replayed_events": replayed,
+                "replayed_trace": r.recording_error.is_none().then(|| trace.display().to_string()),
+            },
+            "passed": false,
+            "findings": findings.iter().map(|f| FindingJson::new(f, &names)).collect::<Vec<_>>(),
+        }))
+        .expect("reports serialise")
+            + "\n",
+    };
+    write_report(args, &text)
+}
+
+/// Writes the report to `--output` or standard output.
+fn write_report(args: &ReplayArgs, text: &str) -> Result<(), CliError> {
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", path.display()))),
+        None => Ok(std::io::stdout().lock().write_all(text.as_bytes())?),
     }
-    let header = replay.header().clone();
-    if let Some(path) = &args.record {
-        let mut replayed = header.clone();
-        replayed.origin = "replay".into();
-        let sink = crate::report::trace_sink(path, &replayed).map_err(CliError::Input)?;
-        replay = replay.sink(sink);
-    }
-    let outcome = replay.run().map_err(input)?;
+}
+
+/// The report of a replay that ran to its end (in a worker or in process), the snapshot,
+/// and the outcome.
+fn finish(
+    args: &ReplayArgs,
+    header: &Header,
+    outcome: &ReplayOutcome,
+    color: Color,
+) -> Result<Outcome, CliError> {
     let snapshot = match &args.snapshot {
-        Some(dir) => Some(take_snapshot(args, dir, &outcome)?),
+        Some(dir) => Some(take_snapshot(args, dir, outcome)?),
         None => None,
     };
     let color = if args.output.is_some() {
@@ -133,17 +343,13 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<Outcome, CliError> {
         color
     };
     let mut text = match args.format {
-        ReplayFormat::Text => text_report(args, &header, &outcome, color),
-        ReplayFormat::Json => json_report(args, &outcome, snapshot.as_ref()) + "\n",
+        ReplayFormat::Text => text_report(args, header, outcome, color),
+        ReplayFormat::Json => json_report(args, outcome, snapshot.as_ref()) + "\n",
     };
     if let (ReplayFormat::Text, Some(r)) = (args.format, &snapshot) {
         text.push_str(&snapshot_text(r, color));
     }
-    match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", path.display())))?,
-        None => std::io::stdout().lock().write_all(text.as_bytes())?,
-    }
+    write_report(args, &text)?;
     if let Some(damage) = &outcome.truncated {
         // Replayed up to the damage and reported; the file is still bad input, as for
         // `faxsim show` and `faxsim check`.
@@ -230,133 +436,6 @@ fn snapshot_text(r: &SnapshotResult, color: Color) -> String {
             s
         }
     }
-}
-
-/// The default: the same replay in a child `faxsim --in-process`, supervised (see
-/// `faxsim_host::isolate`): its report is this one; a crash or hang is exit 3 with the
-/// replayed prefix kept.
-fn run_isolated(args: &ReplayArgs) -> Result<Outcome, CliError> {
-    let scratch = std::env::temp_dir().join(format!("faxsim-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)?;
-    let prefix = args.record.clone().unwrap_or_else(|| {
-        let stem = args
-            .trace
-            .file_stem()
-            .map_or_else(|| "replay".into(), |s| s.to_string_lossy().into_owned());
-        scratch.join(format!("{stem}.replayed.trace"))
-    });
-    let report = scratch.join("report");
-    let exe = std::env::current_exe()?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("replay").arg(&args.trace).arg("--in-process");
-    for lib in &args.libs {
-        cmd.arg("--ext").arg(lib);
-    }
-    if let Some(new) = &args.against {
-        cmd.arg("--against").arg(new);
-    }
-    if let Some(dir) = &args.snapshot {
-        cmd.arg("--snapshot").arg(dir);
-    }
-    if args.deny_warnings {
-        cmd.arg("--deny-warnings");
-    }
-    cmd.args([
-        "--mode",
-        match args.mode {
-            ModeArg::Strict => "strict",
-            ModeArg::Model => "model",
-        },
-        "--format",
-        match args.format {
-            ReplayFormat::Text => "text",
-            ReplayFormat::Json => "json",
-        },
-        "--thread-wait-ms",
-        &args.thread_wait_ms.to_string(),
-        "--color",
-        "never",
-    ])
-    .arg("--output")
-    .arg(&report)
-    .arg("--record")
-    .arg(&prefix)
-    .stdin(std::process::Stdio::null());
-    let limit = Duration::from_millis(args.timeout_ms);
-    let ended = isolate::supervise(cmd, &prefix, limit)?;
-    let failure = match ended {
-        // The child ends with its report written, or with 0-2 and its message on the
-        // shared standard error. Any other end is a crash whatever the platform calls it
-        // (Wine, for one, ends a process on an unhandled exception with code 3).
-        Ended::Exited(status) if report.exists() || matches!(status.code(), Some(0..=2)) => {
-            let code = status.code().unwrap_or(2);
-            if let Ok(text) = std::fs::read(&report) {
-                match &args.output {
-                    Some(out) => std::fs::write(out, text).map_err(|e| {
-                        CliError::Input(format!("{}: cannot write: {e}", out.display()))
-                    })?,
-                    None => std::io::stdout().lock().write_all(&text)?,
-                }
-            }
-            let _ = std::fs::remove_file(&report);
-            if args.record.is_none() {
-                let _ = std::fs::remove_file(&prefix);
-            }
-            let _ = std::fs::remove_dir(&scratch);
-            return Ok(Outcome::from_code(code));
-        }
-        Ended::Exited(status) => format!("crashed ({})", isolate::describe_exit(&status)),
-        Ended::Crashed(detail) => format!("crashed ({detail})"),
-        Ended::Hung => format!("did not answer within {} ms (hung)", args.timeout_ms),
-    };
-    // The replayed run up to the failure, from the child's trace.
-    let salvaged = std::fs::File::open(&prefix)
-        .ok()
-        .and_then(|f| faxsim_trace::salvage(std::io::BufReader::new(f)).ok());
-    let (events, names) = match &salvaged {
-        Some(s) => (s.trace.events.clone(), s.trace.header.extension_names()),
-        None => (Vec::new(), Vec::new()),
-    };
-    let who = faxsim_trace::OpenCalls::of(&events)
-        .innermost()
-        .map_or_else(
-            || "the extension".to_string(),
-            |call| {
-                let name = call
-                    .ext
-                    .and_then(|x| names.get(x.index()).cloned())
-                    .unwrap_or_else(|| "the extension".into());
-                format!("{name}, inside {},", call.function)
-            },
-        );
-    let mut text = format!(
-        "replay of {}: {who} {failure} after {} replayed events\nthe replayed run up to there is in {} (faxsim show, faxsim check read it)\n",
-        args.trace.display(),
-        events.len(),
-        prefix.display()
-    );
-    if args.format == ReplayFormat::Json {
-        text = serde_json::to_string_pretty(&serde_json::json!({
-            "faxsim": env!("CARGO_PKG_VERSION"),
-            "format": FORMAT,
-            "replay": {
-                "trace": args.trace.display().to_string(),
-                "failure": failure,
-                "replayed_events": events.len(),
-                "replayed_trace": prefix.display().to_string(),
-            },
-            "passed": false,
-        }))
-        .expect("reports serialise")
-            + "\n";
-    }
-    match &args.output {
-        Some(out) => std::fs::write(out, text)
-            .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", out.display())))?,
-        None => std::io::stdout().lock().write_all(text.as_bytes())?,
-    }
-    let _ = std::fs::remove_file(&report);
-    Ok(Outcome::Crashed)
 }
 
 fn input(e: ReplayError) -> CliError {

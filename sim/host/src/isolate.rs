@@ -1,81 +1,15 @@
-//! Running a hosted run in a child process, so an extension that crashes or hangs takes
-//! down the child, not faxsim.
+//! Running hosted extensions in child processes, so an extension that crashes or hangs
+//! takes down a child, not faxsim: the platform half of `faxsim-worker`.
 //!
-//! The child is any command (faxsim itself, with the run's arguments) that writes the
-//! run as a trace file flushed after every event. The parent watches that file: an event
-//! written is progress; no new event within the time limit is a hang (the child's whole
-//! process group is killed); an exit by a signal or an exception is a crash. Either way
-//! the trace holds every event up to the failure, for the salvaging reader. The child's
-//! own output streams are its own: the parent never reads a protocol from them, so an
-//! extension printing cannot forge an outcome.
-//!
-//! The same primitives serve the persistent workers of `faxsim-worker`: [`spawn_linked`]
-//! starts a child in a process tree of its own (a process group on Unix, a job object on
-//! Windows) with a private pair of pipes (never its standard streams, which belong to
-//! the extension), and [`take_link`] is the child's side.
+//! [`spawn_linked`] starts a child in a process tree of its own (a process group on
+//! Unix, a job object on Windows, so a hang kills every process the extension started)
+//! with a private pair of pipes, never its standard streams, which belong to the
+//! extension: an extension printing cannot forge an outcome. [`take_link`] is the
+//! child's side, [`ProcessTree::kill`] ends a hung tree, and [`describe_exit`] says how a
+//! child ended.
 
 use std::io;
-use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
-use std::time::{Duration, Instant};
-
-/// How a supervised child ended.
-#[derive(Debug)]
-pub enum Ended {
-    /// It exited on its own with this status (any exit code: the command's own).
-    Exited(ExitStatus),
-    /// It died of a signal or an exception; the words say which.
-    Crashed(String),
-    /// Its trace did not grow for the time limit; it was killed.
-    Hung,
-}
-
-/// Starts `cmd` in a process group of its own and waits for it, watching `progress` (the
-/// trace it writes): see the module docs. `limit` is how long it may go without writing
-/// an event.
-pub fn supervise(mut cmd: Command, progress: &Path, limit: Duration) -> io::Result<Ended> {
-    own_group(&mut cmd);
-    let mut child = cmd.spawn()?;
-    let mut tree = platform::tree_of(&child);
-    let mut size = file_len(progress);
-    let mut last_progress = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(if crashed(&status) {
-                Ended::Crashed(describe_exit(&status))
-            } else {
-                Ended::Exited(status)
-            });
-        }
-        let now_size = file_len(progress);
-        if now_size != size {
-            size = now_size;
-            last_progress = Instant::now();
-        } else if last_progress.elapsed() >= limit {
-            tree.kill(&mut child);
-            let _ = child.wait();
-            return Ok(Ended::Hung);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn file_len(p: &Path) -> u64 {
-    std::fs::metadata(p).map_or(0, |m| m.len())
-}
-
-/// Whether an exit status is a crash rather than an exit.
-fn crashed(status: &ExitStatus) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt as _;
-        if status.signal().is_some() {
-            return true;
-        }
-    }
-    // NTSTATUS exception codes come back as negative exit codes on Windows.
-    status.code().is_none_or(|c| c < 0)
-}
 
 /// Puts the command's process in a group of its own (Unix), so a hang kills every process
 /// the extension started too; on Windows the job object of [`ProcessTree`] does that.

@@ -10,8 +10,8 @@ use faxsim_sim::{EventSink, Service};
 use faxsim_trace::{Event, FlushPolicy, Half, Header, TraceError, TraceWriter};
 
 use crate::protocol::{
-    BatteryJob, Job, LoadedLibrary, Message, Request, ScenarioEnd, ScenarioJob, TAG_MESSAGE,
-    TAG_TRACE, decode, read_envelope, send, write_envelope,
+    BatteryJob, Job, LoadedLibrary, Message, ReplayEnd, ReplayJob, Request, ScenarioEnd,
+    ScenarioJob, TAG_MESSAGE, TAG_TRACE, decode, read_envelope, send, write_envelope,
 };
 
 /// Why a worker could not serve (its exit code is 2).
@@ -71,13 +71,19 @@ pub fn serve(
             Ok(Some(_)) => return Err(ServeError("an unexpected envelope".into())),
         }
         let Request::Run(job) = decode(&buf).map_err(|e| ServeError(e.to_string()))?;
+        // A scenario or a replay loads its libraries in a host of its own, and a process
+        // has one host at a time: this worker's ends there (it takes no other job).
         let done = match job {
             Job::Battery(job) => run_battery(&mut host, &extensions, &job, &mut out)?,
             Job::Scenario(job) => {
-                // A scenario loads its own libraries in a host of its own, and a process
-                // has one host at a time: this worker's ends here (it takes no other job).
                 drop(host);
                 let done = run_scenario(&job, &mut out)?;
+                send(&mut out, &done).map_err(lost)?;
+                return Ok(true);
+            }
+            Job::Replay(job) => {
+                drop(host);
+                let done = run_replay(&job, &mut out)?;
                 send(&mut out, &done).map_err(lost)?;
                 return Ok(true);
             }
@@ -128,6 +134,7 @@ fn run_battery(
                 stream_error: outcome.recording_error.map(|e| e.to_string()),
                 survivors: host.survivors(),
                 scenario: None,
+                replay: None,
             },
             Err(e) => Message::JobFailed {
                 message: e.to_string(),
@@ -181,6 +188,35 @@ fn run_scenario(job: &ScenarioJob, out: &mut io::PipeWriter) -> Result<Message, 
                 failures: r.failures,
                 names: r.names,
             }),
+            replay: None,
+        },
+        Err(e) => Message::JobFailed {
+            message: e.to_string(),
+        },
+    })
+}
+
+/// One replay; the message that ends it. A replay that cannot start (a build that matches
+/// no recorded extension, say) is `JobFailed`, a usage error.
+fn run_replay(job: &ReplayJob, out: &mut io::PipeWriter) -> Result<Message, ServeError> {
+    let replay = match job.build() {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(Message::JobFailed {
+                message: e.to_string(),
+            });
+        }
+    };
+    let sink = stream_to(out, &ReplayJob::replayed_header(replay.header()))?;
+    // The events travel as the stream; the outcome need not carry them too.
+    Ok(match replay.keep_events(false).sink(Box::new(sink)).run() {
+        Ok(outcome) => Message::JobDone {
+            notes: Vec::new(),
+            aborted: None,
+            stream_error: None,
+            survivors: Vec::new(),
+            scenario: None,
+            replay: Some(ReplayEnd(Box::new(outcome))),
         },
         Err(e) => Message::JobFailed {
             message: e.to_string(),

@@ -70,6 +70,7 @@ pub fn run_battery_in_process(
             notes,
             end: JobEnd::Completed,
             scenario: None,
+            replay: None,
             recording_error: recording_error.or(out.recording_error.map(|e| e.to_string())),
         };
         if each(&libraries, result).is_break() {

@@ -26,4 +26,4 @@ pub use in_process::run_battery_in_process;
 pub use pool::{
     JobEnd, JobResult, Library, PoolConfig, PoolError, SinkFor, fallback_header, run_jobs,
 };
-pub use protocol::{BatteryJob, Job, ScenarioEnd, ScenarioJob};
+pub use protocol::{BatteryJob, Job, ReplayJob, ScenarioEnd, ScenarioJob};

@@ -19,14 +19,15 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use faxsim_host::isolate::{self, ProcessTree};
+use faxsim_replay::ReplayOutcome;
 use faxsim_trace::{
     Event, EventKind, EventSink, ExtId, ExtensionKind, Header, OpenCalls, TraceReader,
 };
 
 use crate::output::{self, OutputFn};
 use crate::protocol::{
-    Job, LoadedLibrary, Message, Request, ScenarioEnd, TAG_MESSAGE, TAG_TRACE, decode,
-    read_envelope, send,
+    Job, LoadedLibrary, Message, ReplayEnd, ReplayJob, Request, ScenarioEnd, TAG_MESSAGE,
+    TAG_TRACE, decode, read_envelope, send,
 };
 
 /// How the pool starts and watches its workers.
@@ -99,9 +100,12 @@ pub struct JobResult {
     pub notes: Vec<String>,
     /// How it ended.
     pub end: JobEnd,
-    /// A scenario job's verdict (`None` for battery jobs, and when the job did not
+    /// A scenario job's verdict (`None` for other jobs, and when the job did not
     /// complete).
     pub scenario: Option<ScenarioEnd>,
+    /// A replay job's outcome (`None` for other jobs, and when the job did not complete).
+    /// Its events are [`JobResult::events`].
+    pub replay: Option<Box<ReplayOutcome>>,
     /// Why the sink the caller asked for (`sink_for`: a `--record` trace) could not be
     /// written whole.
     pub recording_error: Option<String>,
@@ -127,6 +131,12 @@ pub fn fallback_header(libraries: &[Library], job: &Job) -> Header {
             faxsim_host::battery::trace_header(&extensions, &b.options())
         }
         Job::Scenario(s) => Header::new(s.seed.unwrap_or(0), serde_json::Value::Null, Vec::new()),
+        // The worker sends the header before the libraries load; this is for a worker
+        // that died before that.
+        Job::Replay(r) => faxsim_trace::TraceInput::open(&r.trace).map_or_else(
+            |_| Header::new(0, serde_json::Value::Null, Vec::new()),
+            |input| ReplayJob::replayed_header(input.header()),
+        ),
     }
 }
 
@@ -187,7 +197,7 @@ impl Running {
         job: &Job,
         notes: Vec<String>,
         end: JobEnd,
-        scenario: Option<ScenarioEnd>,
+        verdict: Verdict,
     ) -> JobResult {
         let recording_error = self.finish_recording();
         JobResult {
@@ -196,10 +206,18 @@ impl Running {
             events: self.events,
             notes,
             end,
-            scenario,
+            scenario: verdict.scenario,
+            replay: verdict.replay.map(|r| r.0),
             recording_error,
         }
     }
+}
+
+/// What a completed job decided, beside its events.
+#[derive(Default)]
+struct Verdict {
+    scenario: Option<ScenarioEnd>,
+    replay: Option<ReplayEnd>,
 }
 
 struct Slot {
@@ -276,6 +294,7 @@ pub fn run_jobs(
                     None => Err(io::ErrorKind::BrokenPipe.into()),
                 };
                 slot.running = Some(Running::new(next_job));
+                slot.retiring = jobs[next_job].retires_worker();
                 slot.deadline = Some(Instant::now() + cfg.hang_limit);
                 next_job += 1;
                 // A failed send means the worker died: its Closed report follows.
@@ -466,6 +485,7 @@ impl Pool<'_, '_> {
                 stream_error,
                 survivors,
                 scenario,
+                replay,
             }) => {
                 slot.deadline = None;
                 if !survivors.is_empty() {
@@ -491,7 +511,8 @@ impl Pool<'_, '_> {
                     ));
                 }
                 let index = r.index;
-                let result = r.into_result(&jobs[index], notes, JobEnd::Completed, scenario);
+                let verdict = Verdict { scenario, replay };
+                let result = r.into_result(&jobs[index], notes, JobEnd::Completed, verdict);
                 return Ok(vec![((index, result), false)]);
             }
             Report::Message(Message::JobFailed { message }) => {
@@ -499,7 +520,8 @@ impl Pool<'_, '_> {
             }
             Report::Closed(why) => {
                 let status = reap(&mut slot.child, &mut slot.tree, limit);
-                let mut detail = describe(&status);
+                let job = slot.running.as_ref().map(|r| &jobs[r.index]);
+                let mut detail = describe(&status, job);
                 if let Some(w) = why {
                     detail.push_str(&format!(" ({w})"));
                 }
@@ -570,7 +592,8 @@ impl Pool<'_, '_> {
                 "{name} {what} while it was being loaded; no seed can run"
             )];
             let index = r.index;
-            return vec![((index, r.into_result(job, notes, end, None)), true)];
+            let result = r.into_result(job, notes, end, Verdict::default());
+            return vec![((index, result), true)];
         }
         let Some(mut r) = slot.running else {
             // Died between jobs (an extension thread, say): nothing was owed.
@@ -594,7 +617,10 @@ impl Pool<'_, '_> {
         r.events.push(event);
         let index = r.index;
         vec![(
-            (index, r.into_result(&jobs[index], Vec::new(), end, None)),
+            (
+                index,
+                r.into_result(&jobs[index], Vec::new(), end, Verdict::default()),
+            ),
             false,
         )]
     }
@@ -647,12 +673,16 @@ fn reap(child: &mut Child, tree: &mut ProcessTree, grace: Duration) -> io::Resul
     }
 }
 
-fn describe(status: &io::Result<ExitStatus>) -> String {
+/// How a worker ended, in words, for the job it owed (an exit code means the job did not
+/// end by itself: the worker exits only between jobs).
+fn describe(status: &io::Result<ExitStatus>, job: Option<&Job>) -> String {
     match status {
         Ok(s) => {
             let words = isolate::describe_exit(s);
-            match s.code() {
-                Some(c) if c >= 0 => format!("{words} before the battery ended"),
+            match (s.code(), job) {
+                (Some(c), Some(job)) if c >= 0 => {
+                    format!("{words} before the {} ended", job.noun())
+                }
                 _ => words,
             }
         }

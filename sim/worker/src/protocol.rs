@@ -8,9 +8,12 @@
 //! [`MAX_ENVELOPE`] before anything is allocated.
 
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
 
+use faxsim_replay::{Mode, Replay, ReplayError, ReplayOutcome};
 use faxsim_sim::DeliveryPolicy;
-use faxsim_trace::ExtensionKind;
+use faxsim_trace::{ExtensionKind, Header};
 use serde::{Deserialize, Serialize};
 
 /// A postcard-encoded [`Request`] or [`Message`].
@@ -56,6 +59,49 @@ pub struct ScenarioJob {
     pub seed: Option<u64>,
 }
 
+/// A replay of a recorded trace against builds of its extensions (`faxsim replay`): the
+/// worker loads the libraries as the replay matches them, and runs it once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayJob {
+    /// The recorded trace (UTF-8, as every path of a job: the command runs a replay whose
+    /// paths are not in process).
+    pub trace: PathBuf,
+    /// `--ext` builds.
+    pub libs: Vec<PathBuf>,
+    /// `--mode`.
+    pub mode: Mode,
+    /// `--against`: the second build (model mode).
+    pub against: Option<PathBuf>,
+    /// `--thread-wait-ms`.
+    pub thread_wait_ms: u64,
+}
+
+impl ReplayJob {
+    /// The replay this job describes, ready for its sinks (the same in a worker and in
+    /// process). The libraries load when it runs.
+    pub fn build(&self) -> Result<Replay, ReplayError> {
+        let mut replay =
+            Replay::open(&self.trace)?.thread_wait(Duration::from_millis(self.thread_wait_ms));
+        for lib in &self.libs {
+            replay = replay.library(lib);
+        }
+        if self.mode == Mode::Model {
+            replay = replay.mode(Mode::Model);
+        }
+        if let Some(new) = &self.against {
+            replay = replay.against(new);
+        }
+        Ok(replay)
+    }
+
+    /// The header of the replayed run's trace: the recording's, from `origin` replay.
+    pub fn replayed_header(recorded: &Header) -> Header {
+        let mut h = recorded.clone();
+        h.origin = "replay".into();
+        h
+    }
+}
+
 /// What a worker runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Job {
@@ -63,6 +109,8 @@ pub enum Job {
     Battery(BatteryJob),
     /// One scenario run (`faxsim run`).
     Scenario(ScenarioJob),
+    /// One replay (`faxsim replay`).
+    Replay(ReplayJob),
 }
 
 impl Job {
@@ -71,7 +119,45 @@ impl Job {
         match self {
             Job::Battery(b) => Some(b.seed),
             Job::Scenario(s) => s.seed,
+            Job::Replay(_) => None,
         }
+    }
+
+    /// What it runs, in a word, for messages ("… before the replay ended").
+    pub fn noun(&self) -> &'static str {
+        match self {
+            Job::Battery(_) => "battery",
+            Job::Scenario(_) => "scenario",
+            Job::Replay(_) => "replay",
+        }
+    }
+
+    /// Whether the worker ends after it (a scenario or a replay loads its libraries in a
+    /// host of its own, and a process holds one host at a time).
+    pub fn retires_worker(&self) -> bool {
+        !matches!(self, Job::Battery(_))
+    }
+}
+
+/// What a replay found, on the wire. The outcome's types are shaped for the JSON report
+/// (internally tagged enums) and postcard cannot read those, so this one payload travels
+/// as JSON inside the message; it is small (the events travel as the trace).
+#[derive(Debug)]
+pub struct ReplayEnd(pub Box<ReplayOutcome>);
+
+impl Serialize for ReplayEnd {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let json = serde_json::to_string(&self.0).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&json)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReplayEnd {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let json = String::deserialize(d)?;
+        serde_json::from_str(&json)
+            .map(|o| ReplayEnd(Box::new(o)))
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -143,6 +229,8 @@ pub enum Message {
         survivors: Vec<String>,
         /// A scenario job's verdict.
         scenario: Option<ScenarioEnd>,
+        /// A replay job's outcome.
+        replay: Option<ReplayEnd>,
     },
     /// The job could not run (the service refused its setup).
     JobFailed {
@@ -224,6 +312,44 @@ mod tests {
         assert_eq!(read_envelope(&mut src, &mut buf).unwrap(), Some(TAG_TRACE));
         assert_eq!(buf, b"FAXSIM");
         assert_eq!(read_envelope(&mut src, &mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn a_replay_outcome_crosses_the_channel_whole() {
+        let outcome = ReplayOutcome {
+            mode: Mode::Model,
+            names: vec!["routing".into()],
+            kinds: vec![ExtensionKind::Routing],
+            played: vec![faxsim_replay::Played::Library {
+                path: "/x/librouting.so".into(),
+                same_build: Some(false),
+            }],
+            reproduced: 7,
+            recorded_end: Some((9, Some(0xfeed))),
+            hash: Some(1),
+            divergence: None,
+            truncated: Some("cut".into()),
+            extras: Vec::new(),
+            differences: Some(faxsim_replay::BehaviourDiff::default()),
+            findings: Vec::new(),
+            events: Vec::new(),
+            notes: vec!["a note".into()],
+        };
+        let message = Message::JobDone {
+            notes: Vec::new(),
+            aborted: None,
+            stream_error: None,
+            survivors: Vec::new(),
+            scenario: None,
+            replay: Some(ReplayEnd(Box::new(outcome))),
+        };
+        let before = format!("{message:?}");
+        let mut wire = Vec::new();
+        send(&mut wire, &message).unwrap();
+        let mut buf = Vec::new();
+        read_envelope(&mut &wire[..], &mut buf).unwrap();
+        let after: Message = decode(&buf).unwrap();
+        assert_eq!(format!("{after:?}"), before);
     }
 
     #[test]
