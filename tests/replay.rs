@@ -676,6 +676,9 @@ fn a_crash_or_hang_in_the_worker_exits_3_and_keeps_the_replayed_prefix() {
             "{bad}: {kept}"
         );
         let _ = std::fs::remove_file(kept);
+        if let Some(scratch) = Path::new(kept).parent() {
+            let _ = std::fs::remove_dir(scratch);
+        }
     }
     // The recorded build: the worker's report is the in-process one, in both formats,
     // and a snapshot written in one is matched by the other.
