@@ -79,6 +79,7 @@ fn validate(c: &mut Criterion) {
         delivery: DeliveryPolicy::Sync,
         extra_guids: Vec::new(),
         method_functions: Vec::new(),
+        explore: None,
     };
     let run = |host: &mut Host| {
         let out = battery::run(host, &opts, Vec::new()).expect("the battery runs");

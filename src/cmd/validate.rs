@@ -175,15 +175,6 @@ pub enum ValidateFormat {
 /// the injected failures placed differently each time.
 pub const DEFAULT_SEEDS: u64 = 12;
 
-/// The delivery policy seed `seed` runs under: the seed alone decides it.
-pub fn policy_of(seed: u64) -> DeliveryPolicy {
-    [
-        DeliveryPolicy::Sync,
-        DeliveryPolicy::Shuffled,
-        DeliveryPolicy::Deferred,
-    ][(seed % 3) as usize]
-}
-
 fn seeds_of(args: &ValidateArgs) -> Vec<(u64, DeliveryPolicy)> {
     let (first, n) = match (args.seed, args.seeds) {
         (Some(s), None) => (s, 1),
@@ -193,7 +184,7 @@ fn seeds_of(args: &ValidateArgs) -> Vec<(u64, DeliveryPolicy)> {
     (0..n)
         .map(|i| {
             let seed = first.wrapping_add(i);
-            (seed, policy_of(seed))
+            (seed, faxsim_host::battery::policy_of(seed))
         })
         .collect()
 }
@@ -327,6 +318,7 @@ fn jobs_of(args: &ValidateArgs) -> Vec<BatteryJob> {
             delivery,
             extra_guids: method_guids(args),
             method_functions: method_functions(args),
+            explore: None,
         })
         .collect()
 }

@@ -9,6 +9,8 @@ pub mod checker;
 pub mod choices;
 pub mod devices;
 pub mod example_extensions;
+pub mod explain;
+pub mod exploring;
 pub mod extension;
 pub mod faults;
 pub mod guid;
@@ -25,6 +27,7 @@ pub mod store;
 
 pub use checker::{Checker, CheckerConfig, check_events};
 pub use choices::{CallPoint, Choice, Choices, LoggedChoices, SeededChoices, WritePoint};
+pub use exploring::{ExploringChoices, Strategy};
 pub use extension::{ConfigChange, Extension, ExtensionSpec, RoutingInfo, VirtualDevices};
 pub use faults::{Fault, Trigger};
 pub use faxsim_trace as trace;

@@ -25,6 +25,8 @@ pub enum Component {
     Admin = 5,
     /// The validate battery's fax jobs on providers (their order).
     Jobs = 6,
+    /// An exploration's decisions (`faxsim explore`: see `exploring.rs`).
+    Explore = 7,
 }
 
 /// A deterministic generator for one component.

@@ -135,6 +135,20 @@ pub struct BatteryOptions {
     /// the jobs of every run, for one fax received on the first battery device, routed
     /// through every such method in the order given (see `methods.rs`, `routines.rs`).
     pub method_functions: Vec<(String, String)>,
+    /// An exploration's strategy (`faxsim explore`): the service's open decisions (order,
+    /// deferral, injected failures) are then the exploration's for this seed, on top of
+    /// the battery's own planned faults. `None`: the service's seeded defaults.
+    pub explore: Option<faxsim_sim::Strategy>,
+}
+
+/// The delivery policy seed `seed` runs under: the seed alone decides it (seed mod 3:
+/// sync, shuffled, deferred), so a failing seed of any run reproduces alone.
+pub fn policy_of(seed: u64) -> DeliveryPolicy {
+    [
+        DeliveryPolicy::Sync,
+        DeliveryPolicy::Shuffled,
+        DeliveryPolicy::Deferred,
+    ][(seed % 3) as usize]
 }
 
 /// What one battery run produced.
@@ -217,6 +231,11 @@ pub fn run_checked(
     });
     for s in sinks {
         svc.add_sink(s);
+    }
+    if let Some(strategy) = opts.explore {
+        svc.set_choices(Box::new(faxsim_sim::ExploringChoices::new(
+            opts.seed, strategy,
+        )));
     }
     let (logical, line) = BATTERY_DEVICES[0];
     svc.add_device(logical, Some(line))?;

@@ -35,6 +35,8 @@ pub struct BatteryJob {
     pub extra_guids: Vec<String>,
     /// `--routing-method GUID=FUNCTION` pairs.
     pub method_functions: Vec<(String, String)>,
+    /// An exploration's strategy (`faxsim explore`), or the service's defaults.
+    pub explore: Option<faxsim_sim::Strategy>,
 }
 
 impl BatteryJob {
@@ -45,6 +47,7 @@ impl BatteryJob {
             delivery: self.delivery,
             extra_guids: self.extra_guids.clone(),
             method_functions: self.method_functions.clone(),
+            explore: self.explore,
         }
     }
 }
