@@ -76,6 +76,12 @@ pub enum Command {
         after_help = "Examples:\n  faxsim validate ./libmy_routing.so --record run.trace\n  faxsim replay run.trace --ext ./libmy_routing.so          # the same build: REPRODUCED\n  faxsim replay customer.trace --ext ./build/debug/my_fsp.dll\n  faxsim replay run.trace --ext ./new/libmy_routing.so --format json"
     )]
     Replay(cmd::replay::ReplayArgs),
+    /// Search many seeds of delivery order and injected failures for the bugs one order
+    /// or one failed call shows; each distinct failure once, with its reproduce command.
+    #[command(
+        after_help = "Examples:\n  faxsim explore --ext ./libmy_routing.so --seeds 2000\n  faxsim explore --ext ./libmy_routing.so --policy pct --depth 2 --time-budget 60s\n  faxsim explore --ext ./libmy_fsp.so --seeds 10000 --shard 2/4 --format json --output shard2.json\n  faxsim explore --merge shard1.json shard2.json shard3.json shard4.json\n  faxsim explore --ext ./libmy_routing.so --check-determinism --seeds 200"
+    )]
+    Explore(cmd::explore::ExploreArgs),
     /// The child of crash-safe hosting (started by faxsim itself).
     #[command(name = "__worker", hide = true)]
     Worker(cmd::worker::WorkerArgs),
@@ -165,6 +171,7 @@ pub fn main() -> ExitCode {
         Command::Convert(args) => cmd::convert::run(&args),
         Command::Validate(args) => cmd::validate::run(&args, color),
         Command::Replay(args) => cmd::replay::run(&args, color),
+        Command::Explore(args) => cmd::explore::run(&args, color),
         Command::Worker(args) => cmd::worker::run(&args),
     };
     match result {

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod check;
 pub mod convert;
+pub mod explore;
 pub mod replay;
 pub mod rules;
 pub mod run;

@@ -316,8 +316,8 @@ fn jobs_of(args: &ValidateArgs) -> Vec<BatteryJob> {
         .map(|(seed, delivery)| BatteryJob {
             seed,
             delivery,
-            extra_guids: method_guids(args),
-            method_functions: method_functions(args),
+            extra_guids: method_guids(&args.routing_methods),
+            method_functions: method_functions(&args.routing_methods),
             explore: None,
         })
         .collect()
@@ -344,7 +344,7 @@ fn reproduce_command(args: &ValidateArgs, seed: u64) -> String {
 
 /// A braced GUID on the command line.
 /// `GUID` or `GUID=FUNCTION`, as given (see [`method_guids`], [`method_functions`]).
-fn parse_method_arg(s: &str) -> Result<String, String> {
+pub(crate) fn parse_method_arg(s: &str) -> Result<String, String> {
     let (guid, function) = match s.split_once('=') {
         Some((g, f)) => (g, Some(f)),
         None => (s, None),
@@ -365,16 +365,16 @@ fn parse_method_arg(s: &str) -> Result<String, String> {
 }
 
 /// The GUIDs of `--routing-method` arguments.
-fn method_guids(args: &ValidateArgs) -> Vec<String> {
-    args.routing_methods
+pub(crate) fn method_guids(methods: &[String]) -> Vec<String> {
+    methods
         .iter()
         .map(|m| m.split_once('=').map_or(m.as_str(), |(g, _)| g).to_string())
         .collect()
 }
 
 /// The (GUID, FUNCTION) pairs of `--routing-method GUID=FUNCTION` arguments.
-fn method_functions(args: &ValidateArgs) -> Vec<(String, String)> {
-    args.routing_methods
+pub(crate) fn method_functions(methods: &[String]) -> Vec<(String, String)> {
+    methods
         .iter()
         .filter_map(|m| {
             m.split_once('=')

@@ -95,4 +95,4 @@ pub fn check_writable(path: &std::path::Path) -> Result<(), crate::cli::CliError
     Ok(())
 }
 
-pub use faxsim_sim::explain::{name_injected_causes, name_interrupted_call};
+pub use faxsim_sim::explain::name_interrupted_call;

@@ -7,10 +7,8 @@ use std::path::Path;
 
 use faxsim_host::battery::{self, PEER_NAME, PLACEHOLDER_METHOD};
 use faxsim_host::coverage::{CALLBACKS, Coverage};
-use faxsim_sim::trace::{ExtId, ExtensionKind, OpenCalls};
-use faxsim_sim::{
-    CheckerConfig, DeliveryPolicy, Finding, Limits, Severity, VirtualFspInitOrder, check_events,
-};
+use faxsim_sim::trace::{ExtId, ExtensionKind};
+use faxsim_sim::{DeliveryPolicy, Finding, Severity};
 use faxsim_worker::{JobEnd, JobResult, Library as Lib};
 use serde::Serialize;
 
@@ -65,16 +63,7 @@ pub fn seed_run(libs: &[Lib], result: JobResult) -> SeedRun {
     };
     let mut names: Vec<String> = libs.iter().map(|l| l.name.clone()).collect();
     names.push(PEER_NAME.into());
-    let config = CheckerConfig {
-        one_sided: false,
-        names: names.clone(),
-        nesting_limit: Limits::default().nesting,
-        delivery: job.delivery,
-        virtual_fsp_init: VirtualFspInitOrder::default(),
-    };
-    let mut findings = check_events(&events, config);
-    crate::report::name_interrupted_call(&mut findings, &OpenCalls::of(&events));
-    crate::report::name_injected_causes(&mut findings, &events);
+    let findings = battery::check(names.clone(), job.delivery, &events);
     // The libraries are attached first, in order.
     let coverage = (0..libs.len())
         .map(|i| Coverage::of(&events, ExtId(i as u16)))

@@ -180,6 +180,24 @@ pub fn service_options(opts: &BatteryOptions) -> ServiceOptions {
     }
 }
 
+/// The rule checker over one battery run's events (in a worker, the parent checks what
+/// it streamed): `names` are the extensions by id (the libraries, then the peer), and
+/// the messages gain their context (the call a crash interrupted, the injected failure
+/// that opened an error path). The same for `validate` and `explore`.
+pub fn check(names: Vec<String>, delivery: DeliveryPolicy, events: &[Event]) -> Vec<Finding> {
+    let config = faxsim_sim::CheckerConfig {
+        one_sided: false,
+        names,
+        nesting_limit: faxsim_sim::Limits::default().nesting,
+        delivery,
+        virtual_fsp_init: faxsim_sim::VirtualFspInitOrder::default(),
+    };
+    let mut findings = faxsim_sim::check_events(events, config);
+    faxsim_sim::explain::name_interrupted_call(&mut findings, &faxsim_trace::OpenCalls::of(events));
+    faxsim_sim::explain::name_injected_causes(&mut findings, events);
+    findings
+}
+
 /// The extensions a battery run's trace header lists: every library of `host` (with the
 /// SHA-256 of its file, read here: compute it once per host, not per seed), then the
 /// in-process peer.
