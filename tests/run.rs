@@ -17,12 +17,9 @@ fn text(b: &[u8]) -> String {
 }
 
 fn library() -> Vec<PathBuf> {
-    faxsim_sim::scenario::collect_files(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scenarios"
-    )))
-    .expect("the scenario library is readable")
-    .files
+    faxsim_scenario::collect_files(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")))
+        .expect("the scenario library is readable")
+        .files
 }
 
 #[test]

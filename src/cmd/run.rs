@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use faxsim_sim::scenario::{Scenario, ScenarioReport, collect_files};
+use faxsim_scenario::{Libraries, RunOptions, Scenario, ScenarioReport, collect_files};
 
 use crate::cli::{CliError, Outcome};
 use crate::report::Color;
@@ -220,9 +220,6 @@ fn run_here(
     scenario: &Scenario,
     trace: Option<&Path>,
 ) -> Result<(ScenarioReport, Option<String>), CliError> {
-    let mut host = scenario
-        .hosts_libraries()
-        .then(faxsim_host::ScenarioHost::new);
     // A trace that cannot be created leaves the scenario unrecorded, not unrun.
     let mut create_error = None;
     let mut sinks = |svc: &faxsim_sim::Service| {
@@ -239,9 +236,10 @@ fn run_here(
     };
     let report = scenario
         .run_with(
-            args.seed,
-            host.as_mut()
-                .map(|h| h as &mut dyn faxsim_sim::scenario::LibraryHost),
+            RunOptions {
+                seed: args.seed,
+                libraries: Libraries::Host,
+            },
             &mut sinks,
         )
         .map_err(|e| CliError::Input(e.to_string()))?;
