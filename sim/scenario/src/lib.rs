@@ -23,7 +23,7 @@ use faxsim_sim::extension::{ExtensionSpec, VirtualDevices};
 use faxsim_sim::faults::{Fault, Trigger};
 use faxsim_sim::guid::parse_braced_guid;
 use faxsim_sim::options::{Limits, ServiceOptions};
-use faxsim_sim::rules::{Finding, Rule};
+use faxsim_sim::rules::{Finding, Rule, Severity};
 use faxsim_sim::service::{EventSink, Service, SimError};
 use faxsim_trace::{Event, EventKind, Exports, ExtId, ExtensionKind, Half};
 
@@ -70,13 +70,17 @@ pub enum Libraries {
 /// [`Scenario::run_with`]); an `Err` message ends the run before it starts.
 pub type SinkFactory<'a> = dyn FnMut(&Service) -> Result<Vec<Box<dyn EventSink>>, String> + 'a;
 
-/// How to run a scenario. The default runs it with its own seed and hosts no library.
+/// How to run a scenario. The default runs it with its own seed, hosts no library and
+/// lets warnings pass.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
     /// The seed instead of the file's `[service] seed` (`faxsim run --seed`).
     pub seed: Option<u64>,
     /// Whether the libraries the file names are loaded.
     pub libraries: Libraries,
+    /// For a scenario that states no expectation on findings: warnings fail it too, not
+    /// only errors (`faxsim run --deny-warnings`).
+    pub deny_warnings: bool,
 }
 
 impl Default for RunOptions {
@@ -84,6 +88,7 @@ impl Default for RunOptions {
         RunOptions {
             seed: None,
             libraries: Libraries::Refuse,
+            deny_warnings: false,
         }
     }
 }
@@ -960,6 +965,17 @@ impl Scenario {
             .collect()
     }
 
+    /// Whether the file states any expectation on findings (`findings`,
+    /// `findings_include`, `findings_exclude` or an `[[expect.finding]]`). Without one, a
+    /// run fails on an error finding (and on a warning with `deny_warnings`).
+    pub fn expects_findings(&self) -> bool {
+        let e = &self.file.expect;
+        e.findings.is_some()
+            || e.findings_include.is_some()
+            || e.findings_exclude.is_some()
+            || !e.finding.is_empty()
+    }
+
     /// Whether the scenario hosts extension libraries (`library = "..."`).
     pub fn hosts_libraries(&self) -> bool {
         self.file.extensions.iter().any(|e| e.library.is_some())
@@ -1095,7 +1111,14 @@ impl Scenario {
         failures.extend(shared.failures.borrow().iter().cloned());
         let names = svc.extension_names();
         let events = svc.take_events();
-        self.judge(&findings, &names, &events, &svc, &mut failures);
+        self.judge(
+            &findings,
+            &names,
+            &events,
+            &svc,
+            opts.deny_warnings,
+            &mut failures,
+        );
         Ok(ScenarioReport {
             name: self.name.clone(),
             path: self.path.clone(),
@@ -1242,6 +1265,7 @@ impl Scenario {
         names: &[String],
         events: &[Event],
         svc: &Service,
+        deny_warnings: bool,
         failures: &mut Vec<String>,
     ) {
         let e = &self.file.expect;
@@ -1253,6 +1277,28 @@ impl Scenario {
                 s.iter().copied().collect::<Vec<_>>().join(", ")
             }
         };
+        if !self.expects_findings() {
+            // Nothing said about findings: judged as `faxsim validate` judges a library,
+            // so a forgotten `[expect]` never passes over a bug.
+            let failing: BTreeSet<&str> = findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error || deny_warnings)
+                .map(|f| f.rule.id())
+                .collect();
+            if !failing.is_empty() {
+                let which = if deny_warnings {
+                    "findings (warnings too, with --deny-warnings)"
+                } else {
+                    "error findings"
+                };
+                let all: Vec<String> = fired.iter().map(|r| format!("{r:?}")).collect();
+                failures.push(format!(
+                    "{} fired, and the file states no expectation on findings, so {which} fail it (if the scenario is meant to show them, say so: [expect] findings = [{}])",
+                    show(&failing),
+                    all.join(", ")
+                ));
+            }
+        }
         if let Some(exact) = &e.findings {
             let want: BTreeSet<&str> = exact.iter().map(String::as_str).collect();
             if want != fired {
@@ -1636,4 +1682,103 @@ pub fn collect_files(path: &Path) -> Result<ScenarioFiles, String> {
     out.files.sort();
     out.skipped.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTER: &str = "[[extension]]\nname = \"r\"\nkind = \"routing\"\n";
+
+    fn run(body: &str, deny_warnings: bool) -> ScenarioReport {
+        Scenario::parse(Path::new("t.toml"), body)
+            .unwrap()
+            .run(RunOptions {
+                deny_warnings,
+                ..RunOptions::default()
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn without_an_expectation_on_findings_errors_fail_and_warnings_only_when_denied() {
+        let leak = format!(
+            "{ROUTER}[extension.config_init]\nactions = [ {{ op = \"set\", guid = \"{{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}}\", hex = \"01\" }}, {{ op = \"get\", guid = \"{{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}}\", bind = \"b\" }} ]\n"
+        );
+        let free_null = format!(
+            "{ROUTER}[extension.general_init]\nactions = [ {{ op = \"free\", target = \"null\" }} ]\n"
+        );
+        let cases: &[(&str, &str, bool, bool)] = &[
+            // body, [expect], --deny-warnings, passes
+            (&leak, "", false, false),
+            (&leak, "", true, false),
+            // A value expectation that holds says nothing about findings.
+            (
+                &leak,
+                "[expect]\n[[expect.value]]\nguid = \"{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}\"\nhex = \"01\"\n",
+                false,
+                false,
+            ),
+            (
+                &leak,
+                "[expect]\nfindings = [\"buffer-leak\"]\n",
+                true,
+                true,
+            ),
+            (
+                &leak,
+                "[expect]\nfindings_include = [\"buffer-leak\"]\n",
+                true,
+                true,
+            ),
+            (
+                &leak,
+                "[expect]\nfindings_exclude = [\"double-free\"]\n",
+                true,
+                true,
+            ),
+            (
+                &leak,
+                "[expect]\n[[expect.finding]]\nrule = \"buffer-leak\"\n",
+                true,
+                true,
+            ),
+            (&leak, "[expect]\nfindings = []\n", false, false),
+            (&free_null, "", false, true),
+            (&free_null, "", true, false),
+            (
+                &free_null,
+                "[expect]\nfindings = [\"free-null\"]\n",
+                true,
+                true,
+            ),
+            (ROUTER, "", true, true),
+        ];
+        for (i, (body, expect, deny, passes)) in cases.iter().enumerate() {
+            let r = run(&format!("{body}{expect}"), *deny);
+            assert_eq!(r.passed, *passes, "case {i}: {:?}", r.failures);
+            // A failure here is the judgement of findings alone.
+            assert!(r.failures.len() <= 1, "case {i}: {:?}", r.failures);
+        }
+        let r = run(&leak, false);
+        assert_eq!(
+            r.failures,
+            [
+                "buffer-leak fired, and the file states no expectation on findings, so error findings fail it (if the scenario is meant to show them, say so: [expect] findings = [\"buffer-leak\"])"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_that_refuses_libraries_names_the_library() {
+        let body = "[[extension]]\nname = \"r\"\nkind = \"routing\"\nlibrary = \"librouter.so\"\n";
+        let err = Scenario::parse(Path::new("t.toml"), body)
+            .unwrap()
+            .run(RunOptions::default())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.toml:4:11: this run does not host extension libraries"
+        );
+    }
 }

@@ -161,6 +161,7 @@ fn run_scenario(job: &ScenarioJob, out: &mut io::PipeWriter) -> Result<Message, 
     let opts = RunOptions {
         seed: job.seed,
         libraries: Libraries::Host,
+        deny_warnings: job.deny_warnings,
     };
     let report = scenario.run_with(opts, &mut sinks);
     if let Some(e) = setup_error {

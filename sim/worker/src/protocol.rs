@@ -54,6 +54,8 @@ pub struct ScenarioJob {
     pub path: String,
     /// `--seed`.
     pub seed: Option<u64>,
+    /// `--deny-warnings`: without an expectation on findings, warnings fail it too.
+    pub deny_warnings: bool,
 }
 
 /// What a worker runs.
