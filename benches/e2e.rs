@@ -15,17 +15,18 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use faxsim_host::Host;
 use faxsim_host::battery::{self, BatteryOptions};
-use faxsim_host::{Host, ScenarioHost};
+use faxsim_scenario::{Libraries, RunOptions, Scenario, ScenarioReport, collect_files};
 use faxsim_sim::DeliveryPolicy;
-use faxsim_sim::scenario::{LibraryHost, Scenario, ScenarioReport, collect_files};
 
 /// Runs one scenario as `faxsim run` does (a library host only when it names libraries).
 fn run_one(s: &Scenario) -> ScenarioReport {
-    let uses_libraries = s.file.extensions.iter().any(|e| e.library.is_some());
-    let mut host = uses_libraries.then(ScenarioHost::new);
-    s.run(None, host.as_mut().map(|h| h as &mut dyn LibraryHost))
-        .unwrap_or_else(|e| panic!("{e}"))
+    s.run(RunOptions {
+        libraries: Libraries::Host,
+        ..RunOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs them all; the number of events they produced.

@@ -6,7 +6,7 @@ mod cmd;
 mod report;
 
 /// The stack of the thread that runs the service: nested notifications are nested calls
-/// on it (a scenario may allow up to `scenario::MAX_NESTING` levels, each with a hosted
+/// on it (a scenario may allow up to `faxsim_scenario::MAX_NESTING` levels, each with a hosted
 /// library's own frames), so its size is fixed here, the same on every OS, rather than
 /// left to the platform's main-thread default (1 MiB on Windows). Only touched pages are
 /// committed.

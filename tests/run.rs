@@ -17,12 +17,9 @@ fn text(b: &[u8]) -> String {
 }
 
 fn library() -> Vec<PathBuf> {
-    faxsim_sim::scenario::collect_files(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scenarios"
-    )))
-    .expect("the scenario library is readable")
-    .files
+    faxsim_scenario::collect_files(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")))
+        .expect("the scenario library is readable")
+        .files
 }
 
 #[test]
@@ -258,4 +255,120 @@ fn a_trace_that_cannot_be_written_keeps_the_report() {
             .all(|l| l.starts_with("faxsim: ") && l.contains("cannot write the trace")),
         "{err}"
     );
+}
+
+/// A routing extension that reads its flags on every notification and never frees the
+/// buffer, written to 100 times (200 steps): a `buffer-leak` at unload. `expect` is the
+/// `[expect]` table, or nothing.
+fn leaking(expect: &str) -> String {
+    let flags = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}";
+    let mut s = format!(
+        "[scenario]\ndescription = \"leaks a buffer per notification\"\n\n[[extension]]\nname = \"router\"\nkind = \"routing\"\n\n[extension.general_init]\nactions = [ {{ op = \"register\", guid = \"{flags}\", bind = \"h\" }} ]\n\n[extension.on_change]\nactions = [ {{ op = \"get\", guid = \"{flags}\", bind = \"copy\" }} ]\n\n[[step]]\nop = \"start\"\n"
+    );
+    for i in 0..99 {
+        s += &format!(
+            "\n[[step]]\nop = \"write\"\nguid = \"{flags}\"\nhex = \"{i:02x}000000\"\n\n[[step]]\nop = \"settle\"\n"
+        );
+    }
+    s += &format!(
+        "\n[[step]]\nop = \"write\"\nguid = \"{flags}\"\nhex = \"ff000000\"\n\n[[step]]\nop = \"stop\"\n"
+    );
+    s + expect
+}
+
+/// A routing extension that frees NULL once: a `free-null` warning and nothing else.
+const FREES_NULL: &str = "[scenario]\ndescription = \"frees NULL\"\n\n[[extension]]\nname = \"router\"\nkind = \"routing\"\n\n[extension.general_init]\nactions = [ { op = \"free\", target = \"null\" } ]\n";
+
+#[test]
+fn without_an_expectation_on_findings_an_error_finding_fails_the_scenario() {
+    let p = write_temp("no-expect-leak.toml", &leaking(""));
+    let out = faxsim(&["run", p.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{s}");
+    assert!(s.contains("FAIL ") && s.contains("[buffer-leak]"), "{s}");
+    assert!(
+        s.contains("buffer-leak fired, and the file states no expectation on findings, so error findings fail it"),
+        "{s}"
+    );
+    assert!(s.contains("findings = [\"buffer-leak\"]"), "{s}");
+    assert!(s.contains("error buffer-leak at event"), "{s}");
+
+    // Values alone say nothing about findings: the same.
+    let p = write_temp(
+        "values-only-leak.toml",
+        &leaking("\n[expect]\n[[expect.notifications]]\next = \"router\"\ncount = 100\n"),
+    );
+    let out = faxsim(&["run", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+
+    // The JSON and JUnit reports say the same.
+    let p = write_temp("no-expect-leak-json.toml", &leaking(""));
+    let out = faxsim(&["run", p.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["runs"][0]["passed"], false, "{v}");
+}
+
+#[test]
+fn stating_the_finding_lets_the_scenario_show_it() {
+    for (name, expect) in [
+        (
+            "expect-leak.toml",
+            "\n[expect]\nfindings = [\"buffer-leak\"]\n",
+        ),
+        (
+            "include-leak.toml",
+            "\n[expect]\nfindings_include = [\"buffer-leak\"]\n",
+        ),
+        (
+            "finding-leak.toml",
+            "\n[expect]\n[[expect.finding]]\nrule = \"buffer-leak\"\ncount = 100\n",
+        ),
+    ] {
+        let p = write_temp(name, &leaking(expect));
+        let out = faxsim(&["run", p.to_str().unwrap(), "--deny-warnings"]);
+        let s = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{name}: {s}");
+        assert!(s.contains("PASS ") && s.contains("[buffer-leak]"), "{s}");
+    }
+    // `findings = []` states that nothing may fire.
+    let p = write_temp(
+        "expect-none-leak.toml",
+        &leaking("\n[expect]\nfindings = []\n"),
+    );
+    let out = faxsim(&["run", p.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{s}");
+    assert!(
+        s.contains("expected exactly the findings [none], got [buffer-leak]"),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_warning_without_an_expectation_fails_only_with_deny_warnings() {
+    let p = write_temp("no-expect-free-null.toml", FREES_NULL);
+    let out = faxsim(&["run", p.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{s}");
+    assert!(s.contains("PASS ") && s.contains("[free-null]"), "{s}");
+
+    let out = faxsim(&["run", p.to_str().unwrap(), "--deny-warnings", "--seed", "4"]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{s}");
+    assert!(
+        s.contains("free-null fired, and the file states no expectation on findings, so findings (warnings too, with --deny-warnings) fail it"),
+        "{s}"
+    );
+    assert!(s.contains("warning free-null at event"), "{s}");
+    assert!(
+        s.contains("reproduce: faxsim run ") && s.contains(" --seed 4 --deny-warnings"),
+        "{s}"
+    );
+
+    // Stated, the warning is allowed whatever the flag.
+    let body = format!("{FREES_NULL}\n[expect]\nfindings = [\"free-null\"]\n");
+    let p = write_temp("expect-free-null.toml", &body);
+    let out = faxsim(&["run", p.to_str().unwrap(), "--deny-warnings"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use faxsim_sim::scenario::Scenario;
+use faxsim_scenario::{RunOptions, Scenario};
 
 const DOC: &str = "docs/scenario-format.md";
 
@@ -94,7 +94,7 @@ fn every_example_of_the_format_guide_runs_and_passes() {
             "{name:?}: every example says what it shows"
         );
         let report = scenario
-            .run(None, None)
+            .run(RunOptions::default())
             .unwrap_or_else(|e| panic!("{name:?}: {e}"));
         assert!(
             report.passed,
@@ -112,7 +112,7 @@ fn every_example_of_the_format_guide_runs_and_passes() {
 #[test]
 fn every_library_scenario_says_what_it_shows() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let files = faxsim_sim::scenario::collect_files(&dir)
+    let files = faxsim_scenario::collect_files(&dir)
         .expect("the library is readable")
         .files;
     assert!(files.len() >= 40, "at least 40 scenarios");
@@ -131,7 +131,7 @@ fn every_library_scenario_says_what_it_shows() {
 fn the_library_index_lists_every_scenario() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let index = std::fs::read_to_string(dir.join("README.md")).expect("scenarios/README.md");
-    for f in faxsim_sim::scenario::collect_files(&dir)
+    for f in faxsim_scenario::collect_files(&dir)
         .expect("the library is readable")
         .files
     {
@@ -189,7 +189,7 @@ fn the_last_step_leaving_the_service_up_still_unloads() {
     let body = "[[extension]]\nname = \"r\"\nkind = \"routing\"\n[extension.config_init]\nactions = [ { op = \"set\", guid = \"{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}\", hex = \"01\" }, { op = \"get\", guid = \"{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}\", bind = \"b\" } ]\n[[step]]\nop = \"start\"\n[expect]\nfindings = [\"buffer-leak\"]\n";
     let report = Scenario::parse(Path::new("t.toml"), body)
         .unwrap()
-        .run(None, None)
+        .run(RunOptions::default())
         .unwrap();
     assert!(report.passed, "{:?}", report.failures);
 }
@@ -199,7 +199,7 @@ fn a_run_that_exceeds_its_event_limit_fails_with_the_reason() {
     let body = "[service.limits]\nevents = 3\n[[extension]]\nname = \"r\"\nkind = \"routing\"\n";
     let report = Scenario::parse(Path::new("t.toml"), body)
         .unwrap()
-        .run(None, None)
+        .run(RunOptions::default())
         .unwrap();
     assert!(!report.passed);
     assert!(

@@ -1551,6 +1551,71 @@ order = ["load", "initialize-config", "route-initialize", "unload", "load", "ini
     assert_eq!(json(&here)["runs"], report["runs"]);
 }
 
+/// A hosted scenario that states nothing about findings is judged as validate judges the
+/// library, in a worker process and in process alike: an error finding fails it, a
+/// warning only with `--deny-warnings`.
+#[test]
+fn a_hosted_scenario_without_an_expectation_on_findings_is_judged_like_validate() {
+    let Some(dir) = fixtures() else { return };
+    let write = |name: &str, lib: &str| {
+        let p = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                r#"[scenario]
+description = "{name}, with no [expect]"
+
+[[extension]]
+name = "ext"
+kind = "routing"
+library = "{}"
+
+[[step]]
+op = "start"
+
+[[step]]
+op = "write"
+guid = "{{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}}"
+hex = "01000000"
+"#,
+                lib_file(lib)
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let leak = write("hosted-leak", "buggy_buffer_leak");
+    let free_null = write("hosted-free-null", "buggy_free_null");
+    let run = |p: &Path, extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+            .arg("run")
+            .arg(p)
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("faxsim runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    for how in [&[][..], &["--in-process"][..]] {
+        let (code, out) = run(&leak, how);
+        assert_eq!(code, Some(1), "{how:?}: {out}");
+        assert!(
+            out.contains("buffer-leak fired, and the file states no expectation on findings"),
+            "{how:?}: {out}"
+        );
+        let (code, out) = run(&free_null, how);
+        assert_eq!(code, Some(0), "{how:?}: {out}");
+        assert!(out.contains("PASS") && out.contains("[free-null]"), "{out}");
+        let denied = [how, &["--deny-warnings"][..]].concat();
+        let (code, out) = run(&free_null, &denied);
+        assert_eq!(code, Some(1), "{how:?}: {out}");
+        assert!(out.contains("warnings too, with --deny-warnings"), "{out}");
+    }
+}
+
 /// A scenario whose library crashes costs that scenario, not the run: the crash is a
 /// finding naming the library and the call, the other scenarios are reported, the
 /// trace is kept, and the exit code is 3.

@@ -1,11 +1,11 @@
 //! Arbitrary text into the scenario parser: it must never panic, and any scenario it
-//! accepts must run to an end under its limits (no host: a scenario naming a library is
-//! refused with an error, as it must be).
+//! accepts must run to an end under its limits (the default options host nothing: a
+//! scenario naming a library is refused with an error, as it must be).
 #![no_main]
 
 use std::path::Path;
 
-use faxsim_sim::scenario::Scenario;
+use faxsim_scenario::{RunOptions, Scenario};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,6 +13,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(scenario) = Scenario::parse(Path::new("fuzz.toml"), text) {
-        let _ = scenario.run(Some(0), None);
+        let _ = scenario.run(RunOptions {
+            seed: Some(0),
+            ..RunOptions::default()
+        });
     }
 });

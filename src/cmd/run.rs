@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use faxsim_sim::scenario::{Scenario, ScenarioReport, collect_files};
+use faxsim_scenario::{Libraries, RunOptions, Scenario, ScenarioReport, collect_files};
 
 use crate::cli::{CliError, Outcome};
 use crate::report::Color;
@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// Write the report to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// A scenario that states no expectation on findings fails on a warning too, not only
+    /// on an error (`[expect] findings` decides for the others).
+    #[arg(long)]
+    pub deny_warnings: bool,
     /// Write one trace per scenario into this folder (`ownership/double-free.toml` becomes
     /// `ownership--double-free.trace`); read them with `faxsim show` and `faxsim check`.
     #[arg(long, value_name = "DIR")]
@@ -100,7 +104,7 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
     Ok(files)
 }
 
-fn text_report(reports: &[ScenarioReport], color: Color) -> String {
+fn text_report(reports: &[ScenarioReport], color: Color, deny_warnings: bool) -> String {
     let mut out = String::new();
     for r in reports {
         let status = if r.passed {
@@ -148,9 +152,14 @@ fn text_report(reports: &[ScenarioReport], color: Color) -> String {
             ));
         }
         out.push_str(&format!(
-            "  reproduce: faxsim run {} --seed {}\n",
+            "  reproduce: faxsim run {} --seed {}{}\n",
             display_path(&r.path),
-            r.seed
+            r.seed,
+            if deny_warnings {
+                " --deny-warnings"
+            } else {
+                ""
+            }
         ));
     }
     out
@@ -220,9 +229,6 @@ fn run_here(
     scenario: &Scenario,
     trace: Option<&Path>,
 ) -> Result<(ScenarioReport, Option<String>), CliError> {
-    let mut host = scenario
-        .hosts_libraries()
-        .then(faxsim_host::ScenarioHost::new);
     // A trace that cannot be created leaves the scenario unrecorded, not unrun.
     let mut create_error = None;
     let mut sinks = |svc: &faxsim_sim::Service| {
@@ -239,9 +245,11 @@ fn run_here(
     };
     let report = scenario
         .run_with(
-            args.seed,
-            host.as_mut()
-                .map(|h| h as &mut dyn faxsim_sim::scenario::LibraryHost),
+            RunOptions {
+                seed: args.seed,
+                libraries: Libraries::Host,
+                deny_warnings: args.deny_warnings,
+            },
             &mut sinks,
         )
         .map_err(|e| CliError::Input(e.to_string()))?;
@@ -269,6 +277,7 @@ fn run_in_worker(
     let job = Job::Scenario(ScenarioJob {
         path: path.to_string(),
         seed: args.seed,
+        deny_warnings: args.deny_warnings,
     });
     let mut sink_for = |_: &Job, header: &faxsim_trace::Header| match trace {
         Some(p) => crate::report::trace_sink(p, header).map(Some),
@@ -384,7 +393,7 @@ pub fn run(args: &RunArgs, color: Color) -> Result<Outcome, CliError> {
         color
     };
     let text = match args.format {
-        RunFormat::Text => text_report(&reports, color),
+        RunFormat::Text => text_report(&reports, color, args.deny_warnings),
         RunFormat::Json => json_report(&reports),
         RunFormat::Junit => junit_report(&reports)?,
     };

@@ -20,7 +20,6 @@ pub mod ledger;
 pub mod options;
 pub mod registry;
 pub mod rules;
-pub mod scenario;
 pub mod seed;
 pub mod service;
 pub mod store;

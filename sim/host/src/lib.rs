@@ -56,7 +56,6 @@ mod memory;
 mod methods;
 mod platform;
 mod routines;
-mod scenario;
 mod shared;
 mod trampolines;
 
@@ -71,7 +70,6 @@ use faxsim_trace::{Exports, ExtId, ExtensionKind};
 pub use adapter::FfiExtension;
 pub use load::LoadError;
 pub use memory::{GUARD_BYTE, GUARD_LEN, POISON_BYTE, QUARANTINE};
-pub use scenario::ScenarioHost;
 pub use shared::{DEFAULT_CALL_WAIT, POOL_SIZE};
 
 /// Errors of the host's driver API.

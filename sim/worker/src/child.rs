@@ -5,7 +5,7 @@ use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use faxsim_host::{Host, battery, isolate};
-use faxsim_sim::scenario::Scenario;
+use faxsim_scenario::{Libraries, RunOptions, Scenario};
 use faxsim_sim::{EventSink, Service};
 use faxsim_trace::{Event, FlushPolicy, Half, Header, TraceError, TraceWriter};
 
@@ -155,7 +155,6 @@ fn run_scenario(job: &ScenarioJob, out: &mut io::PipeWriter) -> Result<Message, 
             });
         }
     };
-    let mut host = faxsim_host::ScenarioHost::new();
     let mut setup_error = None;
     let mut sinks =
         |svc: &Service| match stream_to(out, &svc.trace_header(scenario.trace_extensions(svc))) {
@@ -166,11 +165,12 @@ fn run_scenario(job: &ScenarioJob, out: &mut io::PipeWriter) -> Result<Message, 
                 Err(message)
             }
         };
-    let report = scenario.run_with(
-        job.seed,
-        Some(&mut host as &mut dyn faxsim_sim::scenario::LibraryHost),
-        &mut sinks,
-    );
+    let opts = RunOptions {
+        seed: job.seed,
+        libraries: Libraries::Host,
+        deny_warnings: job.deny_warnings,
+    };
+    let report = scenario.run_with(opts, &mut sinks);
     if let Some(e) = setup_error {
         return Err(e);
     }

@@ -60,6 +60,8 @@ pub struct ScenarioJob {
     pub path: String,
     /// `--seed`.
     pub seed: Option<u64>,
+    /// `--deny-warnings`: without an expectation on findings, warnings fail it too.
+    pub deny_warnings: bool,
 }
 
 /// A replay of a recorded trace against builds of its extensions (`faxsim replay`): the

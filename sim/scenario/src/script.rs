@@ -11,12 +11,13 @@ use faxsim_trace::{
     BufferId, CallbackId, Exports, ExtensionKind, HandleId, SOURCE_FAX, SOURCE_TAPI,
 };
 
-use super::model::{Action, SourceDecl};
-use crate::extension::{ConfigChange, Extension, VirtualDevices};
-use crate::guid::parse_braced_guid;
-use crate::ledger::GUARD_LEN;
-use crate::registry::HInst;
-use crate::service::{Callbacks, FreeArg, UnregisterArg};
+use faxsim_sim::extension::{ConfigChange, Extension, VirtualDevices};
+use faxsim_sim::guid::parse_braced_guid;
+use faxsim_sim::ledger::GUARD_LEN;
+use faxsim_sim::registry::HInst;
+use faxsim_sim::service::{Callbacks, FreeArg, UnregisterArg};
+
+use crate::model::{Action, SourceDecl};
 
 /// A pointer value no extension or service ever hands out.
 pub const BOGUS_POINTER: u64 = 0x0BAD_F00D_0000_0010;
@@ -382,7 +383,7 @@ impl ScriptedExtension {
             Action::WriteChangeGuid => match change {
                 // The first character (a brace stays a brace; a letter after it is what
                 // lower-casing changes): offset 2 in bytes.
-                Some(_) => cb.report_input_written(crate::trace::ServiceInput::Guid, 2),
+                Some(_) => cb.report_input_written(faxsim_trace::ServiceInput::Guid, 2),
                 None => self.fail("write-change-guid outside a ConfigChange".into()),
             },
         }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use faxsim_sim::scenario::Scenario;
+use faxsim_scenario::{RunOptions, Scenario};
 use proptest::prelude::*;
 
 fn library() -> Vec<(PathBuf, String)> {
@@ -122,9 +122,12 @@ proptest! {
         }
         match Scenario::parse(path, &text) {
             // Ends (under the scenario's limits), whatever it reports; a library it names
-            // is refused without a host.
+            // is refused (the default hosts none).
             Ok(s) => {
-                let _ = s.run(Some(seed), None);
+                let _ = s.run(RunOptions {
+                    seed: Some(seed),
+                    ..RunOptions::default()
+                });
             }
             Err(e) => prop_assert!(!e.to_string().is_empty()),
         }

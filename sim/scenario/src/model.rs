@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::options::{DeliveryPolicy, Deviations, LoadOrder, VirtualFspInitOrder};
+use faxsim_sim::options::{DeliveryPolicy, Deviations, LoadOrder, VirtualFspInitOrder};
 
 /// A whole scenario file.
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -1,11 +1,15 @@
-//! Scenario files: a TOML description of a machine, its extensions (scripted, or real
-//! libraries through a host), the steps of a run, and what must hold afterwards.
+//! faxsim-scenario: scenario files, a TOML description of a machine, its extensions
+//! (scripted, or real libraries hosted through `faxsim-host`), the steps of a run, and what
+//! must hold afterwards.
 //!
 //! [`Scenario::load`] parses strictly (unknown keys, wrong types and references to
 //! undefined names are errors with file, line and column, and a "did you mean"); then
 //! [`Scenario::run`] builds a [`Service`], runs the steps and judges the expectations.
-//! `docs/scenario-format.md` documents the format.
+//! `docs/scenario-format.md` documents the format. The service model (`faxsim-sim`)
+//! knows nothing of this crate: a scenario is one more driver of it.
+#![forbid(unsafe_code)]
 
+mod host;
 pub mod model;
 pub mod script;
 
@@ -15,19 +19,20 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use faxsim_abi::{Callback, E_FAIL};
+use faxsim_sim::extension::{ExtensionSpec, VirtualDevices};
+use faxsim_sim::faults::{Fault, Trigger};
+use faxsim_sim::guid::parse_braced_guid;
+use faxsim_sim::options::{Limits, ServiceOptions};
+use faxsim_sim::rules::{Finding, Rule, Severity};
+use faxsim_sim::service::{EventSink, Service, SimError};
 use faxsim_trace::{Event, EventKind, Exports, ExtId, ExtensionKind, Half};
 
+use self::host::{HostStepError, HostedLibraries};
 use self::model::*;
 use self::script::{
     HookScript, ScriptBuilder, ScriptShared, ScriptedExtension, code_by_name, decode_hex,
     default_result, pattern,
 };
-use crate::extension::{ExtensionSpec, VirtualDevices};
-use crate::faults::{Fault, Trigger};
-use crate::guid::parse_braced_guid;
-use crate::options::{Limits, ServiceOptions};
-use crate::rules::{Finding, Rule};
-use crate::service::{EventSink, Service, SimError};
 
 /// A scenario file that cannot be used: the message names the file, and where the
 /// problem has a place in the text, its line and column.
@@ -50,33 +55,43 @@ impl fmt::Display for ScenarioError {
     }
 }
 
-/// Why a host could not do what a step asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostStepError {
-    /// The simulated service refused (or hit a limit).
-    Sim(SimError),
-    /// Anything else (a library that no longer loads), in words.
-    Other(String),
-}
-
-/// Hosts real extension libraries for scenarios that name one (`library = "..."`). The
-/// command-line tool supplies one from `faxsim-host`; the model itself loads nothing.
-pub trait LibraryHost {
-    /// Opens `path` as the extension `name` of `kind` (not yet added to a service).
-    fn open(&mut self, path: &Path, name: &str, kind: ExtensionKind) -> Result<(), String>;
-    /// Adds every opened library to `svc` (stopped), in the order opened.
-    fn attach(&mut self, svc: &mut Service) -> Result<(), String>;
-    /// Starts the service, loading again the libraries a stop unloaded.
-    fn start(&mut self, svc: &mut Service) -> Result<(), HostStepError>;
-    /// After the service stopped: closes the libraries it unloaded.
-    fn stopped(&mut self, svc: &mut Service);
-    /// A scheduling point for threads the libraries started.
-    fn pump(&mut self, svc: &mut Service);
+/// Whether a run may load the extension libraries a scenario names (`library = "..."`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Libraries {
+    /// Host them in this process through `faxsim-host` (a crash of a library ends the
+    /// process: `faxsim run` runs such scenarios in a worker process, `faxsim-worker`).
+    Host,
+    /// Load nothing: a scenario that names a library is an error in the file. For input
+    /// that is not trusted to name libraries (the fuzz target, mutation tests).
+    Refuse,
 }
 
 /// Makes the sinks of a scenario run once its extensions are known (see
 /// [`Scenario::run_with`]); an `Err` message ends the run before it starts.
 pub type SinkFactory<'a> = dyn FnMut(&Service) -> Result<Vec<Box<dyn EventSink>>, String> + 'a;
+
+/// How to run a scenario. The default runs it with its own seed, hosts no library and
+/// lets warnings pass.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// The seed instead of the file's `[service] seed` (`faxsim run --seed`).
+    pub seed: Option<u64>,
+    /// Whether the libraries the file names are loaded.
+    pub libraries: Libraries,
+    /// For a scenario that states no expectation on findings: warnings fail it too, not
+    /// only errors (`faxsim run --deny-warnings`).
+    pub deny_warnings: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            seed: None,
+            libraries: Libraries::Refuse,
+            deny_warnings: false,
+        }
+    }
+}
 
 /// A parsed, checked scenario.
 #[derive(Debug, Clone)]
@@ -932,12 +947,12 @@ impl Scenario {
     /// The extensions a trace of this scenario's run lists, once `svc` holds them all
     /// (in a sink factory of [`Scenario::run_with`]): each with its kind, and the file of
     /// a library it loads (for its SHA-256).
-    pub fn trace_extensions(&self, svc: &Service) -> Vec<crate::trace::ExtensionInfo> {
+    pub fn trace_extensions(&self, svc: &Service) -> Vec<faxsim_trace::ExtensionInfo> {
         svc.extension_names()
             .iter()
             .enumerate()
             .map(|(i, name)| {
-                let ext = crate::trace::ExtId(i as u16);
+                let ext = faxsim_trace::ExtId(i as u16);
                 let library = self
                     .file
                     .extensions
@@ -945,9 +960,20 @@ impl Scenario {
                     .find(|e| &e.name == name)
                     .and_then(|e| e.library.as_ref())
                     .map(|l| self.path.parent().unwrap_or(Path::new(".")).join(l));
-                crate::trace::ExtensionInfo::new(name, svc.extension_kind(ext), library.as_deref())
+                faxsim_trace::ExtensionInfo::new(name, svc.extension_kind(ext), library.as_deref())
             })
             .collect()
+    }
+
+    /// Whether the file states any expectation on findings (`findings`,
+    /// `findings_include`, `findings_exclude` or an `[[expect.finding]]`). Without one, a
+    /// run fails on an error finding (and on a warning with `deny_warnings`).
+    pub fn expects_findings(&self) -> bool {
+        let e = &self.file.expect;
+        e.findings.is_some()
+            || e.findings_include.is_some()
+            || e.findings_exclude.is_some()
+            || !e.finding.is_empty()
     }
 
     /// Whether the scenario hosts extension libraries (`library = "..."`).
@@ -958,12 +984,8 @@ impl Scenario {
     /// Runs the scenario. Errors are problems with the scenario itself (a step the
     /// service refuses, a library that does not load); unmet expectations are failures
     /// in the report.
-    pub fn run(
-        &self,
-        seed: Option<u64>,
-        libraries: Option<&mut dyn LibraryHost>,
-    ) -> Result<ScenarioReport, ScenarioError> {
-        self.run_with(seed, libraries, &mut |_| Ok(Vec::new()))
+    pub fn run(&self, opts: RunOptions) -> Result<ScenarioReport, ScenarioError> {
+        self.run_with(opts, &mut |_| Ok(Vec::new()))
     }
 
     /// [`Scenario::run`] with sinks that see every event (trace files): `sinks` is called
@@ -973,13 +995,16 @@ impl Scenario {
     /// a recording is in [`ScenarioReport::recording_error`].
     pub fn run_with(
         &self,
-        seed: Option<u64>,
-        mut libraries: Option<&mut dyn LibraryHost>,
+        opts: RunOptions,
         sinks: &mut SinkFactory<'_>,
     ) -> Result<ScenarioReport, ScenarioError> {
-        let opts = self.options(seed);
-        let seed = opts.seed;
-        let mut svc = Service::new(opts);
+        // Declared before the service, so the service is dropped first and the libraries
+        // it holds are closed after it.
+        let mut libraries = (opts.libraries == Libraries::Host && self.hosts_libraries())
+            .then(HostedLibraries::new);
+        let service_opts = self.options(opts.seed);
+        let seed = service_opts.seed;
+        let mut svc = Service::new(service_opts);
         let shared = Rc::new(ScriptShared::default());
         let mut scripted: BTreeMap<String, Rc<ScriptedExtension>> = BTreeMap::new();
         let err = |m: String| ScenarioError {
@@ -999,12 +1024,9 @@ impl Scenario {
             .filter(|e| e.library.is_some())
             .collect();
         if !libs.is_empty() {
-            let Some(host) = libraries.as_deref_mut() else {
+            let Some(host) = libraries.as_mut() else {
                 let lib = libs[0].library.as_deref().unwrap_or_default();
-                return Err(self.error_at(
-                    lib,
-                    "this build of faxsim cannot host extension libraries".into(),
-                ));
+                return Err(self.error_at(lib, "this run does not host extension libraries".into()));
             };
             for e in &libs {
                 let lib = e.library.as_deref().unwrap_or_default();
@@ -1040,7 +1062,7 @@ impl Scenario {
         let mut crashed = false;
         for (i, step) in steps.iter().enumerate() {
             let r = self.step(&mut svc, step, &scripted, &mut failures, &mut libraries);
-            if let Some(host) = libraries.as_deref_mut() {
+            if let Some(host) = libraries.as_mut() {
                 host.pump(&mut svc);
             }
             match r {
@@ -1077,7 +1099,7 @@ impl Scenario {
             }
             Err(e) => return Err(err(format!("the final stop: {e}"))),
         }
-        if let Some(host) = libraries {
+        if let Some(host) = libraries.as_mut() {
             host.stopped(&mut svc);
             host.pump(&mut svc);
         }
@@ -1089,7 +1111,14 @@ impl Scenario {
         failures.extend(shared.failures.borrow().iter().cloned());
         let names = svc.extension_names();
         let events = svc.take_events();
-        self.judge(&findings, &names, &events, &svc, &mut failures);
+        self.judge(
+            &findings,
+            &names,
+            &events,
+            &svc,
+            opts.deny_warnings,
+            &mut failures,
+        );
         Ok(ScenarioReport {
             name: self.name.clone(),
             path: self.path.clone(),
@@ -1109,13 +1138,12 @@ impl Scenario {
         step: &Step,
         scripted: &BTreeMap<String, Rc<ScriptedExtension>>,
         failures: &mut Vec<String>,
-        libraries: &mut Option<&mut dyn LibraryHost>,
+        libraries: &mut Option<HostedLibraries>,
     ) -> Result<(), HostStepError> {
-        let start =
-            |svc: &mut Service, libraries: &mut Option<&mut dyn LibraryHost>| match libraries {
-                Some(host) => host.start(svc),
-                None => svc.start().map_err(HostStepError::Sim),
-            };
+        let start = |svc: &mut Service, libraries: &mut Option<HostedLibraries>| match libraries {
+            Some(host) => host.start(svc),
+            None => svc.start().map_err(HostStepError::Sim),
+        };
         match step {
             Step::Start => start(svc, libraries),
             Step::Stop => {
@@ -1237,6 +1265,7 @@ impl Scenario {
         names: &[String],
         events: &[Event],
         svc: &Service,
+        deny_warnings: bool,
         failures: &mut Vec<String>,
     ) {
         let e = &self.file.expect;
@@ -1248,6 +1277,28 @@ impl Scenario {
                 s.iter().copied().collect::<Vec<_>>().join(", ")
             }
         };
+        if !self.expects_findings() {
+            // Nothing said about findings: judged as `faxsim validate` judges a library,
+            // so a forgotten `[expect]` never passes over a bug.
+            let failing: BTreeSet<&str> = findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error || deny_warnings)
+                .map(|f| f.rule.id())
+                .collect();
+            if !failing.is_empty() {
+                let which = if deny_warnings {
+                    "findings (warnings too, with --deny-warnings)"
+                } else {
+                    "error findings"
+                };
+                let all: Vec<String> = fired.iter().map(|r| format!("{r:?}")).collect();
+                failures.push(format!(
+                    "{} fired, and the file states no expectation on findings, so {which} fail it (if the scenario is meant to show them, say so: [expect] findings = [{}])",
+                    show(&failing),
+                    all.join(", ")
+                ));
+            }
+        }
         if let Some(exact) = &e.findings {
             let want: BTreeSet<&str> = exact.iter().map(String::as_str).collect();
             if want != fired {
@@ -1631,4 +1682,103 @@ pub fn collect_files(path: &Path) -> Result<ScenarioFiles, String> {
     out.files.sort();
     out.skipped.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTER: &str = "[[extension]]\nname = \"r\"\nkind = \"routing\"\n";
+
+    fn run(body: &str, deny_warnings: bool) -> ScenarioReport {
+        Scenario::parse(Path::new("t.toml"), body)
+            .unwrap()
+            .run(RunOptions {
+                deny_warnings,
+                ..RunOptions::default()
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn without_an_expectation_on_findings_errors_fail_and_warnings_only_when_denied() {
+        let leak = format!(
+            "{ROUTER}[extension.config_init]\nactions = [ {{ op = \"set\", guid = \"{{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}}\", hex = \"01\" }}, {{ op = \"get\", guid = \"{{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}}\", bind = \"b\" }} ]\n"
+        );
+        let free_null = format!(
+            "{ROUTER}[extension.general_init]\nactions = [ {{ op = \"free\", target = \"null\" }} ]\n"
+        );
+        let cases: &[(&str, &str, bool, bool)] = &[
+            // body, [expect], --deny-warnings, passes
+            (&leak, "", false, false),
+            (&leak, "", true, false),
+            // A value expectation that holds says nothing about findings.
+            (
+                &leak,
+                "[expect]\n[[expect.value]]\nguid = \"{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}\"\nhex = \"01\"\n",
+                false,
+                false,
+            ),
+            (
+                &leak,
+                "[expect]\nfindings = [\"buffer-leak\"]\n",
+                true,
+                true,
+            ),
+            (
+                &leak,
+                "[expect]\nfindings_include = [\"buffer-leak\"]\n",
+                true,
+                true,
+            ),
+            (
+                &leak,
+                "[expect]\nfindings_exclude = [\"double-free\"]\n",
+                true,
+                true,
+            ),
+            (
+                &leak,
+                "[expect]\n[[expect.finding]]\nrule = \"buffer-leak\"\n",
+                true,
+                true,
+            ),
+            (&leak, "[expect]\nfindings = []\n", false, false),
+            (&free_null, "", false, true),
+            (&free_null, "", true, false),
+            (
+                &free_null,
+                "[expect]\nfindings = [\"free-null\"]\n",
+                true,
+                true,
+            ),
+            (ROUTER, "", true, true),
+        ];
+        for (i, (body, expect, deny, passes)) in cases.iter().enumerate() {
+            let r = run(&format!("{body}{expect}"), *deny);
+            assert_eq!(r.passed, *passes, "case {i}: {:?}", r.failures);
+            // A failure here is the judgement of findings alone.
+            assert!(r.failures.len() <= 1, "case {i}: {:?}", r.failures);
+        }
+        let r = run(&leak, false);
+        assert_eq!(
+            r.failures,
+            [
+                "buffer-leak fired, and the file states no expectation on findings, so error findings fail it (if the scenario is meant to show them, say so: [expect] findings = [\"buffer-leak\"])"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_that_refuses_libraries_names_the_library() {
+        let body = "[[extension]]\nname = \"r\"\nkind = \"routing\"\nlibrary = \"librouter.so\"\n";
+        let err = Scenario::parse(Path::new("t.toml"), body)
+            .unwrap()
+            .run(RunOptions::default())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.toml:4:11: this run does not host extension libraries"
+        );
+    }
 }
