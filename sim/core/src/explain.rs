@@ -15,10 +15,11 @@ pub fn origin(f: &Finding) -> u64 {
         .unwrap_or(f.event)
 }
 
-/// The innermost call from the service into an extension open at event `at` (before it
-/// happens): the entry point a finding whose origin is `at` belongs to.
+/// The innermost call from the service into an extension open at event `at` (that event
+/// included: a finding that starts at a call into the extension belongs to that call):
+/// the entry point a finding whose origin is `at` belongs to.
 pub fn entry_point_at(events: &[Event], at: u64) -> Option<OpenCall> {
-    let end = events.partition_point(|e| e.seq < at);
+    let end = events.partition_point(|e| e.seq <= at);
     OpenCalls::of(&events[..end]).innermost().cloned()
 }
 

@@ -29,9 +29,15 @@ pub struct Target {
 
 impl Target {
     fn job(&self, seed: u64, strategy: Strategy) -> Job {
+        // PCT schedules deliveries itself: every notification is deferred, by no step
+        // but at its change points (the natural schedule is write order).
+        let delivery = match strategy {
+            Strategy::Pct { .. } => faxsim_sim::DeliveryPolicy::Deferred,
+            Strategy::Random => battery::policy_of(seed),
+        };
         Job::Battery(BatteryJob {
             seed,
-            delivery: battery::policy_of(seed),
+            delivery,
             extra_guids: self.extra_guids.clone(),
             method_functions: self.method_functions.clone(),
             explore: Some(strategy),
@@ -282,13 +288,16 @@ impl Search<'_> {
             e.map_or_else(
                 || "the end of the run".to_string(),
                 |e| {
-                    TextLine {
+                    // Without the index, time and thread columns: the event itself.
+                    let line = TextLine {
                         event: e,
                         names: &names,
                     }
-                    .to_string()
-                    .trim()
-                    .to_string()
+                    .to_string();
+                    line.split_whitespace()
+                        .skip(3)
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 },
             )
         };
