@@ -20,15 +20,19 @@ use crate::report::Color;
 /// Arguments of `faxsim explore`.
 #[derive(Debug, Args)]
 pub struct ExploreArgs {
+    /// Scenario files to explore (a folder: every `*.toml` below it). A seed fails on an
+    /// error finding whose rule the file does not name in its `[expect]`.
+    #[arg(value_name = "SCENARIO", conflicts_with = "libs")]
+    pub scenarios: Vec<PathBuf>,
     /// Extension libraries to explore (.dll, .so), hosted together as `validate` hosts
-    /// them.
-    #[arg(long = "ext", value_name = "LIB", required_unless_present = "merge")]
+    /// them, under the validate battery.
+    #[arg(long = "ext", value_name = "LIB", required_unless_present_any = ["merge", "scenarios"])]
     pub libs: Vec<PathBuf>,
     /// Host every library as this kind instead of detecting it from its exports.
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
     /// How to vary the service's decisions: `random` (every order, wait and failure at
-    /// random) or `pct` (the natural schedule but for --depth - 1 inversions: a
+    /// random) or `pct` (the natural schedule but for up to --depth - 1 inversions: a
     /// notification delayed, a registrant visited last, a callback call failed).
     #[arg(long, value_enum, default_value_t = PolicyArg::Random)]
     pub policy: PolicyArg,
@@ -88,7 +92,7 @@ pub struct ExploreArgs {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Merge the JSON reports of shards of one exploration into the report of the whole.
-    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["libs", "seeds", "shard", "seed"])]
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["libs", "scenarios", "seeds", "shard", "seed"])]
     pub merge: Vec<PathBuf>,
 }
 
@@ -97,7 +101,8 @@ pub struct ExploreArgs {
 pub enum PolicyArg {
     /// Every decision at random.
     Random,
-    /// Probabilistic concurrency testing: --depth - 1 inversions of the natural schedule.
+    /// Probabilistic concurrency testing: up to --depth - 1 inversions of the natural
+    /// schedule.
     Pct,
 }
 
@@ -117,27 +122,16 @@ pub fn run(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> {
     if !args.merge.is_empty() {
         return merge(args, color);
     }
+    if !args.scenarios.is_empty() {
+        return run_scenarios(args, color);
+    }
     let target = Target {
         libs: args.libs.clone(),
         kind: args.kind.map(ExtensionKind::from),
         extra_guids: crate::cmd::validate::method_guids(&args.routing_methods),
         method_functions: crate::cmd::validate::method_functions(&args.routing_methods),
     };
-    let first = args.seed.unwrap_or(0);
-    let count = match (args.seed, args.seeds, args.time_budget) {
-        (_, Some(n), _) => Some(n),
-        (_, None, Some(_)) => None,
-        (Some(_), None, None) => Some(1),
-        (None, None, None) => Some(DEFAULT_SEEDS),
-    };
-    if let Some(n) = count
-        && first.checked_add(n - 1).is_none()
-    {
-        return Err(CliError::Input(format!(
-            "--seed {first} --seeds {n} runs past the last seed, {}",
-            u64::MAX
-        )));
-    }
+    let (first, count) = seed_range(args)?;
     let plan = Plan {
         first,
         count,
@@ -162,18 +156,12 @@ pub fn run(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> {
             output: Arc::new(move |line: &str| bar.suspend(|| eprintln!("{line}"))),
         })
     };
-    let strategy_plan = match args.policy {
-        PolicyArg::Random => StrategyPlan::Random,
-        PolicyArg::Pct => StrategyPlan::Pct {
-            depth: args.depth,
-            horizon: args.horizon,
-        },
-    };
+    let strategy_plan = strategy_plan(args);
     let strategy =
         Search::strategy_of(strategy_plan, &target, pool.as_ref(), first).map_err(search_error)?;
     let reproduce = |seed: u64| reproduce_command(args, strategy, seed);
     let settings = Settings {
-        libraries: args.libs.iter().map(|p| p.display().to_string()).collect(),
+        targets: args.libs.iter().map(|p| p.display().to_string()).collect(),
         policy: strategy_plan.name().into(),
         depth: matches!(strategy, Strategy::Pct { .. }).then_some(args.depth),
         horizon: match strategy {
@@ -212,6 +200,149 @@ pub fn run(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> {
     };
     write(args, &text)?;
     Ok(outcome(&report))
+}
+
+/// The seeds of a run: first, how many (`None`: a time budget decides).
+fn seed_range(args: &ExploreArgs) -> Result<(u64, Option<u64>), CliError> {
+    let first = args.seed.unwrap_or(0);
+    let count = match (args.seed, args.seeds, args.time_budget) {
+        (_, Some(n), _) => Some(n),
+        (_, None, Some(_)) => None,
+        (Some(_), None, None) => Some(1),
+        (None, None, None) => Some(DEFAULT_SEEDS),
+    };
+    if let Some(n) = count
+        && first.checked_add(n - 1).is_none()
+    {
+        return Err(CliError::Input(format!(
+            "--seed {first} --seeds {n} runs past the last seed, {}",
+            u64::MAX
+        )));
+    }
+    Ok((first, count))
+}
+
+fn strategy_plan(args: &ExploreArgs) -> StrategyPlan {
+    match args.policy {
+        PolicyArg::Random => StrategyPlan::Random,
+        PolicyArg::Pct => StrategyPlan::Pct {
+            depth: args.depth,
+            horizon: args.horizon,
+        },
+    }
+}
+
+/// `faxsim explore SCENARIO...`.
+fn run_scenarios(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> {
+    use faxsim_explore::scenarios::ScenarioSearch;
+    let mut scenarios = Vec::new();
+    for p in &args.scenarios {
+        let found = faxsim_scenario::collect_files(p)
+            .map_err(|e| CliError::Input(format!("{}: {e}", p.display())))?;
+        if found.files.is_empty() {
+            return Err(CliError::Input(format!(
+                "{}: no *.toml scenario below it",
+                p.display()
+            )));
+        }
+        for f in found.files {
+            scenarios.push(
+                faxsim_scenario::Scenario::load(&f).map_err(|e| CliError::Input(e.to_string()))?,
+            );
+        }
+    }
+    let (first, count) = seed_range(args)?;
+    let plan = Plan {
+        first,
+        count,
+        shard: args.shard,
+    };
+    let threads = match args.jobs {
+        Some(n) => n as usize,
+        None if args.in_process => 1,
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let per_file = count.map(|n| shard_size(n, args.shard));
+    let progress = Progress::new(per_file.map(|n| n * scenarios.len() as u64));
+    let pool = (!args.in_process).then(|| {
+        let bar = progress.bar.clone();
+        PoolConfig {
+            program: std::env::current_exe().unwrap_or_else(|_| "faxsim".into()),
+            worker_args: vec!["__worker".into()],
+            libs: Vec::new(),
+            kind: None,
+            hang_limit: Duration::from_millis(args.timeout_ms),
+            workers: threads,
+            output: Arc::new(move |line: &str| bar.suspend(|| eprintln!("{line}"))),
+        }
+    });
+    let settings = Settings {
+        targets: scenarios
+            .iter()
+            .map(|s| s.path.display().to_string())
+            .collect(),
+        policy: strategy_plan(args).name().into(),
+        depth: (args.policy == PolicyArg::Pct).then_some(args.depth),
+        horizon: args.horizon.filter(|_| args.policy == PolicyArg::Pct),
+        first_seed: first,
+        seeds: count,
+        check_determinism: args.check_determinism,
+        deny_warnings: args.deny_warnings,
+    };
+    let mut report = Report::new(settings, args.shard);
+    let started = Instant::now();
+    // A time budget is shared out evenly between the files.
+    let budget = args.time_budget.map(|b| b / scenarios.len().max(1) as u32);
+    for scenario in &scenarios {
+        let strategy = ScenarioSearch::strategy_of(strategy_plan(args), scenario, first)
+            .map_err(search_error)?;
+        let path = scenario.path.display().to_string();
+        let reproduce = |seed: u64| scenario_reproduce(args, &path, strategy, seed);
+        let search = ScenarioSearch {
+            plan,
+            strategy,
+            check_determinism: args.check_determinism,
+            deny_warnings: args.deny_warnings,
+            budget: budget.map(|b| (Instant::now(), b)),
+            threads,
+            pool: pool.clone(),
+            record: args.record.clone(),
+            reproduce: &reproduce,
+        };
+        search
+            .run(scenario, &mut report, &|r| progress.seed_done(r))
+            .map_err(search_error)?;
+    }
+    let elapsed = started.elapsed();
+    drop(progress);
+    report.sort();
+    let text = match args.format {
+        crate::cli::Format::Text => text_report(&report, elapsed, threads, color),
+        crate::cli::Format::Json => {
+            serde_json::to_string_pretty(&report).expect("reports serialise") + "\n"
+        }
+    };
+    write(args, &text)?;
+    Ok(outcome(&report))
+}
+
+/// The command that explores seed `seed` of one scenario file alone.
+fn scenario_reproduce(args: &ExploreArgs, path: &str, strategy: Strategy, seed: u64) -> String {
+    let mut words = vec![format!("faxsim explore {path}")];
+    match strategy {
+        Strategy::Random => words.push("--policy random".into()),
+        Strategy::Pct { depth, horizon } => {
+            words.push(format!("--policy pct --depth {depth} --horizon {horizon}"));
+        }
+    }
+    if args.deny_warnings {
+        words.push("--deny-warnings".into());
+    }
+    if args.check_determinism {
+        words.push("--check-determinism".into());
+    }
+    words.push(format!("--seed {seed}"));
+    words.join(" ")
 }
 
 fn shard_size(n: u64, shard: Option<Shard>) -> u64 {
@@ -331,7 +462,7 @@ fn text_report(report: &Report, elapsed: Duration, workers: usize, color: Color)
     let _ = writeln!(
         s,
         "explore {} ({strategy}{shards}{}): {} seeds from seed {}{speed}",
-        e.libraries.join(" "),
+        e.targets.join(" "),
         if e.check_determinism {
             ", each seed twice"
         } else {

@@ -249,6 +249,7 @@ fn run_here(
                 seed: args.seed,
                 libraries: Libraries::Host,
                 deny_warnings: args.deny_warnings,
+                explore: None,
             },
             &mut sinks,
         )
@@ -278,6 +279,7 @@ fn run_in_worker(
         path: path.to_string(),
         seed: args.seed,
         deny_warnings: args.deny_warnings,
+        explore: None,
     });
     let mut sink_for = |_: &Job, header: &faxsim_trace::Header| match trace {
         Some(p) => crate::report::trace_sink(p, header).map(Some),

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod plan;
+pub mod scenarios;
 pub mod search;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,9 @@ pub const NONDETERMINISTIC: &str = "nondeterministic";
 /// that broke it there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
+    /// The scenario file it happened in (an exploration of scenarios).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
     /// The rule's id (`faxsim rules`), or [`NONDETERMINISTIC`].
     pub rule: String,
     /// `error` or `warning`.
@@ -62,8 +66,9 @@ pub struct Failure {
 
 impl Failure {
     /// What makes two failures the same.
-    pub fn key(&self) -> (String, String, String) {
+    pub fn key(&self) -> (String, String, String, String) {
         (
+            self.scenario.clone().unwrap_or_default(),
             self.rule.clone(),
             self.extension.clone(),
             self.entry_point.clone(),
@@ -74,8 +79,8 @@ impl Failure {
 /// What was explored: everything two shard reports must agree on to merge.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
-    /// The libraries, as given.
-    pub libraries: Vec<String>,
+    /// The libraries (or scenario files), as given.
+    pub targets: Vec<String>,
     /// `random` or `pct`.
     pub policy: String,
     /// PCT's depth.
@@ -161,7 +166,7 @@ impl Report {
             return Err("nothing to merge".into());
         };
         let mut merged = first;
-        let mut failures: BTreeMap<(String, String, String), Failure> = BTreeMap::new();
+        let mut failures: BTreeMap<(String, String, String, String), Failure> = BTreeMap::new();
         let mut names = BTreeMap::new();
         let mut absorb = |name: &str, r: &Report, merged_shards: &mut Vec<Shard>| {
             for s in &r.shards {
@@ -191,7 +196,7 @@ impl Report {
         for (name, r) in it {
             if r.explore != merged.explore {
                 return Err(format!(
-                    "{name}: another exploration than {first_name} (libraries, policy, seeds or options differ)"
+                    "{name}: another exploration than {first_name} (targets, policy, seeds or options differ)"
                 ));
             }
             if r.format != merged.format {
@@ -235,6 +240,7 @@ mod tests {
 
     fn failure(rule: &str, seed: u64) -> Failure {
         Failure {
+            scenario: None,
             rule: rule.into(),
             severity: "error".into(),
             extension: "x".into(),
@@ -250,7 +256,7 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
-            libraries: vec!["lib.so".into()],
+            targets: vec!["lib.so".into()],
             policy: "random".into(),
             depth: None,
             horizon: None,

@@ -257,6 +257,7 @@ impl Search<'_> {
                 let entry_point = faxsim_sim::explain::entry_point_at(&r.events, at)
                     .map_or_else(|| "-".to_string(), |c| c.function);
                 Failure {
+                    scenario: None,
                     rule: f.rule.id().into(),
                     severity: f.severity.name().into(),
                     extension: ext_name(&names, f.ext),
@@ -274,54 +275,65 @@ impl Search<'_> {
 
     /// The determinism check: the first event where two runs of one seed part.
     fn compare(&self, libs: &[Library], a: &JobResult, b: &JobResult) -> Option<Failure> {
-        let i = a
-            .events
-            .iter()
-            .zip(&b.events)
-            .position(|(x, y)| x != y)
-            .or_else(|| {
-                (a.events.len() != b.events.len()).then(|| a.events.len().min(b.events.len()))
-            })?;
-        let names = names(libs);
         let seed = b.job.seed().unwrap_or(0);
-        let line = |e: Option<&Event>| {
-            e.map_or_else(
-                || "the end of the run".to_string(),
-                |e| {
-                    // Without the index, time and thread columns: the event itself.
-                    let line = TextLine {
-                        event: e,
-                        names: &names,
-                    }
-                    .to_string();
-                    line.split_whitespace()
-                        .skip(3)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                },
-            )
-        };
-        let (x, y) = (a.events.get(i), b.events.get(i));
-        let ext = x.or(y).and_then(|e| e.ext);
-        let entry_point = faxsim_sim::explain::entry_point_at(&a.events, i as u64)
-            .map_or_else(|| "-".to_string(), |c| c.function);
-        Some(Failure {
-            rule: NONDETERMINISTIC.into(),
-            severity: "error".into(),
-            extension: ext_name(&names, ext),
-            entry_point,
-            first_seed: seed,
-            seeds: 1,
-            event: i as u64,
-            message: format!(
-                "seed {seed} ran differently the second time from event {i} on: first `{}`, then `{}` (the extension reads the clock, races its own threads or reads memory it never wrote)",
-                line(x),
-                line(y)
-            ),
-            reproduce: (self.reproduce)(seed),
-            trace: None,
-        })
+        parting(
+            &names(libs),
+            &a.events,
+            &b.events,
+            seed,
+            (self.reproduce)(seed),
+        )
     }
+}
+
+/// The failure of a seed whose two runs (`a`, `b`) differ: the first event where they
+/// part, both ways, placed in the entry point open there.
+pub(crate) fn parting(
+    names: &[String],
+    a: &[Event],
+    b: &[Event],
+    seed: u64,
+    reproduce: String,
+) -> Option<Failure> {
+    let i = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))?;
+    let line = |e: Option<&Event>| {
+        e.map_or_else(
+            || "the end of the run".to_string(),
+            |e| {
+                // Without the index, time and thread columns: the event itself.
+                let line = TextLine { event: e, names }.to_string();
+                line.split_whitespace()
+                    .skip(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            },
+        )
+    };
+    let (x, y) = (a.get(i), b.get(i));
+    let ext = x.or(y).and_then(|e| e.ext);
+    let entry_point = faxsim_sim::explain::entry_point_at(a, i as u64)
+        .map_or_else(|| "-".to_string(), |c| c.function);
+    Some(Failure {
+        scenario: None,
+        rule: NONDETERMINISTIC.into(),
+        severity: "error".into(),
+        extension: ext_name(names, ext),
+        entry_point,
+        first_seed: seed,
+        seeds: 1,
+        event: i as u64,
+        message: format!(
+            "seed {seed} ran differently the second time from event {i} on: first `{}`, then `{}` (the extension reads the clock, races its own threads or reads memory it never wrote)",
+            line(x),
+            line(y)
+        ),
+        reproduce,
+        trace: None,
+    })
 }
 
 fn names(libs: &[Library]) -> Vec<String> {
@@ -331,7 +343,7 @@ fn names(libs: &[Library]) -> Vec<String> {
         .collect()
 }
 
-fn ext_name(names: &[String], ext: Option<faxsim_trace::ExtId>) -> String {
+pub(crate) fn ext_name(names: &[String], ext: Option<faxsim_trace::ExtId>) -> String {
     ext.and_then(|x| names.get(x.index()).cloned())
         .unwrap_or_else(|| "-".into())
 }
@@ -377,16 +389,30 @@ fn run_batch(
 fn record(dir: &std::path::Path, r: &JobResult) -> Result<String, String> {
     let seed = r.job.seed().unwrap_or(0);
     let path = dir.join(format!("seed-{seed}.trace"));
+    let Some(header) = &r.header else {
+        return Err(format!(
+            "{}: cannot write the trace: the worker sent no header",
+            path.display()
+        ));
+    };
+    write_trace(&path, header, &r.events)
+}
+
+/// Writes `events` under `header` to `path` (its folder made); the path.
+pub(crate) fn write_trace(
+    path: &std::path::Path,
+    header: &Header,
+    events: &[Event],
+) -> Result<String, String> {
     let fail =
         |e: &dyn std::fmt::Display| format!("{}: cannot write the trace: {e}", path.display());
-    std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
-    let Some(header) = &r.header else {
-        return Err(fail(&"the worker sent no header"));
-    };
-    let file = std::fs::File::create(&path).map_err(|e| fail(&e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+    }
+    let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
     let mut w = TraceWriter::with_policy(io::BufWriter::new(file), header, FlushPolicy::Batched)
         .map_err(|e| fail(&e))?;
-    for e in &r.events {
+    for e in events {
         w.write_event(e).map_err(|e| fail(&e))?;
     }
     use std::io::Write as _;

@@ -81,6 +81,10 @@ pub struct RunOptions {
     /// For a scenario that states no expectation on findings: warnings fail it too, not
     /// only errors (`faxsim run --deny-warnings`).
     pub deny_warnings: bool,
+    /// An exploration's strategy (`faxsim explore`): the service's open decisions are
+    /// the exploration's for this seed (see [`Scenario::options_explored`] for the
+    /// delivery policy).
+    pub explore: Option<faxsim_sim::Strategy>,
 }
 
 impl Default for RunOptions {
@@ -89,6 +93,7 @@ impl Default for RunOptions {
             seed: None,
             libraries: Libraries::Refuse,
             deny_warnings: false,
+            explore: None,
         }
     }
 }
@@ -944,6 +949,34 @@ impl Scenario {
         }
     }
 
+    /// The service options of an exploration's seed: the file's, with notifications
+    /// still delivered when the file has them delivered (its steps are written for
+    /// that: a deferred notification that was never due before a `stop` is dropped), but
+    /// in an order the exploration decides: a file with `sync` delivery is explored
+    /// under `shuffled` (immediate, with the order of each write's registrants open),
+    /// `shuffled` and `deferred` files under their own policy.
+    pub fn options_explored(&self, seed: Option<u64>) -> ServiceOptions {
+        let mut opts = self.options(seed);
+        if opts.delivery == faxsim_sim::DeliveryPolicy::Sync {
+            opts.delivery = faxsim_sim::DeliveryPolicy::Shuffled;
+        }
+        opts
+    }
+
+    /// The rules the file allows to fire: those its `findings`, `findings_include` and
+    /// `[[expect.finding]]` name (a scenario that demonstrates a bug says so). Any other
+    /// error finding of a run is a failure of the extension, not of the file.
+    pub fn allowed_rules(&self) -> std::collections::BTreeSet<String> {
+        let e = &self.file.expect;
+        e.findings
+            .iter()
+            .chain(&e.findings_include)
+            .flatten()
+            .cloned()
+            .chain(e.finding.iter().map(|f| f.rule.clone()))
+            .collect()
+    }
+
     /// The extensions a trace of this scenario's run lists, once `svc` holds them all
     /// (in a sink factory of [`Scenario::run_with`]): each with its kind, and the file of
     /// a library it loads (for its SHA-256).
@@ -1002,9 +1035,15 @@ impl Scenario {
         // it holds are closed after it.
         let mut libraries = (opts.libraries == Libraries::Host && self.hosts_libraries())
             .then(HostedLibraries::new);
-        let service_opts = self.options(opts.seed);
+        let service_opts = match opts.explore {
+            Some(_) => self.options_explored(opts.seed),
+            None => self.options(opts.seed),
+        };
         let seed = service_opts.seed;
         let mut svc = Service::new(service_opts);
+        if let Some(strategy) = opts.explore {
+            svc.set_choices(Box::new(faxsim_sim::ExploringChoices::new(seed, strategy)));
+        }
         let shared = Rc::new(ScriptShared::default());
         let mut scripted: BTreeMap<String, Rc<ScriptedExtension>> = BTreeMap::new();
         let err = |m: String| ScenarioError {

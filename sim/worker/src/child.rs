@@ -169,6 +169,7 @@ fn run_scenario(job: &ScenarioJob, out: &mut io::PipeWriter) -> Result<Message, 
         seed: job.seed,
         libraries: Libraries::Host,
         deny_warnings: job.deny_warnings,
+        explore: job.explore,
     };
     let report = scenario.run_with(opts, &mut sinks);
     if let Some(e) = setup_error {

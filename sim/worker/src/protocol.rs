@@ -62,6 +62,8 @@ pub struct ScenarioJob {
     pub seed: Option<u64>,
     /// `--deny-warnings`: without an expectation on findings, warnings fail it too.
     pub deny_warnings: bool,
+    /// An exploration's strategy (`faxsim explore`), or the file's own decisions.
+    pub explore: Option<faxsim_sim::Strategy>,
 }
 
 /// A replay of a recorded trace against builds of its extensions (`faxsim replay`): the
