@@ -1060,8 +1060,17 @@ fn show_chrome_pairs_every_call_with_its_return_per_thread() {
         let events = doc["traceEvents"].as_array().unwrap();
         let mut depth: std::collections::HashMap<u64, i64> = Default::default();
         let mut last_ts = 0;
+        let mut findings = 0;
         for e in events {
             let tid = e["tid"].as_u64().unwrap();
+            // A finding is an instant event at the time of the event it marks.
+            if e["cat"] == "finding" {
+                findings += 1;
+                assert_eq!(e["ph"], "i", "{e}");
+                assert_eq!(e["ts"].as_u64(), Some(last_ts), "{name}: {e}");
+                assert!(e["args"]["message"].is_string(), "{e}");
+                continue;
+            }
             match e["ph"].as_str().unwrap() {
                 "B" => *depth.entry(tid).or_default() += 1,
                 "E" => {
@@ -1081,6 +1090,10 @@ fn show_chrome_pairs_every_call_with_its_return_per_thread() {
             assert!(depth.values().all(|&d| d == 0), "{name}: {depth:?}");
         }
         assert!(events.len() > 20, "{name}");
+        // The buggy routing extension of the walkthrough has findings, shown at their events.
+        if name.starts_with("walkthrough") {
+            assert!(findings > 0, "{name}: no finding marked");
+        }
     }
 }
 
