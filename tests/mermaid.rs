@@ -349,9 +349,7 @@ fn a_validate_run_of_a_buggy_fixture_renders_in_mermaid() {
     assert!(get < reply, "{d}");
     // The finding at its event, in red, and each service run in its band.
     assert!(
-        d.contains(&format!(
-            "Note over E0: error double-free: buggy_double_free freed buffer #35;1"
-        )),
+        d.contains("Note over E0: error double-free: buggy_double_free freed buffer #35;1"),
         "{d}"
     );
     assert!(d.contains("rect rgb(255,204,204)"), "{d}");
