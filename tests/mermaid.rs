@@ -185,6 +185,52 @@ fn three_hundred_writes() -> String {
     s
 }
 
+/// A trace whose every string is hostile to Mermaid's syntax: names and GUIDs with `;`,
+/// `#`, `:`, arrows, `%%` directives, `end`, quotes, HTML and line breaks.
+fn hostile_trace() -> String {
+    use serde_json::json;
+    let nasty = [
+        "a:b -->> c; \"q\" #x <y> %%{init: {}}%% end",
+        "end",
+        "participant\nNote over S: x",
+        "box rgb(1,2,3)\trect",
+    ];
+    let exts: Vec<_> = nasty
+        .iter()
+        .map(|n| json!({"name": n, "kind": "routing", "sha256": null}))
+        .collect();
+    let header = json!({"faxsim_trace": "1.0", "trace_id": "66617873-696d-4000-8000-000000000001",
+        "faxsim": "0.1.0", "platform": {"os": "linux", "arch": "x86_64"}, "seed": 1,
+        "origin": "simulator", "options": null, "extensions": exts});
+    let mut lines = vec![header.to_string()];
+    let mut seq = 0;
+    let mut push = |ext: Option<usize>, kind: Value| {
+        lines.push(
+            json!({"seq": seq, "time": 0, "thread": 0, "ext": ext, "kind": kind}).to_string(),
+        );
+        seq += 1;
+    };
+    push(None, json!({"type": "service-start", "run": 1}));
+    for (i, n) in nasty.iter().enumerate() {
+        push(
+            Some(i),
+            json!({"type": "load", "kind": "routing", "exports": {"initialize_config": true, "dev_shutdown": false, "route_device_change": false}}),
+        );
+        push(Some(i), json!({"type": "entry-point-call", "function": n}));
+        push(
+            Some(i),
+            json!({"type": "get-data-call", "device": 0, "source": 0, "guid": n, "null_out": false}),
+        );
+        push(
+            Some(i),
+            json!({"type": "get-data-return", "code": 2, "buffer": null, "data": null, "injected": true}),
+        );
+        push(Some(i), json!({"type": "extension-crashed", "detail": n}));
+    }
+    push(None, json!({"type": "service-stopped"}));
+    lines.join("\n") + "\n"
+}
+
 #[test]
 fn the_scenario_library_and_a_large_run_render_in_mermaid() {
     let Some(harness) = harness("the_scenario_library_and_a_large_run_render_in_mermaid") else {
@@ -276,6 +322,29 @@ fn the_scenario_library_and_a_large_run_render_in_mermaid() {
     let range = out.join("big-range.mmd");
     diagram(&trace, &["--from", "100", "--to", "400"], &range);
     files.push(range);
+    // The golden traces of every format version, and a hostile one.
+    for name in [
+        "every-kind",
+        "every-kind-1.1",
+        "every-kind-1.2",
+        "every-kind-1.3",
+        "walkthrough-seed0-sync",
+        "walkthrough-seed7-deferred",
+    ] {
+        let f = out.join(format!("golden-{name}.mmd"));
+        diagram(
+            &root().join(format!("tests/golden/v1/{name}.trace")),
+            &[],
+            &f,
+        );
+        files.push(f);
+    }
+    let hostile = dir.join("hostile.jsonl");
+    std::fs::write(&hostile, hostile_trace()).unwrap();
+    let f = out.join("hostile.mmd");
+    let d = diagram(&hostile, &[], &f);
+    assert_eq!(d.matches(": crashed: ").count(), 4, "{d}");
+    files.push(f);
     let results = render(&harness, &files);
     let tallest = results.iter().max_by_key(|r| r["height"].as_u64()).unwrap();
     let _ = writeln!(

@@ -222,8 +222,9 @@ pub struct MermaidWriter<W: Write> {
     declare_all: bool,
     /// Calls drawn and open, per thread.
     threads: BTreeMap<u16, Vec<Open>>,
-    /// Calls open before the window begins, per thread (context for the window).
-    before: BTreeMap<u16, Vec<Event>>,
+    /// Calls open before the window begins, oldest first (context for the window; the
+    /// most recent few of them, whatever the trace holds).
+    before: VecDeque<Event>,
     before_count: u64,
     /// The service run in progress before the window.
     run_before: Option<u32>,
@@ -409,7 +410,7 @@ impl<W: Write> MermaidWriter<W> {
             used: BTreeSet::new(),
             declare_all: true,
             threads: BTreeMap::new(),
-            before: BTreeMap::new(),
+            before: VecDeque::new(),
             before_count: 0,
             run_before: None,
             started: false,
@@ -568,6 +569,8 @@ impl<W: Write> MermaidWriter<W> {
             self.started = true;
             self.start();
         }
+        // Drawing opens and closes run bands; an event left out must not.
+        let bands = (self.band_open, self.bands);
         let (mut lines, effect) = self.draw(e);
         let marks: Vec<Mark> = self.marks.at(e.seq).to_vec();
         for m in &marks {
@@ -590,6 +593,7 @@ impl<W: Write> MermaidWriter<W> {
         }
         let opens = usize::from(matches!(effect, Effect::Push(..)));
         if !self.fits(cost, opens) {
+            (self.band_open, self.bands) = bands;
             self.cut = Some(e.seq);
             self.left_out(e.seq);
             return Ok(());
@@ -666,19 +670,21 @@ impl<W: Write> MermaidWriter<W> {
         }
         match e.kind.half() {
             Some(Half::Call(_)) => {
-                let stack = self.before.entry(e.thread).or_default();
-                stack.push(e.clone());
-                if stack.len() > MAX_CONTEXT_CALLS {
-                    stack.remove(0);
+                self.before.push_back(e.clone());
+                if self.before.len() > MAX_CONTEXT_CALLS {
+                    self.before.pop_front();
                 }
             }
             Some(Half::Return(c)) => {
-                if let Some(stack) = self.before.get_mut(&e.thread)
-                    && let Some(i) = stack
-                        .iter()
-                        .rposition(|o| o.kind.half() == Some(Half::Call(c)))
+                // The innermost open call of the crossing on this thread, and any
+                // above it that never returned.
+                if let Some(i) = self
+                    .before
+                    .iter()
+                    .rposition(|o| o.thread == e.thread && o.kind.half() == Some(Half::Call(c)))
                 {
-                    stack.truncate(i);
+                    let seq = self.before[i].seq;
+                    self.before.retain(|o| o.thread != e.thread || o.seq < seq);
                 }
             }
             None => {}
@@ -703,13 +709,7 @@ impl<W: Write> MermaidWriter<W> {
                 self.band_open_lines(&format!("service run {run} (started before the window)")),
             );
         }
-        let mut context: Vec<(u16, Event)> = std::mem::take(&mut self.before)
-            .into_iter()
-            .flat_map(|(t, es)| es.into_iter().map(move |e| (t, e)))
-            .collect();
-        context.sort_by_key(|(_, e)| e.seq);
-        let skip = context.len().saturating_sub(MAX_CONTEXT_CALLS);
-        for (_, e) in context.into_iter().skip(skip) {
+        for e in std::mem::take(&mut self.before) {
             if let Some(x) = e.ext {
                 self.used.insert(x.0);
             }
