@@ -345,6 +345,22 @@ fn the_scenario_library_and_a_large_run_render_in_mermaid() {
     let d = diagram(&hostile, &[], &f);
     assert_eq!(d.matches(": crashed: ").count(), 4, "{d}");
     files.push(f);
+    // The diagrams the documentation shows.
+    for doc in ["README.md", "docs/trace-format.md", "docs/cli.md"] {
+        let text = std::fs::read_to_string(root().join(doc)).unwrap();
+        for (i, block) in text.split("```mermaid\n").skip(1).enumerate() {
+            let block = block.split("```").next().unwrap();
+            let f = out.join(format!("doc-{}-{i}.mmd", doc.replace('/', "-")));
+            std::fs::write(&f, block).unwrap();
+            files.push(f);
+        }
+    }
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("doc-README")),
+        "the README shows a diagram"
+    );
     let results = render(&harness, &files);
     let tallest = results.iter().max_by_key(|r| r["height"].as_u64()).unwrap();
     let _ = writeln!(

@@ -1,4 +1,5 @@
-//! `faxsim show`: a trace as text, JSON Lines, a Mermaid diagram or Chrome trace JSON.
+//! `faxsim show`: a trace, or a window of it, as text, JSON Lines, the interaction diagram
+//! (Mermaid) or Chrome trace JSON, with the checker's findings marked.
 //! Also the trace input shared by `show`, `check` and `convert`.
 
 use std::fs::File;
@@ -24,7 +25,9 @@ pub enum ShowFormat {
     Text,
     /// Lossless JSON Lines: the header, one event per line, an end line.
     Jsonl,
-    /// A Mermaid sequence diagram (renders on GitHub in a ```mermaid block).
+    /// The interaction diagram: a Mermaid sequence diagram with the documented
+    /// interactions numbered, activation bars and the findings, under Mermaid's size limit
+    /// (renders on GitHub in a ```mermaid block).
     Mermaid,
     /// Chrome/Perfetto trace-event JSON (open in ui.perfetto.dev or chrome://tracing).
     Chrome,
