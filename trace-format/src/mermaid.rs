@@ -231,6 +231,8 @@ pub struct MermaidWriter<W: Write> {
     started: bool,
     band_open: bool,
     bands: usize,
+    /// The band state when the stretch in progress began.
+    unit_bands: (bool, usize),
     cur: Unit,
     pending: VecDeque<Unit>,
     fold: Option<Fold>,
@@ -416,6 +418,7 @@ impl<W: Write> MermaidWriter<W> {
             started: false,
             band_open: false,
             bands: 0,
+            unit_bands: (false, 0),
             cur: Unit::default(),
             pending: VecDeque::new(),
             fold: None,
@@ -594,8 +597,7 @@ impl<W: Write> MermaidWriter<W> {
         let opens = usize::from(matches!(effect, Effect::Push(..)));
         if !self.fits(cost, opens) {
             (self.band_open, self.bands) = bands;
-            self.cut = Some(e.seq);
-            self.left_out(e.seq);
+            self.cut_at(e.seq);
             return Ok(());
         }
         for x in new_participants {
@@ -606,6 +608,7 @@ impl<W: Write> MermaidWriter<W> {
         if self.cur.is_empty() {
             self.cur.first = e.seq;
             self.cur.label = unit_label(e);
+            self.unit_bands = (self.band_open, self.bands);
         }
         let mut h = Fnv(self.cur.sig);
         if self.cur.events == 0 {
@@ -641,6 +644,39 @@ impl<W: Write> MermaidWriter<W> {
             self.end_unit();
         }
         Ok(())
+    }
+
+    /// Stops drawing at event `seq`, which does not fit. A small stretch in progress is
+    /// left out whole, so the diagram ends after a complete call rather than inside one; a
+    /// large one (bigger than a quarter of the budget) is drawn up to here, or a window that
+    /// begins with it would draw nothing of it.
+    fn cut_at(&mut self, seq: u64) {
+        let small = self.cur.events > 0
+            && self.cur.label != "context"
+            && self.cur.text.len() < self.opts.max_chars / 4;
+        if small {
+            let unit = std::mem::take(&mut self.cur);
+            self.threads.clear();
+            (self.band_open, self.bands) = self.unit_bands;
+            self.drawn -= unit.events;
+            self.cut = Some(unit.first);
+            let marks: Vec<u64> = self
+                .marks
+                .iter()
+                .map(|m| m.event)
+                .filter(|&m| unit.first <= m && m < seq)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            self.after_cut += unit.events;
+            for m in marks {
+                self.after_cut -= 1;
+                self.left_out(m);
+            }
+        } else {
+            self.cut = Some(seq);
+        }
+        self.left_out(seq);
     }
 
     /// Counts an event left out past the size limit (and its marks, for the last note).
