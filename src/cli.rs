@@ -48,10 +48,10 @@ pub enum Command {
         after_help = "Examples:\n  faxsim run scenarios/\n  faxsim run scenarios/ownership/leak.toml --seed 7\n  faxsim run scenarios/ --format junit --output junit.xml"
     )]
     Run(cmd::run::RunArgs),
-    /// Print a trace: canonical text, lossless JSON Lines, a Mermaid sequence diagram, or
-    /// Chrome/Perfetto trace-event JSON.
+    /// Print a trace, or a part of it: canonical text, lossless JSON Lines, the interaction
+    /// diagram (Mermaid) with the findings on it, or Chrome/Perfetto trace-event JSON.
     #[command(
-        after_help = "Examples:\n  faxsim show run.trace\n  faxsim show run.trace --format mermaid > run.mmd\n  faxsim show run.trace --format chrome > run.json   # open in ui.perfetto.dev\n  faxsim show run.trace --redact                     # for bug reports"
+        after_help = "Examples:\n  faxsim show run.trace\n  faxsim show run.trace --format mermaid > run.mmd   # the interaction diagram\n  faxsim show run.trace --format mermaid --around 70 # the part around a finding\n  faxsim show run.trace --ext my_routing --from 100 --to 300\n  faxsim show run.trace --format chrome > run.json   # open in ui.perfetto.dev\n  faxsim show run.trace --redact                     # for bug reports"
     )]
     Show(cmd::show::ShowArgs),
     /// Check recorded traces (from the simulator or a recorder) against the rule catalog.

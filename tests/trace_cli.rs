@@ -1008,6 +1008,142 @@ fn show_text_of_the_golden_traces_is_stable() {
     }
 }
 
+/// The event indexes a form shows: text lines, JSON Lines events, Chrome `args.seq`.
+fn shown_seqs(format: &str, out: &str) -> Vec<u64> {
+    match format {
+        "text" => out
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect(),
+        "jsonl" => out
+            .lines()
+            .filter(|l| l.starts_with("{\"seq\""))
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect(),
+        "chrome" => {
+            let doc: serde_json::Value = serde_json::from_str(out).unwrap();
+            doc["traceEvents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["cat"] != "finding")
+                .filter_map(|e| e["args"]["seq"].as_u64())
+                .collect()
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn show_draws_the_part_of_a_trace_asked_for_in_every_format() {
+    let path = "tests/golden/v1/walkthrough-seed0-sync.trace";
+    let all = stdout(&faxsim(&["show", path]));
+    let ext_of = |seq: u64| -> String {
+        let line = all
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(&seq.to_string()))
+            .unwrap();
+        line.split_whitespace().nth(3).unwrap().to_string()
+    };
+    for format in ["text", "jsonl", "chrome"] {
+        let out = faxsim(&[
+            "show", "--format", format, "--from", "40", "--to", "60", path,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            shown_seqs(format, &stdout(&out)),
+            (40..=60).collect::<Vec<_>>(),
+            "{format}"
+        );
+        let out = faxsim(&[
+            "show",
+            "--format",
+            format,
+            "--around",
+            "80",
+            "--context",
+            "3",
+            path,
+        ]);
+        assert_eq!(
+            shown_seqs(format, &stdout(&out)),
+            (77..=83).collect::<Vec<_>>(),
+            "{format}"
+        );
+        let out = faxsim(&["show", "--format", format, "--ext", "careful-fsp", path]);
+        let seqs = shown_seqs(format, &stdout(&out));
+        assert!(seqs.len() > 10 && seqs.len() < 106, "{format}: {seqs:?}");
+        for seq in seqs {
+            let who = ext_of(seq);
+            assert!(
+                who == "careful-fsp" || who == "-",
+                "{format}: [{seq}] is {who}"
+            );
+        }
+    }
+    // A part in JSON Lines is a trace of its own.
+    let dir = scratch("show-window");
+    let part = dir.join("part.jsonl");
+    let out = faxsim(&[
+        "show", "--format", "jsonl", "--from", "40", "--to", "60", path,
+    ]);
+    std::fs::write(&part, &out.stdout).unwrap();
+    let back = faxsim(&["check", part.to_str().unwrap()]);
+    assert_ne!(back.status.code(), Some(2), "{}", stderr(&back));
+    // The text form names the part and shows the findings after their events.
+    let text = stdout(&faxsim(&["show", "--around", "99", "--context", "1", path]));
+    assert!(text.contains("# showing events [98]–[100]"), "{text}");
+    let unload = text.find("buggy-routing unload").unwrap();
+    let finding = text
+        .find("# ^ error buffer-leak: buffer #3 from GetData at event 78")
+        .unwrap();
+    assert!(unload < finding, "{text}");
+    let text = stdout(&faxsim(&["show", "--no-findings", path]));
+    assert!(!text.contains("# ^ "), "{text}");
+    // The diagram of a part: what was left out, and the finding at its event.
+    let out = faxsim(&[
+        "show",
+        "--format",
+        "mermaid",
+        "--around",
+        "99",
+        "--context",
+        "6",
+        path,
+    ]);
+    assert!(out.status.success());
+    insta::assert_snapshot!("show_mermaid_around_99", stdout(&out));
+    let d = stdout(&faxsim(&[
+        "show",
+        "--format",
+        "mermaid",
+        "--no-findings",
+        path,
+    ]));
+    assert!(
+        !d.contains("error buffer-leak") && d.contains("(7) FaxExtConfigChange"),
+        "{d}"
+    );
+    // Bad windows and names are usage errors that name what exists.
+    let out = faxsim(&["show", "--ext", "nosuch", path]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no extension \"nosuch\": the trace has careful-fsp, careful-vfsp, careful-routing, buggy-routing"), "{}", stderr(&out));
+    let out = faxsim(&["show", "--from", "10", "--to", "5", path]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = faxsim(&["show", "--around", "5", "--from", "1", path]);
+    assert_eq!(out.status.code(), Some(2));
+    // A window past the end draws an empty, valid diagram that says so.
+    let d = stdout(&faxsim(&[
+        "show", "--format", "mermaid", "--from", "5000", path,
+    ]));
+    assert!(d.contains("no event of the trace is in this window"), "{d}");
+}
+
 #[test]
 fn show_mermaid_and_redacted_text_are_stable() {
     let path = "tests/golden/v1/walkthrough-seed0-sync.trace";
@@ -1060,8 +1196,17 @@ fn show_chrome_pairs_every_call_with_its_return_per_thread() {
         let events = doc["traceEvents"].as_array().unwrap();
         let mut depth: std::collections::HashMap<u64, i64> = Default::default();
         let mut last_ts = 0;
+        let mut findings = 0;
         for e in events {
             let tid = e["tid"].as_u64().unwrap();
+            // A finding is an instant event at the time of the event it marks.
+            if e["cat"] == "finding" {
+                findings += 1;
+                assert_eq!(e["ph"], "i", "{e}");
+                assert_eq!(e["ts"].as_u64(), Some(last_ts), "{name}: {e}");
+                assert!(e["args"]["message"].is_string(), "{e}");
+                continue;
+            }
             match e["ph"].as_str().unwrap() {
                 "B" => *depth.entry(tid).or_default() += 1,
                 "E" => {
@@ -1081,6 +1226,10 @@ fn show_chrome_pairs_every_call_with_its_return_per_thread() {
             assert!(depth.values().all(|&d| d == 0), "{name}: {depth:?}");
         }
         assert!(events.len() > 20, "{name}");
+        // The buggy routing extension of the walkthrough has findings, shown at their events.
+        if name.starts_with("walkthrough") {
+            assert!(findings > 0, "{name}: no finding marked");
+        }
     }
 }
 

@@ -60,10 +60,22 @@ struct Checked {
     findings: Vec<Finding>,
 }
 
-/// Checks one trace. Damage after the header is reported on stderr and the events
-/// before it are still checked (without the end-of-stream judgement, which a cut trace
-/// cannot support); the second value says whether the file was damaged.
-fn check_one(path: &Path) -> Result<(Checked, bool), CliError> {
+/// A trace read through the checker.
+pub struct CheckedTrace {
+    /// The opened input, read to its end or its damage (for its notes).
+    pub input: crate::cmd::show::TraceInput,
+    /// The events read.
+    pub events: u64,
+    /// The findings (without the end-of-stream judgement when the trace is damaged).
+    pub findings: Vec<Finding>,
+    /// The damage that stopped the reading.
+    pub damage: Option<faxsim_trace::TraceError>,
+}
+
+/// Reads the trace at `path` through the checker, streamed, saying nothing. Damage after
+/// the header ends the reading: the events before it are still checked (without the
+/// end-of-stream judgement, which a cut trace cannot support).
+pub fn check_trace(path: &Path) -> Result<CheckedTrace, CliError> {
     let mut input = open_trace(path)?;
     let header = input.header().clone();
     let mut checker = Checker::new(checker_config(&header));
@@ -80,17 +92,35 @@ fn check_one(path: &Path) -> Result<(Checked, bool), CliError> {
             Err(e) => break Some(e),
         }
     };
-    print_notes(path, input.notes());
-    let damaged = match &damage {
+    if damage.is_none() {
+        checker.finish();
+    }
+    let mut findings = checker.take_findings();
+    crate::report::name_interrupted_call(&mut findings, &open);
+    Ok(CheckedTrace {
+        input,
+        events,
+        findings,
+        damage,
+    })
+}
+
+/// Checks one trace, saying on stderr what the reader noted and where damage stopped
+/// it; the second value says whether the file was damaged.
+fn check_one(path: &Path) -> Result<(Checked, bool), CliError> {
+    let checked = check_trace(path)?;
+    let header = checked.input.header().clone();
+    print_notes(path, checked.input.notes());
+    let damaged = match &checked.damage {
         None => {
-            crate::cmd::show::note_headerless(path, &input);
-            checker.finish();
+            crate::cmd::show::note_headerless(path, &checked.input);
             false
         }
         Some(e) => {
             eprintln!(
-                "faxsim: {}: {e}; checked the {events} events before it",
-                path.display()
+                "faxsim: {}: {e}; checked the {} events before it",
+                path.display(),
+                checked.events
             );
             true
         }
@@ -100,12 +130,8 @@ fn check_one(path: &Path) -> Result<(Checked, bool), CliError> {
             path: path.to_path_buf(),
             seed: header.seed,
             names: header.extension_names(),
-            events,
-            findings: {
-                let mut f = checker.take_findings();
-                crate::report::name_interrupted_call(&mut f, &open);
-                f
-            },
+            events: checked.events,
+            findings: checked.findings,
         },
         damaged,
     ))
@@ -151,6 +177,11 @@ fn text_report(runs: &[Checked], deny_warnings: bool, color: Color) -> String {
                 f.rule.id(),
                 f.event,
                 f.message
+            );
+            out += &format!(
+                "  {:<32} draw it: {}\n",
+                "",
+                crate::report::around_command(&r.path, f.event)
             );
         }
     }

@@ -1,4 +1,5 @@
-//! `faxsim show`: a trace as text, JSON Lines, a Mermaid diagram or Chrome trace JSON.
+//! `faxsim show`: a trace, or a window of it, as text, JSON Lines, the interaction diagram
+//! (Mermaid) or Chrome trace JSON, with the checker's findings marked.
 //! Also the trace input shared by `show`, `check` and `convert`.
 
 use std::fs::File;
@@ -6,10 +7,14 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use clap::{Args, ValueEnum};
+use faxsim_sim::{Finding, Severity};
 use faxsim_trace::jsonl::JsonlWriter;
-use faxsim_trace::render::{ChromeWriter, MermaidWriter, header_summary};
+use faxsim_trace::mermaid::{MermaidOptions, MermaidWriter};
+use faxsim_trace::render::{ChromeWriter, header_summary};
 use faxsim_trace::text::RedactedTextLine;
-use faxsim_trace::{Note, TextLine, TraceError, TraceForm};
+use faxsim_trace::{
+    ExtId, Header, Mark, MarkLevel, Marks, Note, TextLine, TraceError, TraceForm, Window,
+};
 
 use crate::cli::{CliError, Outcome};
 
@@ -20,7 +25,9 @@ pub enum ShowFormat {
     Text,
     /// Lossless JSON Lines: the header, one event per line, an end line.
     Jsonl,
-    /// A Mermaid sequence diagram (renders on GitHub in a ```mermaid block).
+    /// The interaction diagram: a Mermaid sequence diagram with the documented
+    /// interactions numbered, activation bars and the findings, under Mermaid's size limit
+    /// (renders on GitHub in a ```mermaid block).
     Mermaid,
     /// Chrome/Perfetto trace-event JSON (open in ui.perfetto.dev or chrome://tracing).
     Chrome,
@@ -38,6 +45,72 @@ pub struct ShowArgs {
     /// Replace every payload by its length and a short SHA-256 (`len=4 sha256:1a2b3c4d`).
     #[arg(long)]
     pub redact: bool,
+    /// Show events from this index on.
+    #[arg(long, value_name = "N", conflicts_with = "around")]
+    pub from: Option<u64>,
+    /// Show events up to this index (included).
+    #[arg(long, value_name = "M", conflicts_with = "around")]
+    pub to: Option<u64>,
+    /// Show the events around this one (--context of them either side): the part of the
+    /// run a finding names. `check` and `validate` print this command next to each finding.
+    #[arg(long, value_name = "EVENT")]
+    pub around: Option<u64>,
+    /// How many events either side of --around.
+    #[arg(long, value_name = "N", default_value_t = 30, requires = "around")]
+    pub context: u64,
+    /// Show only this extension's events (and the service's own: runs, devices, external
+    /// writes). NAME as the trace's header names it, or `ext#N`.
+    #[arg(long, value_name = "NAME")]
+    pub ext: Option<String>,
+    /// Do not run the rule checker: no findings in the text, Mermaid and Chrome forms.
+    #[arg(long)]
+    pub no_findings: bool,
+    /// Mermaid: draw every round, even where rounds repeat (the diagram is cut sooner to
+    /// stay under Mermaid's size limit).
+    #[arg(long)]
+    pub no_fold: bool,
+}
+
+impl ShowArgs {
+    /// The window the flags describe, with `--ext` resolved against the header.
+    fn window(&self, header: &Header) -> Result<Window, CliError> {
+        let mut w = match self.around {
+            Some(e) => Window::around(e, self.context),
+            None => Window {
+                from: self.from.unwrap_or(0),
+                to: self.to.unwrap_or(u64::MAX),
+                ext: None,
+            },
+        };
+        if w.from > w.to {
+            return Err(CliError::Input(format!(
+                "--from {} is after --to {}: no event can be shown",
+                w.from, w.to
+            )));
+        }
+        if let Some(name) = &self.ext {
+            let names = header.extension_names();
+            let index = names.iter().position(|n| n == name).or_else(|| {
+                name.strip_prefix("ext#")
+                    .and_then(|n| n.parse::<usize>().ok())
+            });
+            match index.and_then(|i| u16::try_from(i).ok()) {
+                Some(i) => w.ext = Some(ExtId(i)),
+                None => {
+                    let known = if names.is_empty() {
+                        "the trace names none (write ext#N)".to_string()
+                    } else {
+                        format!("the trace has {}", names.join(", "))
+                    };
+                    return Err(CliError::Input(format!(
+                        "{}: no extension {name:?}: {known}",
+                        self.trace.display()
+                    )));
+                }
+            }
+        }
+        Ok(w)
+    }
 }
 
 /// An opened trace file in either form.
@@ -99,22 +172,68 @@ pub fn print_notes(path: &Path, notes: &[Note]) {
     }
 }
 
+/// The checker's findings as marks for the renderers.
+pub fn marks_of(findings: &[Finding]) -> Marks {
+    Marks::new(
+        findings
+            .iter()
+            .map(|f| Mark {
+                event: f.event,
+                ext: f.ext,
+                level: match f.severity {
+                    Severity::Error => MarkLevel::Error,
+                    Severity::Warning => MarkLevel::Warning,
+                },
+                rule: f.rule.id().to_string(),
+                message: f.message.clone(),
+            })
+            .collect(),
+    )
+}
+
+/// The findings to show: the checker run over the whole trace first (a finding can
+/// depend on any earlier event), unless `--no-findings`, JSON Lines (lossless, no
+/// findings) or a trace that is not a regular file (it cannot be read twice).
+fn marks(args: &ShowArgs) -> Result<Marks, CliError> {
+    if args.no_findings || args.format == ShowFormat::Jsonl {
+        return Ok(Marks::default());
+    }
+    if !std::fs::metadata(&args.trace).is_ok_and(|m| m.is_file()) {
+        eprintln!(
+            "faxsim: {}: note: not a regular file, so it is read once and shown without \
+             findings (run faxsim check on a copy)",
+            args.trace.display()
+        );
+        return Ok(Marks::default());
+    }
+    let checked = crate::cmd::check::check_trace(&args.trace)?;
+    Ok(marks_of(&checked.findings))
+}
+
 /// Runs `faxsim show`.
 pub fn run(args: &ShowArgs) -> Result<Outcome, CliError> {
     let mut input = open_trace(&args.trace)?;
+    let header = input.header().clone();
+    let window = args.window(&header)?;
+    let marks = marks(args)?.within(&window);
     let stdout = std::io::stdout().lock();
     let mut out = BufWriter::new(stdout);
-    let header = input.header().clone();
     let names = header.extension_names();
     let mut events = 0u64;
     let damage = match args.format {
         ShowFormat::Text => {
             let (version, by) = origin(&input);
             out.write_all(header_summary(&header, &version, &by).as_bytes())?;
+            if !window.is_all() {
+                writeln!(out, "# showing {}", window.describe(&names))?;
+            }
             let damage = loop {
                 match input.next_event() {
                     Ok(Some(event)) => {
                         events += 1;
+                        if !window.admits(&event) {
+                            continue;
+                        }
                         if args.redact {
                             writeln!(
                                 out,
@@ -132,6 +251,15 @@ pub fn run(args: &ShowArgs) -> Result<Outcome, CliError> {
                                     event: &event,
                                     names: &names
                                 }
+                            )?;
+                        }
+                        for m in marks.at(event.seq) {
+                            writeln!(
+                                out,
+                                "# ^ {} {}: {}",
+                                m.level.name(),
+                                m.rule,
+                                faxsim_trace::text::one_line(&m.message)
                             )?;
                         }
                     }
@@ -152,7 +280,8 @@ pub fn run(args: &ShowArgs) -> Result<Outcome, CliError> {
             let mut w = JsonlWriter::new(&mut out, &header, args.redact).map_err(io)?;
             let damage = loop {
                 match input.next_event() {
-                    Ok(Some(e)) => w.write_event(&e).map_err(io)?,
+                    Ok(Some(e)) if window.admits(&e) => w.write_event(&e).map_err(io)?,
+                    Ok(Some(_)) => {}
                     Ok(None) => break None,
                     Err(e) => break Some(e),
                 }
@@ -164,7 +293,17 @@ pub fn run(args: &ShowArgs) -> Result<Outcome, CliError> {
             damage
         }
         ShowFormat::Mermaid => {
-            let mut w = MermaidWriter::new(&mut out, &header, args.redact)?;
+            let opts = MermaidOptions {
+                redact: args.redact,
+                window,
+                fold: !args.no_fold,
+                command: Some(format!(
+                    "faxsim show {} --format mermaid",
+                    crate::report::shell_word(&args.trace)
+                )),
+                ..MermaidOptions::default()
+            };
+            let mut w = MermaidWriter::new(&mut out, &header, &marks, opts);
             let damage = loop {
                 match input.next_event() {
                     Ok(Some(e)) => w.event(&e)?,
@@ -172,14 +311,20 @@ pub fn run(args: &ShowArgs) -> Result<Outcome, CliError> {
                     Err(e) => break Some(e),
                 }
             };
-            w.finish()?;
+            w.finish(damage.as_ref().map(ToString::to_string).as_deref())?;
             damage
         }
         ShowFormat::Chrome => {
             let mut w = ChromeWriter::new(&mut out, &header, args.redact)?;
             let damage = loop {
                 match input.next_event() {
-                    Ok(Some(e)) => w.event(&e)?,
+                    Ok(Some(e)) if window.admits(&e) => {
+                        w.event(&e)?;
+                        for m in marks.at(e.seq) {
+                            w.mark(&e, m)?;
+                        }
+                    }
+                    Ok(Some(_)) => {}
                     Ok(None) => break None,
                     Err(e) => break Some(e),
                 }

@@ -256,7 +256,9 @@ pub fn run(args: &ValidateArgs, color: Color) -> Result<Outcome, CliError> {
         color
     };
     let reproduce = |seed| reproduce_command(args, seed);
+    let trace_of = |seed| record_path(args, seed);
     let view = View {
+        trace_of: &trace_of,
         deny_warnings: args.deny_warnings,
         fail_fast: args.fail_fast,
         planned: jobs.len(),

@@ -79,6 +79,29 @@ pub fn trace_sink(
         .map_err(|e| trace_error(path, e))
 }
 
+/// A path as a shell word: as it is when it needs no quoting, else in single quotes.
+pub fn shell_word(path: &std::path::Path) -> String {
+    let s = path.display().to_string();
+    let plain = !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c) || (cfg!(windows) && c == '\\')
+        });
+    if plain {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The command that draws the part of trace `path` around event `event` as a sequence
+/// diagram (printed next to each finding of `check` and `validate`).
+pub fn around_command(path: &std::path::Path, event: u64) -> String {
+    format!(
+        "faxsim show {} --format mermaid --around {event}",
+        shell_word(path)
+    )
+}
+
 /// Fails before the run if the report could not be written.
 pub fn check_writable(path: &std::path::Path) -> Result<(), crate::cli::CliError> {
     let dir = path

@@ -46,6 +46,8 @@ pub struct View<'a> {
     pub methods_named: bool,
     /// The command that runs one seed alone.
     pub reproduce: &'a dyn Fn(u64) -> String,
+    /// The trace `--record` wrote for a seed.
+    pub trace_of: &'a dyn Fn(u64) -> Option<std::path::PathBuf>,
 }
 
 /// One job's outcome, checked: the same checker for worker and in-process runs.
@@ -229,16 +231,27 @@ fn not_exercised_text(lib: &Lib, methods_given: bool) -> String {
     out
 }
 
-/// One finding's line in the text report.
-fn finding_line(f: &Finding, seed: u64, color: Color) -> String {
-    format!(
+/// One finding's line in the text report; with the run's trace, a second line with the
+/// command that draws the part of the run around it.
+fn finding_line(f: &Finding, run: &SeedRun, view: &View<'_>, color: Color) -> String {
+    let mut line = format!(
         "  {} {:<24} seed {}, event {}: {}\n",
         color.severity(f.severity),
         f.rule.id(),
-        seed,
+        run.seed,
         f.event,
         f.message
-    )
+    );
+    if run.trace_error.is_none()
+        && let Some(path) = (view.trace_of)(run.seed)
+    {
+        line += &format!(
+            "  {:<32} draw it: {}\n",
+            "",
+            crate::report::around_command(&path, f.event)
+        );
+    }
+    line
 }
 
 /// The text report, grouped by library.
@@ -306,7 +319,7 @@ pub fn text_report(libs: &[Lib], runs: &[SeedRun], view: &View<'_>, color: Color
                     continue;
                 }
                 *n += 1;
-                out.push_str(&finding_line(f, run.seed, color));
+                out.push_str(&finding_line(f, run, view, color));
             }
         }
         for (rule, (count, seeds)) in &hidden {
@@ -365,7 +378,7 @@ pub fn text_report(libs: &[Lib], runs: &[SeedRun], view: &View<'_>, color: Color
                 Severity::Error => errors += 1,
                 Severity::Warning => warnings += 1,
             }
-            out.push_str(&finding_line(f, run.seed, color));
+            out.push_str(&finding_line(f, run, view, color));
         }
         out.push('\n');
     }
@@ -418,9 +431,16 @@ pub fn text_report(libs: &[Lib], runs: &[SeedRun], view: &View<'_>, color: Color
     let all: Vec<&Finding> = runs.iter().flat_map(|r| &r.findings).collect();
     if let Some(f) = all.first() {
         out.push_str(&format!(
-            "explain a rule (the typical bug, its fix): faxsim rules {}\n\n",
+            "explain a rule (the typical bug, its fix): faxsim rules {}\n",
             f.rule.id()
         ));
+        if (view.trace_of)(runs.first().map_or(0, |r| r.seed)).is_none() {
+            out.push_str(
+                "draw a finding as a sequence diagram: add --record run.trace, then faxsim show \
+                 run.trace --format mermaid --around EVENT\n",
+            );
+        }
+        out.push('\n');
     }
     let hung = all
         .iter()

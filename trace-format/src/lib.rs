@@ -9,7 +9,9 @@
 //! - [`jsonl`]: the lossless JSON Lines form and its conversion back to binary.
 //! - [`TraceInput`]: either form, opened by content; [`EventSink`] / [`TraceSink`]: where a
 //!   run's events go as they happen.
-//! - [`text`], [`render`]: the canonical text form, Mermaid and Chrome trace-event JSON.
+//! - [`text`], [`mermaid`], [`render`]: the canonical text form, the interaction diagram
+//!   (Mermaid) and Chrome trace-event JSON; [`marks`]: findings to show and the window of
+//!   events shown.
 //!
 //! The rest of this page is the format specification (`docs/trace-format.md`).
 //!
@@ -23,6 +25,8 @@ pub mod event;
 pub mod header;
 pub mod input;
 pub mod jsonl;
+pub mod marks;
+pub mod mermaid;
 pub mod reader;
 pub mod render;
 pub mod sink;
@@ -37,6 +41,7 @@ pub use error::TraceError;
 pub use event::*;
 pub use header::{ExtensionInfo, Header, Platform, sha256, sha256_file};
 pub use input::{OpenError, TraceInput};
+pub use marks::{Mark, MarkLevel, Marks, Window};
 pub use reader::{
     Divergence, EndSummary, Note, Salvaged, Trace, TraceReader, first_difference, read_trace,
     salvage,

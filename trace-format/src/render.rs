@@ -1,6 +1,6 @@
-//! Renderings for people and tools: redaction, a header summary, a Mermaid sequence
-//! diagram, and Chrome/Perfetto trace-event JSON. Each renderer streams: it takes the
-//! header, then one event at a time.
+//! Renderings for people and tools: redaction, a header summary, and Chrome/Perfetto
+//! trace-event JSON (the Mermaid diagram is [`crate::mermaid`]). Each renderer streams: it
+//! takes the header, then one event at a time.
 
 use std::io::{self, Write};
 
@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use crate::bytes::to_hex;
 use crate::event::*;
 use crate::header::{Header, sha256};
-use crate::text::{hresult_name, one_line, source_name, win32_name};
+use crate::marks::Mark;
+use crate::text::one_line;
 
 /// A payload as its length and the first 4 bytes of its SHA-256 (`len=4 sha256:1a2b3c4d`):
 /// enough to tell two values apart in a bug report without disclosing either.
@@ -58,428 +59,8 @@ pub fn header_summary(h: &Header, version: &str, written_by: &str) -> String {
     s
 }
 
-// ---- Mermaid -------------------------------------------------------------------------
-
-/// Escapes text for a Mermaid message or note (`;` ends a statement, `#` starts an
-/// entity, `<>` would be HTML) and keeps it to one line.
-fn mm(text: &str) -> String {
-    let mut s = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            ';' => s.push_str("#59;"),
-            '#' => s.push_str("#35;"),
-            '<' => s.push_str("#60;"),
-            '>' => s.push_str("#62;"),
-            '\n' | '\r' | '\t' => s.push(' '),
-            c => s.push(c),
-        }
-    }
-    s
-}
-
-/// A GUID string shortened to its first group (`{0A9D7B3A…}`); other text is cut at 40
-/// characters.
-fn short_guid(g: &GuidArg) -> String {
-    match g {
-        None => "NULL".into(),
-        Some(g) if g.len() == 38 && g.starts_with('{') && g.is_char_boundary(9) => {
-            format!("{}…}}", &g[..9])
-        }
-        Some(g) if g.chars().count() > 40 => format!("{}…", g.chars().take(40).collect::<String>()),
-        Some(g) => g.to_string(),
-    }
-}
-
-/// A payload collapsed to 8 bytes of hex (or redacted).
-fn short_payload(d: Option<&[u8]>, redact: bool) -> String {
-    match d {
-        None => "NULL".into(),
-        Some(d) if redact => redact_payload(d),
-        Some([]) => "empty".into(),
-        Some(d) if d.len() > 8 => format!("{}…({} bytes)", to_hex(&d[..8]), d.len()),
-        Some(d) => to_hex(d),
-    }
-}
-
-/// Writes a Mermaid `sequenceDiagram`: participants Service, each extension, and the
-/// external writer; calls are solid arrows, returns dashed, observations notes. Each
-/// message starts with its event index.
-pub struct MermaidWriter<W: Write> {
-    out: W,
-    redact: bool,
-}
-
-impl<W: Write> std::fmt::Debug for MermaidWriter<W> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MermaidWriter").finish_non_exhaustive()
-    }
-}
-
-impl<W: Write> MermaidWriter<W> {
-    /// Writes the diagram's opening and participants.
-    pub fn new(mut out: W, header: &Header, redact: bool) -> io::Result<Self> {
-        writeln!(out, "sequenceDiagram")?;
-        writeln!(out, "    participant S as Service")?;
-        for (i, e) in header.extensions.iter().enumerate() {
-            writeln!(out, "    participant E{i} as {}", mm(&e.name))?;
-        }
-        writeln!(out, "    participant W as External writer")?;
-        Ok(MermaidWriter { out, redact })
-    }
-
-    /// Writes one event.
-    pub fn event(&mut self, e: &Event) -> io::Result<()> {
-        use EventKind::*;
-        let x = match e.ext {
-            Some(x) => format!("E{}", x.0),
-            None => "S".into(),
-        };
-        let n = e.seq;
-        let r = self.redact;
-        let all = "S,W";
-        let (line, text) = match &e.kind {
-            ServiceStart { run } => (
-                format!("Note over {all}"),
-                format!("{n}: service start, run {run}"),
-            ),
-            ServiceStopping => (format!("Note over {all}"), format!("{n}: service stopping")),
-            ServiceStopped => (format!("Note over {all}"), format!("{n}: service stopped")),
-            DeviceAdded { device, tapi, .. } => (
-                "Note over S".into(),
-                match tapi {
-                    Some(t) => format!("{n}: device {device} added (TAPI {t})"),
-                    None => format!("{n}: device {device} added"),
-                },
-            ),
-            DeviceRemoved { device } => (
-                "Note over S".into(),
-                format!("{n}: device {device} removed"),
-            ),
-            ValueCorrupted { device, guid } => (
-                "Note over S".into(),
-                format!(
-                    "{n}: value {} of device {device} corrupted",
-                    short_guid(&Some(guid.clone()))
-                ),
-            ),
-            Load { kind, .. } => (format!("Note over {x}"), format!("{n}: loaded ({kind})")),
-            Unload => (format!("Note over {x}"), format!("{n}: unloaded")),
-            VirtualDeviceCreationCall => (
-                format!("S->>{x}"),
-                format!("{n}: FaxDevVirtualDeviceCreation"),
-            ),
-            VirtualDeviceCreationReturn {
-                ok,
-                count,
-                id_prefix,
-                ..
-            } => (
-                format!("{x}-->>S"),
-                format!("{n}: {} ({count} devices from {id_prefix})", bool_name(*ok)),
-            ),
-            InitializeConfigCall => (format!("S->>{x}"), format!("{n}: FaxExtInitializeConfig")),
-            InitializeConfigReturn { hr } | DevShutdownReturn { hr } => {
-                (format!("{x}-->>S"), format!("{n}: {}", hresult_name(*hr)))
-            }
-            DevInitializeCall => (format!("S->>{x}"), format!("{n}: FaxDevInitialize")),
-            RouteInitializeCall => (format!("S->>{x}"), format!("{n}: FaxRouteInitialize")),
-            DevInitializeReturn { ok }
-            | RouteInitializeReturn { ok }
-            | RouteDeviceChangeReturn { ok } => {
-                (format!("{x}-->>S"), format!("{n}: {}", bool_name(*ok)))
-            }
-            RouteDeviceChangeCall { device, new_device } => (
-                format!("S->>{x}"),
-                format!(
-                    "{n}: FaxRouteDeviceChangeNotification(device {device}, {})",
-                    if *new_device { "arrived" } else { "removed" }
-                ),
-            ),
-            DevShutdownCall => (format!("S->>{x}"), format!("{n}: FaxDevShutdown")),
-            ConfigChangeCall {
-                handle,
-                device,
-                guid,
-                data,
-                cause,
-                ..
-            } => (
-                format!("S->>{x}"),
-                format!(
-                    "{n}: ConfigChange(handle {}, device {device}, {}, {}){}",
-                    handle.0,
-                    short_guid(&Some(guid.clone())),
-                    short_payload(Some(data), r),
-                    cause.map_or(String::new(), |c| format!(" for write {c}"))
-                ),
-            ),
-            ConfigChangeReturn { hr, .. } => {
-                (format!("{x}-->>S"), format!("{n}: {}", hresult_name(*hr)))
-            }
-            GetDataCall {
-                device,
-                source,
-                guid,
-                ..
-            } => (
-                format!("{x}->>S"),
-                format!(
-                    "{n}: GetData(device {device}, {}, {})",
-                    source_name(*source),
-                    short_guid(guid)
-                ),
-            ),
-            GetDataReturn {
-                code,
-                buffer,
-                data,
-                injected,
-            } => (
-                format!("S-->>{x}"),
-                format!(
-                    "{n}: {}{}{}",
-                    win32_name(*code),
-                    buffer.map_or(String::new(), |b| format!(
-                        ", buffer {} = {}",
-                        b.0,
-                        short_payload(data.as_deref(), r)
-                    )),
-                    if *injected { " (injected)" } else { "" }
-                ),
-            ),
-            SetDataCall {
-                device,
-                source,
-                guid,
-                data,
-                ..
-            } => (
-                format!("{x}->>S"),
-                format!(
-                    "{n}: SetData(device {device}, {}, {}, {})",
-                    source_name(*source),
-                    short_guid(guid),
-                    short_payload(data.as_deref(), r)
-                ),
-            ),
-            SetDataReturn { code, injected } | UnregisterReturn { code, injected } => (
-                format!("S-->>{x}"),
-                format!(
-                    "{n}: {}{}",
-                    win32_name(*code),
-                    if *injected { " (injected)" } else { "" }
-                ),
-            ),
-            RegisterCall {
-                device,
-                source,
-                guid,
-                ..
-            } => (
-                format!("{x}->>S"),
-                format!(
-                    "{n}: Register(device {device}, {}, {})",
-                    source_name(*source),
-                    short_guid(guid)
-                ),
-            ),
-            RegisterReturn {
-                handle,
-                last_error,
-                injected,
-            } => (
-                format!("S-->>{x}"),
-                format!(
-                    "{n}: {}{}",
-                    match handle {
-                        Some(h) => format!("handle {}", h.0),
-                        None => format!("NULL, {}", win32_name(*last_error)),
-                    },
-                    if *injected { " (injected)" } else { "" }
-                ),
-            ),
-            UnregisterCall { handle } => (format!("{x}->>S"), format!("{n}: Unregister({handle})")),
-            FreeBufferCall { buffer } => (format!("{x}->>S"), format!("{n}: FreeBuffer({buffer})")),
-            FreeBufferReturn => (format!("S-->>{x}"), format!("{n}: done")),
-            ExternalWriteCall {
-                device, guid, data, ..
-            } => (
-                "W->>S".into(),
-                format!(
-                    "{n}: write(device {device}, {}, {})",
-                    short_guid(guid),
-                    short_payload(data.as_deref(), r)
-                ),
-            ),
-            ExternalWriteReturn { code } => {
-                ("S-->>W".into(), format!("{n}: {}", win32_name(*code)))
-            }
-            BufferDamaged { buffer, damage } => (
-                format!("Note over {x}"),
-                match damage {
-                    Damage::Overrun { offset } => {
-                        format!("{n}: buffer {} overrun at +{offset}", buffer.0)
-                    }
-                    Damage::WriteAfterFree { offset } => {
-                        format!("{n}: buffer {} written after free at +{offset}", buffer.0)
-                    }
-                },
-            ),
-            ChangeDataWritten { delivery, offset } => (
-                format!("Note over {x}"),
-                format!("{n}: wrote into the lpData of event {delivery} at +{offset}"),
-            ),
-            InputWritten {
-                call,
-                input,
-                offset,
-            } => (
-                format!("Note over {x}"),
-                format!(
-                    "{n}: wrote into the {} passed at event {call}, at +{offset}",
-                    input.name()
-                ),
-            ),
-            DeliveryCut {
-                depth,
-                handle,
-                cause,
-            } => (
-                "Note over S".into(),
-                format!(
-                    "{n}: delivery to handle {} for write {cause} cut at depth {depth}",
-                    handle.0
-                ),
-            ),
-            ExtensionCrashed { detail } => {
-                (format!("Note over {x}"), format!("{n}: crashed: {detail}"))
-            }
-            ExtensionHung { limit_ms } => (
-                format!("Note over {x}"),
-                format!("{n}: hung past {limit_ms} ms"),
-            ),
-            RouteDeviceEnableCall {
-                guid,
-                device,
-                enabled,
-            } => (
-                format!("S->>{x}"),
-                format!(
-                    "{n}: FaxRouteDeviceEnable({}, device {device}, {})",
-                    short_guid(guid),
-                    crate::text::enable_name(*enabled)
-                ),
-            ),
-            RouteDeviceEnableReturn { result } => (format!("{x}-->>S"), format!("{n}: {result}")),
-            RouteGetRoutingInfoCall {
-                guid,
-                device,
-                buffer,
-                size,
-            } => (
-                format!("S->>{x}"),
-                format!(
-                    "{n}: FaxRouteGetRoutingInfo({}, device {device}, {})",
-                    short_guid(guid),
-                    if *buffer {
-                        format!("{size} bytes")
-                    } else {
-                        "size query".into()
-                    }
-                ),
-            ),
-            RouteGetRoutingInfoReturn { ok, size, data } => (
-                format!("{x}-->>S"),
-                format!(
-                    "{n}: {}, {size} bytes{}",
-                    bool_name(*ok),
-                    data.as_deref().map_or(String::new(), |d| format!(
-                        " = {}",
-                        short_payload(Some(d), r)
-                    ))
-                ),
-            ),
-            RouteSetRoutingInfoCall {
-                guid, device, data, ..
-            } => (
-                format!("S->>{x}"),
-                format!(
-                    "{n}: FaxRouteSetRoutingInfo({}, device {device}, {})",
-                    short_guid(guid),
-                    short_payload(data.as_deref(), r)
-                ),
-            ),
-            RouteSetRoutingInfoReturn { ok } => {
-                (format!("{x}-->>S"), format!("{n}: {}", bool_name(*ok)))
-            }
-            EntryPointCall { function } => (format!("S->>{x}"), format!("{n}: {function}")),
-            EntryPointReturn { result } => (format!("{x}-->>S"), format!("{n}: {result}")),
-            RoutingStart {
-                job,
-                device,
-                methods,
-            } => (
-                "Note over S".into(),
-                format!(
-                    "{n}: routing fax job {job} received on device {device} through {}",
-                    methods
-                        .iter()
-                        .map(|m| m.function.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ),
-            RoutingEnd { job } => (
-                "Note over S".into(),
-                format!("{n}: routing of job {job} over"),
-            ),
-            RouteFileCall {
-                routine,
-                job,
-                index,
-                file,
-                guid,
-                ..
-            } => (
-                format!("{x}->>S"),
-                format!(
-                    "{n}: {}(job {job}{})",
-                    routine.function(),
-                    match routine {
-                        RouteRoutine::GetFile => format!(", file {index}"),
-                        RouteRoutine::AddFile | RouteRoutine::DeleteFile =>
-                            format!(", {}", file.as_deref().unwrap_or("NULL")),
-                        RouteRoutine::EnumFiles | RouteRoutine::ModifyRoutingData =>
-                            format!(", {}", short_guid(guid)),
-                    }
-                ),
-            ),
-            RouteFileReturn { result, code, file } => (
-                format!("S-->>{x}"),
-                format!(
-                    "{n}: {result}{}{}",
-                    if *code != 0 {
-                        format!(", {}", win32_name(*code))
-                    } else {
-                        String::new()
-                    },
-                    file.as_deref().map_or(String::new(), |f| format!(", {f}"))
-                ),
-            ),
-        };
-        // An extension index the header does not list still renders: Mermaid creates
-        // the participant on first use.
-        writeln!(self.out, "    {line}: {}", mm(&text))
-    }
-
-    /// Flushes and returns the output.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.out.flush()?;
-        Ok(self.out)
-    }
-}
-
-fn bool_name(b: bool) -> &'static str {
+/// `TRUE` or `FALSE`.
+pub(crate) fn bool_name(b: bool) -> &'static str {
     if b { "TRUE" } else { "FALSE" }
 }
 
@@ -599,6 +180,25 @@ impl<W: Write> ChromeWriter<W> {
             }
         }
         self.put(&v)
+    }
+
+    /// Writes a finding at event `e` (call it after [`ChromeWriter::event`] of `e`): an
+    /// instant event named after its severity and rule, on the thread of the extension it
+    /// concerns, with the message in its `args`.
+    pub fn mark(&mut self, e: &Event, m: &Mark) -> io::Result<()> {
+        let tid = m.ext.map_or(0, |x| 1 + u32::from(x.0));
+        let ts = e.time.saturating_mul(1000).saturating_add(e.seq);
+        self.put(&json!({
+            "name": format!("{} {}", m.level.name(), m.rule),
+            "cat": "finding",
+            "ph": "i",
+            "s": "t",
+            "ts": ts,
+            "pid": 1,
+            "tid": tid,
+            "args": {"rule": m.rule, "severity": m.level.name(), "event": m.event,
+                     "message": m.message},
+        }))
     }
 
     /// Closes the JSON, flushes and returns the output.

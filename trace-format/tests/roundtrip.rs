@@ -392,3 +392,82 @@ fn redacted_jsonl_hides_payloads_and_refuses_conversion() {
     let err = jsonl_to_binary(out.as_bytes(), Vec::new()).unwrap_err();
     assert!(matches!(err, TraceError::Json { line: 2, .. }), "{err}");
 }
+
+/// Activation bars as Mermaid counts them: per participant, never closed more often than
+/// opened (Mermaid refuses that diagram), and all closed at the end.
+fn bars_balance(diagram: &str) -> Result<(), String> {
+    let mut depth: std::collections::BTreeMap<String, i64> = Default::default();
+    for line in diagram.lines().map(str::trim) {
+        let (who, delta) = if let Some(p) = line.strip_prefix("deactivate ") {
+            (p.to_string(), -1)
+        } else if let Some((arrow, _)) = line.split_once(':') {
+            if let Some((_, to)) = arrow.split_once("->>+") {
+                (to.to_string(), 1)
+            } else if let Some((from, _)) = arrow.split_once("-->>-") {
+                (from.to_string(), -1)
+            } else {
+                continue;
+            }
+        } else {
+            continue;
+        };
+        let d = depth.entry(who.clone()).or_default();
+        *d += delta;
+        if *d < 0 {
+            return Err(format!("{who} closed more often than opened at {line:?}"));
+        }
+    }
+    match depth.iter().find(|(_, d)| **d != 0) {
+        Some((who, d)) => Err(format!("{who} left open {d} times")),
+        None => Ok(()),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever a trace holds (calls without returns, returns without calls, crashes
+    /// anywhere, any extension and thread), the diagram of any window of it balances its
+    /// bars, closes its blocks and stays under Mermaid's size limit.
+    #[test]
+    fn any_trace_draws_a_balanced_diagram(
+        events in any_events(),
+        from in 0u64..40,
+        len in prop::option::of(0u64..40),
+        small in any::<bool>(),
+        fold in any::<bool>(),
+    ) {
+        use faxsim_trace::mermaid::{MermaidOptions, MermaidWriter, MERMAID_MAX_TEXT_SIZE};
+        let h = header();
+        let marks = Marks::new(events.iter().take(5).map(|e| Mark {
+            event: e.seq,
+            ext: e.ext,
+            level: MarkLevel::Error,
+            rule: "buffer-leak".into(),
+            message: "a message; with # and <html> at event 3".into(),
+        }).collect());
+        let opts = MermaidOptions {
+            window: Window { from, to: len.map_or(u64::MAX, |l| from + l), ext: None },
+            fold,
+            max_chars: if small { 3_000 } else { MERMAID_MAX_TEXT_SIZE },
+            ..MermaidOptions::default()
+        };
+        let mut w = MermaidWriter::new(Vec::new(), &h, &marks, opts);
+        for e in &events {
+            w.event(e).unwrap();
+        }
+        let d = String::from_utf8(w.finish(Some("damaged")).unwrap()).unwrap();
+        prop_assert!(d.len() <= MERMAID_MAX_TEXT_SIZE);
+        prop_assert!(d.starts_with("sequenceDiagram\n"));
+        prop_assert!(!d.contains('\u{1}'), "{}", d);
+        if let Err(e) = bars_balance(&d) {
+            prop_assert!(false, "{}\n{}", e, d);
+        }
+        let opened = d.lines().filter(|l| {
+            let l = l.trim_start();
+            l.starts_with("rect ") || l.starts_with("loop ") || l.starts_with("box ")
+        }).count();
+        let closed = d.lines().filter(|l| l.trim() == "end").count();
+        prop_assert_eq!(opened, closed, "{}", d);
+    }
+}
