@@ -268,3 +268,172 @@ fn a_crash_is_a_failure_and_the_search_goes_on() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// The scenario library is clean under exploration: every error finding a seed shows is
+/// one its file names.
+#[test]
+fn the_scenario_library_explores_clean() {
+    for policy in ["random", "pct"] {
+        let o = faxsim(&[
+            "explore",
+            "scenarios",
+            "--seeds",
+            "200",
+            "--policy",
+            policy,
+            "--format",
+            "json",
+        ]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(o.status.code(), Some(0), "{policy}: {v}");
+        let files = v["explore"]["targets"].as_array().unwrap().len() as u64;
+        assert!(files > 50, "{v}");
+        assert_eq!(v["explored"], 200 * files);
+    }
+}
+
+/// A scripted extension that leaks in its handler, in a file that does not say so, is a
+/// failure of every seed whose decisions let the handler run, placed in the scenario and
+/// the handler; its reproduce command runs the seed alone; shards merge into the whole.
+#[test]
+fn a_scenario_that_does_not_allow_a_leak_fails_and_shards_merge() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explore-scenario");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("leak.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[extension]]
+name = "router"
+kind = "routing"
+
+[extension.general_init]
+actions = [{ op = "register", guid = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}" }]
+
+[extension.on_change]
+actions = [{ op = "get", guid = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}", bind = "copy" }]
+
+[[step]]
+op = "start"
+
+[[step]]
+op = "write"
+guid = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}"
+hex = "01000000"
+
+[[step]]
+op = "stop"
+"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["explore", path, "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = faxsim(&args);
+        (
+            o.status.code(),
+            serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        )
+    };
+    let (code, whole) = run(&["--seeds", "60", "--policy", "pct", "--depth", "2"]);
+    assert_eq!(code, Some(1), "{whole}");
+    let f = &whole["failures"][0];
+    assert_eq!(f["rule"], "buffer-leak");
+    assert_eq!(f["extension"], "router");
+    assert_eq!(f["entry_point"], "FaxExtConfigChange");
+    assert_eq!(f["scenario"], path);
+    // Some seeds fail a call on the way, and nothing leaks: not every seed fails.
+    let seeds = f["seeds"].as_u64().unwrap();
+    assert!(seeds > 10 && seeds < 60, "{whole}");
+    // The reproduce command, alone.
+    let words: Vec<String> = f["reproduce"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .skip(1)
+        .map(String::from)
+        .collect();
+    let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
+    args.extend(["--format", "json"]);
+    let o = faxsim(&args);
+    let again: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(again["failures"][0]["message"], f["message"], "{again}");
+    // Three shards, merged.
+    let mut files = Vec::new();
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let (_, v) = run(&[
+            "--seeds", "60", "--policy", "pct", "--depth", "2", "--shard", &shard,
+        ]);
+        let out = dir.join(format!("s{i}.json"));
+        std::fs::write(&out, v.to_string()).unwrap();
+        files.push(out.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["explore", "--format", "json", "--merge"];
+    args.extend(files.iter().map(String::as_str));
+    let merged: Value = serde_json::from_slice(&faxsim(&args).stdout).unwrap();
+    assert_eq!(merged, whole);
+}
+
+/// A scenario that hosts a C library explores it in worker processes.
+#[test]
+fn a_scenario_hosting_a_library_explores_in_workers() {
+    let Some(lib) = lib("buggy_order_dependent") else {
+        return;
+    };
+    let dir = lib.parent().unwrap();
+    let file = dir.join("order.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[service]
+delivery = "deferred"
+
+[[extension]]
+name = "order"
+kind = "routing"
+library = "{}"
+
+[[step]]
+op = "start"
+
+[[step]]
+op = "write"
+guid = "{{0A9D7B3A-A35E-4cc6-B73C-1F635136057B}}"
+hex = "01000000"
+
+[[step]]
+op = "write"
+guid = "{{6f1c2a7e-93b4-4d0e-8a55-2b7c9e4d1f60}}"
+hex = "02000000"
+
+[[step]]
+op = "settle"
+
+[[step]]
+op = "stop"
+"#,
+            cfixtures::lib_file("buggy_order_dependent")
+        ),
+    )
+    .unwrap();
+    let o = faxsim(&[
+        "explore",
+        file.to_str().unwrap(),
+        "--seeds",
+        "40",
+        "--policy",
+        "pct",
+        "--depth",
+        "2",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    assert_eq!(v["failures"][0]["rule"], "buffer-leak", "{v}");
+    assert_eq!(v["failures"][0]["extension"], "order", "{v}");
+}

@@ -462,7 +462,11 @@ fn text_report(report: &Report, elapsed: Duration, workers: usize, color: Color)
     let _ = writeln!(
         s,
         "explore {} ({strategy}{shards}{}): {} seeds from seed {}{speed}",
-        e.targets.join(" "),
+        if e.targets.len() > 3 {
+            format!("{} scenario files", e.targets.len())
+        } else {
+            e.targets.join(" ")
+        },
         if e.check_determinism {
             ", each seed twice"
         } else {
