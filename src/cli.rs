@@ -82,6 +82,12 @@ pub enum Command {
         after_help = "Examples:\n  faxsim explore --ext ./libmy_routing.so --seeds 2000\n  faxsim explore --ext ./libmy_routing.so --policy pct --depth 2 --time-budget 60s\n  faxsim explore --ext ./libmy_fsp.so --seeds 10000 --shard 2/4 --format json --output shard2.json\n  faxsim explore --merge shard1.json shard2.json shard3.json shard4.json\n  faxsim explore --ext ./libmy_routing.so --check-determinism --seeds 200"
     )]
     Explore(cmd::explore::ExploreArgs),
+    /// Shrink a failing scenario file to the smallest one that still shows the finding:
+    /// a regression test in one command.
+    #[command(
+        after_help = "Examples:\n  faxsim shrink long.toml --output min.toml\n  faxsim shrink long.toml --rule buffer-leak --extension router --output min.toml\n  faxsim shrink leak.toml --policy pct --depth 2 --horizon 12 --seed 41 --output min.toml   # a failure explore found"
+    )]
+    Shrink(cmd::shrink::ShrinkArgs),
     /// The child of crash-safe hosting (started by faxsim itself).
     #[command(name = "__worker", hide = true)]
     Worker(cmd::worker::WorkerArgs),
@@ -172,6 +178,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(&args, color),
         Command::Replay(args) => cmd::replay::run(&args, color),
         Command::Explore(args) => cmd::explore::run(&args, color),
+        Command::Shrink(args) => cmd::shrink::run(&args),
         Command::Worker(args) => cmd::worker::run(&args),
     };
     match result {

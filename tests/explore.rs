@@ -437,3 +437,164 @@ op = "stop"
     assert_eq!(v["failures"][0]["rule"], "buffer-leak", "{v}");
     assert_eq!(v["failures"][0]["extension"], "order", "{v}");
 }
+
+/// A 200-step scenario whose scripted router leaks on one write of 198.
+fn long_leaking_scenario(dir: &Path) -> PathBuf {
+    let mut text = String::from(
+        r#"[scenario]
+description = "200 steps, one of which makes the router leak."
+
+[[extension]]
+name = "router"
+kind = "routing"
+
+[extension.general_init]
+actions = [
+  { op = "register", guid = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}" },
+  { op = "get", guid = "{6f1c2a7e-93b4-4d0e-8a55-2b7c9e4d1f60}", bind = "status" },
+  { op = "free", buffer = "status" },
+]
+
+[extension.on_change]
+actions = [{ op = "get", guid = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}", bind = "copy" }]
+
+[[step]]
+op = "start"
+"#,
+    );
+    for i in 0..198 {
+        let guid = if i == 120 {
+            "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}"
+        } else {
+            "{11111111-2222-3333-4444-555555555555}"
+        };
+        text.push_str(&format!(
+            "\n[[step]]\nop = \"write\"\nguid = \"{guid}\"\nhex = \"{i:02x}000000\"\n"
+        ));
+    }
+    text.push_str("\n[[step]]\nop = \"stop\"\n");
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("long.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn steps_in(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| l.trim() == "[[step]]")
+        .count()
+}
+
+/// `faxsim shrink` takes a 200-step failing scenario to at most 5 steps with the same
+/// finding (same rule, same extension); the result is a scenario file that `faxsim run`
+/// fails on (no `[expect]`: a regression test); a clean file or an unknown rule is bad
+/// input.
+#[test]
+fn a_200_step_scenario_shrinks_to_at_most_five_steps() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explore-shrink");
+    let long = long_leaking_scenario(&dir);
+    assert_eq!(steps_in(&long), 200);
+    let min = dir.join("min.toml");
+    let o = faxsim(&[
+        "shrink",
+        long.to_str().unwrap(),
+        "--output",
+        min.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        text.contains("buffer-leak (router) still fires with"),
+        "{text}"
+    );
+    let steps = steps_in(&min);
+    assert!(
+        (1..=5).contains(&steps),
+        "{steps} steps:\n{}",
+        std::fs::read_to_string(&min).unwrap()
+    );
+    let o = faxsim(&["run", min.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = &v["runs"][0]["findings"][0];
+    assert_eq!(
+        (&f["rule"], &f["extension"]),
+        (&Value::from("buffer-leak"), &Value::from("router"))
+    );
+    // Nothing to shrink, or a rule that does not exist.
+    let clean = Path::new("scenarios/ownership/two-gets-two-frees.toml");
+    let o = faxsim(&[
+        "shrink",
+        clean.to_str().unwrap(),
+        "--output",
+        min.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no failing finding"));
+    let o = faxsim(&[
+        "shrink",
+        long.to_str().unwrap(),
+        "--rule",
+        "no-such-rule",
+        "--output",
+        min.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// `explore --shrink` writes the smallest file of each distinct scenario failure beside
+/// its trace, and that file shows the same failure under the failure's seed and strategy.
+#[test]
+fn explore_shrinks_what_it_finds() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explore-shrink-found");
+    let _ = std::fs::remove_dir_all(&dir);
+    let long = long_leaking_scenario(&dir);
+    let rec = dir.join("found");
+    let o = faxsim(&[
+        "explore",
+        long.to_str().unwrap(),
+        "--seeds",
+        "20",
+        "--policy",
+        "pct",
+        "--depth",
+        "2",
+        "--record",
+        rec.to_str().unwrap(),
+        "--shrink",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    let f = &v["failures"][0];
+    let shrunk = Path::new(f["shrunk"].as_str().expect("shrunk"));
+    assert!(
+        steps_in(shrunk) <= 5,
+        "{}",
+        std::fs::read_to_string(shrunk).unwrap()
+    );
+    // Its first lines say how to see it; that command shows the same failure.
+    let text = std::fs::read_to_string(shrunk).unwrap();
+    let see = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# See it: "))
+        .expect("a See it line");
+    let mut args: Vec<&str> = see.split(' ').skip(1).collect();
+    args.extend(["--format", "json"]);
+    let o = faxsim(&args);
+    let again: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let g = &again["failures"][0];
+    assert_eq!(
+        (&g["rule"], &g["extension"]),
+        (&f["rule"], &f["extension"]),
+        "{again}"
+    );
+}

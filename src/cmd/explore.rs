@@ -70,6 +70,10 @@ pub struct ExploreArgs {
     /// Write the trace of the first seed of each distinct failure into DIR.
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
+    /// Shrink each distinct failure of a scenario file to the smallest file that still
+    /// shows it (as `faxsim shrink` does), written into the --record folder.
+    #[arg(long, requires = "record")]
+    pub shrink: bool,
     /// A routing method of your routing extension (as `faxsim validate --routing-method`).
     #[arg(long = "routing-method", value_name = "GUID[=FUNCTION]",
           value_parser = crate::cmd::validate::parse_method_arg)]
@@ -312,6 +316,9 @@ fn run_scenarios(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> 
         search
             .run(scenario, &mut report, &|r| progress.seed_done(r))
             .map_err(search_error)?;
+        if let (true, Some(dir)) = (args.shrink, &args.record) {
+            shrink_failures(scenario, &path, strategy, dir, &mut report)?;
+        }
     }
     let elapsed = started.elapsed();
     drop(progress);
@@ -324,6 +331,77 @@ fn run_scenarios(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> 
     };
     write(args, &text)?;
     Ok(outcome(&report))
+}
+
+/// `--shrink`: each new failure of `scenario` shrunk under its first seed and the
+/// strategy, written into `dir`. A crash or hang is not shrunk (shrinking runs in this
+/// process), nor a nondeterministic seed (no run reproduces it).
+fn shrink_failures(
+    scenario: &faxsim_scenario::Scenario,
+    path: &str,
+    strategy: Strategy,
+    dir: &std::path::Path,
+    report: &mut Report,
+) -> Result<(), CliError> {
+    use faxsim_explore::shrink::{self, Shrinking, Wanted};
+    let source = std::fs::read_to_string(&scenario.path)
+        .map_err(|e| CliError::Input(format!("{path}: cannot read: {e}")))?;
+    let base = scenario
+        .path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let stem = scenario
+        .path
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    for f in report.failures.iter_mut() {
+        let skip = matches!(
+            f.rule.as_str(),
+            "extension-crashed" | "extension-hung" | faxsim_explore::NONDETERMINISTIC
+        );
+        if f.scenario.as_deref() != Some(path) || f.shrunk.is_some() || skip {
+            continue;
+        }
+        let wanted = Wanted {
+            rule: f.rule.clone(),
+            extension: (f.extension != "-").then(|| f.extension.clone()),
+        };
+        let how = Shrinking {
+            seed: Some(f.first_seed),
+            explore: Some(strategy),
+        };
+        let shrunk = shrink::shrink(&scenario.path, &source, &wanted, how)
+            .and_then(|s| Ok((shrink::anchor_libraries(&s.text, base)?, s)));
+        let (text, s) = match shrunk {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("faxsim: note: {path}: {} not shrunk: {e}", f.rule);
+                continue;
+            }
+        };
+        std::fs::create_dir_all(dir)?;
+        let out = dir.join(format!("{stem}-{}-seed-{}.min.toml", f.rule, f.first_seed));
+        let see = scenario_reproduce_args(&out.display().to_string(), strategy, f.first_seed);
+        let header = format!(
+            "# Shrunk by `faxsim explore --shrink` from {path} ({} of {} steps, {} of {} actions): {} still fires.\n# See it: {see}\n\n",
+            s.steps.1, s.steps.0, s.actions.1, s.actions.0, f.rule
+        );
+        std::fs::write(&out, header + &text)
+            .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", out.display())))?;
+        f.shrunk = Some(out.display().to_string());
+    }
+    Ok(())
+}
+
+/// `faxsim explore FILE --policy … --seed S`, with the strategy spelled out.
+fn scenario_reproduce_args(path: &str, strategy: Strategy, seed: u64) -> String {
+    match strategy {
+        Strategy::Random => format!("faxsim explore {path} --policy random --seed {seed}"),
+        Strategy::Pct { depth, horizon } => format!(
+            "faxsim explore {path} --policy pct --depth {depth} --horizon {horizon} --seed {seed}"
+        ),
+    }
 }
 
 /// The command that explores seed `seed` of one scenario file alone.
@@ -506,6 +584,9 @@ fn text_report(report: &Report, elapsed: Duration, workers: usize, color: Color)
         let _ = writeln!(s, "   reproduce: {}", f.reproduce);
         if let Some(t) = &f.trace {
             let _ = writeln!(s, "   trace: {t}");
+        }
+        if let Some(t) = &f.shrunk {
+            let _ = writeln!(s, "   shrunk: {t}");
         }
     }
     s

@@ -6,5 +6,6 @@ pub mod replay;
 pub mod rules;
 pub mod run;
 pub mod show;
+pub mod shrink;
 pub mod validate;
 pub mod worker;

@@ -19,6 +19,7 @@
 pub mod plan;
 pub mod scenarios;
 pub mod search;
+pub mod shrink;
 
 use std::collections::BTreeMap;
 
@@ -62,6 +63,9 @@ pub struct Failure {
     /// The first seed's trace (`--record DIR`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// The smallest scenario file that still shows it (`--shrink`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<String>,
 }
 
 impl Failure {
@@ -251,6 +255,7 @@ mod tests {
             message: format!("seed {seed}"),
             reproduce: format!("faxsim explore --seed {seed}"),
             trace: None,
+            shrunk: None,
         }
     }
 

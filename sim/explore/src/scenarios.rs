@@ -337,6 +337,7 @@ impl ScenarioSearch<'_> {
                     message: f.message.clone(),
                     reproduce: (self.reproduce)(seed),
                     trace: None,
+                    shrunk: None,
                 }
             })
             .collect()

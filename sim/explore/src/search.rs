@@ -268,6 +268,7 @@ impl Search<'_> {
                     message: f.message,
                     reproduce: (self.reproduce)(job.seed),
                     trace: None,
+                    shrunk: None,
                 }
             })
             .collect()
@@ -333,6 +334,7 @@ pub(crate) fn parting(
         ),
         reproduce,
         trace: None,
+        shrunk: None,
     })
 }
 

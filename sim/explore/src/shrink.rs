@@ -1,0 +1,303 @@
+//! Shrinking a failing scenario file to its core: delta debugging (Zeller's ddmin) over
+//! its steps, then over each action list of its scripted extensions, keeping a change only
+//! when the same finding (same rule, same extension) still fires under the same seed and
+//! the same exploration decisions. The file is edited as a TOML document, so what comes
+//! out is a scenario file like any other, minus what the finding did not need; its
+//! `[expect]` is dropped, so `faxsim run` fails on it while the bug is there (a file
+//! without an expectation on findings fails on an error finding) and passes once it is
+//! fixed: a regression test.
+
+use std::path::Path;
+
+use faxsim_scenario::{RunOptions, Scenario};
+use faxsim_sim::{Severity, Strategy};
+use toml::{Table, Value};
+
+/// What to keep firing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    /// The rule's id.
+    pub rule: String,
+    /// The extension it is about (`None`: any).
+    pub extension: Option<String>,
+}
+
+/// How to run each candidate.
+#[derive(Clone, Copy, Debug)]
+pub struct Shrinking {
+    /// The seed.
+    pub seed: Option<u64>,
+    /// The exploration's decisions, when the failure was found by one.
+    pub explore: Option<Strategy>,
+}
+
+/// A shrunk scenario.
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    /// The finding kept.
+    pub wanted: Wanted,
+    /// The minimal file.
+    pub text: String,
+    /// Steps before and after.
+    pub steps: (usize, usize),
+    /// Actions of scripted extensions before and after.
+    pub actions: (usize, usize),
+    /// Candidate runs it took.
+    pub runs: usize,
+}
+
+/// The first failing finding of a run of `scenario`: an error (a warning with
+/// `deny_warnings`) whose rule the file does not allow.
+pub fn first_failure(scenario: &Scenario, how: Shrinking, deny_warnings: bool) -> Option<Wanted> {
+    let r = scenario.run(options(scenario, how)).ok()?;
+    let allowed = scenario.allowed_rules();
+    r.findings
+        .iter()
+        .find(|f| {
+            (f.severity == Severity::Error || deny_warnings) && !allowed.contains(f.rule.id())
+        })
+        .map(|f| Wanted {
+            rule: f.rule.id().into(),
+            extension: f.ext.and_then(|x| r.names.get(x.index()).cloned()),
+        })
+}
+
+fn options(scenario: &Scenario, how: Shrinking) -> RunOptions {
+    RunOptions {
+        seed: how.seed,
+        libraries: if scenario.hosts_libraries() {
+            faxsim_scenario::Libraries::Host
+        } else {
+            faxsim_scenario::Libraries::Refuse
+        },
+        deny_warnings: false,
+        explore: how.explore,
+    }
+}
+
+/// Shrinks the scenario in `source` (read from `path`, which relative library paths are
+/// resolved against) while `wanted` still fires.
+pub fn shrink(
+    path: &Path,
+    source: &str,
+    wanted: &Wanted,
+    how: Shrinking,
+) -> Result<Shrunk, String> {
+    let mut doc: Table = toml::from_str(source).map_err(|e| format!("{}: {e}", path.display()))?;
+    doc.remove("expect");
+    if let Some(seed) = how.seed {
+        // The seed the finding needs, in the file.
+        let service = doc
+            .entry("service")
+            .or_insert_with(|| Value::Table(Table::new()));
+        if let Value::Table(t) = service {
+            t.insert("seed".into(), Value::Integer(seed as i64));
+        }
+    }
+    let mut runs = 0;
+    let mut fires = |doc: &Table| -> bool {
+        runs += 1;
+        let Ok(text) = toml::to_string(doc) else {
+            return false;
+        };
+        let Ok(s) = Scenario::parse(path, &text) else {
+            return false;
+        };
+        let Ok(r) = s.run(options(&s, how)) else {
+            return false;
+        };
+        r.findings.iter().any(|f| {
+            f.rule.id() == wanted.rule
+                && wanted
+                    .extension
+                    .as_ref()
+                    .is_none_or(|w| f.ext.and_then(|x| r.names.get(x.index())) == Some(w))
+        })
+    };
+    if !fires(&doc) {
+        return Err(format!(
+            "{}: {} does not fire{} in this run, so there is nothing to keep",
+            path.display(),
+            wanted.rule,
+            wanted
+                .extension
+                .as_ref()
+                .map_or_else(String::new, |e| format!(" for {e}"))
+        ));
+    }
+    let steps = ["step".to_string()];
+    let steps_before = count(&doc, &steps);
+    let actions_before = action_lists(&doc).iter().map(|p| count(&doc, p)).sum();
+    // An empty step list means "start, settle, stop": keep at least one step.
+    ddmin(&mut doc, &steps, 1, &mut fires);
+    for list in action_lists(&doc) {
+        ddmin(&mut doc, &list, 0, &mut fires);
+    }
+    let text = toml::to_string(&doc).map_err(|e| e.to_string())?;
+    Ok(Shrunk {
+        wanted: wanted.clone(),
+        steps: (steps_before, count(&doc, &steps)),
+        actions: (
+            actions_before,
+            action_lists(&doc).iter().map(|p| count(&doc, p)).sum(),
+        ),
+        text,
+        runs,
+    })
+}
+
+/// The file's `library = "…"` paths made absolute (from `dir`, the folder of the file
+/// they were relative to), so the text can be written anywhere.
+pub fn anchor_libraries(text: &str, dir: &Path) -> Result<String, String> {
+    let mut doc: Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    if let Some(Value::Array(exts)) = doc.get_mut("extension") {
+        for e in exts {
+            if let Value::Table(t) = e
+                && let Some(Value::String(lib)) = t.get_mut("library")
+                && Path::new(lib.as_str()).is_relative()
+            {
+                let abs = std::path::absolute(dir.join(&*lib)).unwrap_or_else(|_| dir.join(&*lib));
+                *lib = abs.display().to_string();
+            }
+        }
+    }
+    toml::to_string(&doc).map_err(|e| e.to_string())
+}
+
+/// The paths of every `actions` array of the file's extensions
+/// (`extension[i].HOOK.actions`), as keys and indices rendered as strings.
+fn action_lists(doc: &Table) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    if let Some(Value::Array(exts)) = doc.get("extension") {
+        for (i, e) in exts.iter().enumerate() {
+            if let Value::Table(t) = e {
+                for (hook, v) in t {
+                    if let Value::Table(h) = v
+                        && matches!(h.get("actions"), Some(Value::Array(_)))
+                    {
+                        out.push(vec![
+                            "extension".into(),
+                            i.to_string(),
+                            hook.clone(),
+                            "actions".into(),
+                        ]);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn array_at<'a>(doc: &'a mut Table, path: &[String]) -> Option<&'a mut Vec<Value>> {
+    let (first, rest) = path.split_first()?;
+    let mut v = doc.get_mut(first)?;
+    for key in rest {
+        v = match v {
+            Value::Table(t) => t.get_mut(key)?,
+            Value::Array(a) => a.get_mut(key.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    match v {
+        Value::Array(a) => Some(a),
+        _ => None,
+    }
+}
+
+fn count(doc: &Table, path: &[String]) -> usize {
+    let Some((first, rest)) = path.split_first() else {
+        return 0;
+    };
+    let mut v = doc.get(first);
+    for key in rest {
+        v = match v {
+            Some(Value::Table(t)) => t.get(key),
+            Some(Value::Array(a)) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        };
+    }
+    match v {
+        Some(Value::Array(a)) => a.len(),
+        _ => 0,
+    }
+}
+
+/// ddmin over the array at `path`: removes ever smaller chunks while `fires` holds,
+/// keeping at least `keep` elements; ends 1-minimal (no single element can go).
+fn ddmin(doc: &mut Table, path: &[String], keep: usize, fires: &mut impl FnMut(&Table) -> bool) {
+    let Some(len) = array_at(doc, path).map(|a| a.len()) else {
+        return;
+    };
+    let mut items: Vec<Value> = array_at(doc, path).map(std::mem::take).unwrap_or_default();
+    debug_assert_eq!(items.len(), len);
+    let mut n = 2usize;
+    while items.len() > keep {
+        let chunk = items.len().div_ceil(n);
+        let mut removed = false;
+        let mut start = 0;
+        while start < items.len() {
+            let end = (start + chunk).min(items.len());
+            if items.len() - (end - start) < keep {
+                start = end;
+                continue;
+            }
+            let mut candidate = items.clone();
+            candidate.drain(start..end);
+            if let Some(a) = array_at(doc, path) {
+                *a = candidate.clone();
+            }
+            if fires(doc) {
+                items = candidate;
+                removed = true;
+                n = (n - 1).max(2);
+                break;
+            }
+            start = end;
+        }
+        if !removed {
+            if chunk == 1 {
+                break;
+            }
+            n = (n * 2).min(items.len());
+        }
+    }
+    if let Some(a) = array_at(doc, path) {
+        *a = items;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddmin_finds_the_one_element_that_matters() {
+        let mut doc: Table =
+            toml::from_str("step = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]").unwrap();
+        let mut runs = 0;
+        ddmin(&mut doc, &["step".to_string()], 1, &mut |d: &Table| {
+            runs += 1;
+            d["step"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v.as_integer() == Some(7))
+        });
+        assert_eq!(doc["step"].as_array().unwrap(), &vec![Value::Integer(7)]);
+        assert!(runs < 40, "{runs}");
+    }
+
+    #[test]
+    fn ddmin_keeps_a_pair_that_matters_together() {
+        let mut doc: Table = toml::from_str("step = [1, 2, 3, 4, 5, 6, 7, 8]").unwrap();
+        ddmin(&mut doc, &["step".to_string()], 0, &mut |d: &Table| {
+            let a = d["step"].as_array().unwrap();
+            a.contains(&Value::Integer(2)) && a.contains(&Value::Integer(8))
+        });
+        assert_eq!(
+            doc["step"].as_array().unwrap(),
+            &vec![Value::Integer(2), Value::Integer(8)]
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! `faxsim shrink SCENARIO --output FILE`: the smallest scenario file that still shows a
+//! failing finding (`faxsim_explore::shrink`).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use faxsim_explore::shrink::{self, Shrinking, Wanted};
+use faxsim_sim::Strategy;
+
+use crate::cli::{CliError, Outcome};
+use crate::cmd::explore::PolicyArg;
+
+/// Arguments of `faxsim shrink`.
+#[derive(Debug, Args)]
+pub struct ShrinkArgs {
+    /// The scenario file whose failure to shrink.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+    /// Where to write the smallest file found.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The finding to keep (a rule id; default: the first error finding the file does
+    /// not allow).
+    #[arg(long, value_name = "RULE")]
+    pub rule: Option<String>,
+    /// Only that rule's findings about this extension (its name in the file).
+    #[arg(long = "extension", value_name = "NAME")]
+    pub extension: Option<String>,
+    /// The seed (default: the file's).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Shrink a failure an exploration found: its policy (with --depth and --horizon, as
+    /// the failure's reproduce command gives them). Without it, the file's own decisions.
+    #[arg(long, value_enum)]
+    pub policy: Option<PolicyArg>,
+    /// PCT's depth (with --policy pct).
+    #[arg(long, value_name = "D", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub depth: u32,
+    /// PCT's horizon (with --policy pct; required there, as the reproduce command names it).
+    #[arg(long, value_name = "N", required_if_eq("policy", "pct"))]
+    pub horizon: Option<u64>,
+    /// Warnings count as failures when choosing the finding.
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+/// Runs `faxsim shrink`.
+pub fn run(args: &ShrinkArgs) -> Result<Outcome, CliError> {
+    let source = std::fs::read_to_string(&args.scenario)
+        .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", args.scenario.display())))?;
+    let scenario = faxsim_scenario::Scenario::parse(&args.scenario, &source)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    let explore = args.policy.map(|p| match p {
+        PolicyArg::Random => Strategy::Random,
+        PolicyArg::Pct => Strategy::Pct {
+            depth: args.depth,
+            horizon: args.horizon.unwrap_or(1).max(1),
+        },
+    });
+    // The file's own seed unless one is given: written into the shrunk file.
+    let seed = args.seed.unwrap_or_else(|| scenario.options(None).seed);
+    let how = Shrinking {
+        seed: Some(seed),
+        explore,
+    };
+    let wanted = match &args.rule {
+        Some(rule) => {
+            if faxsim_sim::Rule::from_id(rule).is_none() {
+                return Err(CliError::Input(format!(
+                    "--rule {rule}: no such rule (`faxsim rules` lists them)"
+                )));
+            }
+            Wanted {
+                rule: rule.clone(),
+                extension: args.extension.clone(),
+            }
+        }
+        None => shrink::first_failure(&scenario, how, args.deny_warnings).ok_or_else(|| {
+            CliError::Input(format!(
+                "{}: no failing finding in this run (name one with --rule)",
+                args.scenario.display()
+            ))
+        })?,
+    };
+    let shrunk = shrink::shrink(&args.scenario, &source, &wanted, how).map_err(CliError::Input)?;
+    let dir = args
+        .scenario
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let text = shrink::anchor_libraries(&shrunk.text, dir).map_err(CliError::Input)?;
+    std::fs::write(
+        &args.output,
+        format!("{}{text}", header(args, &shrunk, seed)),
+    )
+    .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", args.output.display())))?;
+    let who = shrunk
+        .wanted
+        .extension
+        .as_ref()
+        .map_or_else(String::new, |e| format!(" ({e})"));
+    println!(
+        "shrunk {}: {}{who} still fires with {} of {} steps and {} of {} actions ({} runs)",
+        args.scenario.display(),
+        shrunk.wanted.rule,
+        shrunk.steps.1,
+        shrunk.steps.0,
+        shrunk.actions.1,
+        shrunk.actions.0,
+        shrunk.runs
+    );
+    println!("written to {}", args.output.display());
+    println!("reproduce: {}", reproduce(args, seed));
+    Ok(Outcome::Clean)
+}
+
+/// The command that shows the finding on the shrunk file.
+fn reproduce(args: &ShrinkArgs, seed: u64) -> String {
+    let out = args.output.display();
+    match args.policy {
+        None => format!("faxsim run {out}"),
+        Some(PolicyArg::Random) => format!("faxsim explore {out} --policy random --seed {seed}"),
+        Some(PolicyArg::Pct) => format!(
+            "faxsim explore {out} --policy pct --depth {} --horizon {} --seed {seed}",
+            args.depth,
+            args.horizon.unwrap_or(1),
+        ),
+    }
+}
+
+/// A comment at the top of the file: where it came from and how to see the finding.
+fn header(args: &ShrinkArgs, s: &shrink::Shrunk, seed: u64) -> String {
+    format!(
+        "# Shrunk by `faxsim shrink` from {} ({} of {} steps, {} of {} actions): {} still fires.\n# See it: {}\n\n",
+        args.scenario.display(),
+        s.steps.1,
+        s.steps.0,
+        s.actions.1,
+        s.actions.0,
+        s.wanted.rule,
+        reproduce(args, seed)
+    )
+}
