@@ -396,23 +396,32 @@ fn shrink_failures(
 
 /// `faxsim explore FILE --policy … --seed S`, with the strategy spelled out.
 fn scenario_reproduce_args(path: &str, strategy: Strategy, seed: u64) -> String {
+    format!(
+        "faxsim explore {path} {} --seed {seed}",
+        strategy_words(strategy)
+    )
+}
+
+/// The `--policy` arguments that give `strategy` (PCT's horizon included, so the run
+/// does not measure another).
+pub fn strategy_words(strategy: Strategy) -> String {
     match strategy {
-        Strategy::Random => format!("faxsim explore {path} --policy random --seed {seed}"),
-        Strategy::Pct { depth, horizon } => format!(
-            "faxsim explore {path} --policy pct --depth {depth} --horizon {horizon} --seed {seed}"
-        ),
+        Strategy::Random => "--policy random".into(),
+        Strategy::Pct { depth, horizon } => {
+            format!("--policy pct --depth {depth} --horizon {horizon}")
+        }
     }
 }
 
-/// The command that explores seed `seed` of one scenario file alone.
-fn scenario_reproduce(args: &ExploreArgs, path: &str, strategy: Strategy, seed: u64) -> String {
-    let mut words = vec![format!("faxsim explore {path}")];
-    match strategy {
-        Strategy::Random => words.push("--policy random".into()),
-        Strategy::Pct { depth, horizon } => {
-            words.push(format!("--policy pct --depth {depth} --horizon {horizon}"));
-        }
-    }
+/// `words` (what is explored), then the strategy and the options that change a seed's
+/// verdict, then `--seed`.
+fn reproduce_with(
+    mut words: Vec<String>,
+    args: &ExploreArgs,
+    strategy: Strategy,
+    seed: u64,
+) -> String {
+    words.push(strategy_words(strategy));
     if args.deny_warnings {
         words.push("--deny-warnings".into());
     }
@@ -421,6 +430,11 @@ fn scenario_reproduce(args: &ExploreArgs, path: &str, strategy: Strategy, seed: 
     }
     words.push(format!("--seed {seed}"));
     words.join(" ")
+}
+
+/// The command that explores seed `seed` of one scenario file alone.
+fn scenario_reproduce(args: &ExploreArgs, path: &str, strategy: Strategy, seed: u64) -> String {
+    reproduce_with(vec![format!("faxsim explore {path}")], args, strategy, seed)
 }
 
 fn shard_size(n: u64, shard: Option<Shard>) -> u64 {
@@ -493,20 +507,7 @@ fn reproduce_command(args: &ExploreArgs, strategy: Strategy, seed: u64) -> Strin
             .iter()
             .map(|g| format!("--routing-method {g}")),
     );
-    match strategy {
-        Strategy::Random => words.push("--policy random".into()),
-        Strategy::Pct { depth, horizon } => {
-            words.push(format!("--policy pct --depth {depth} --horizon {horizon}"));
-        }
-    }
-    if args.deny_warnings {
-        words.push("--deny-warnings".into());
-    }
-    if args.check_determinism {
-        words.push("--check-determinism".into());
-    }
-    words.push(format!("--seed {seed}"));
-    words.join(" ")
+    reproduce_with(words, args, strategy, seed)
 }
 
 fn text_report(report: &Report, elapsed: Duration, workers: usize, color: Color) -> String {

@@ -50,13 +50,7 @@ pub fn run(args: &ShrinkArgs) -> Result<Outcome, CliError> {
         .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", args.scenario.display())))?;
     let scenario = faxsim_scenario::Scenario::parse(&args.scenario, &source)
         .map_err(|e| CliError::Input(e.to_string()))?;
-    let explore = args.policy.map(|p| match p {
-        PolicyArg::Random => Strategy::Random,
-        PolicyArg::Pct => Strategy::Pct {
-            depth: args.depth,
-            horizon: args.horizon.unwrap_or(1).max(1),
-        },
-    });
+    let explore = explore_strategy(args);
     // The file's own seed unless one is given: written into the shrunk file.
     let seed = args.seed.unwrap_or_else(|| scenario.options(None).seed);
     let how = Shrinking {
@@ -117,15 +111,24 @@ pub fn run(args: &ShrinkArgs) -> Result<Outcome, CliError> {
 /// The command that shows the finding on the shrunk file.
 fn reproduce(args: &ShrinkArgs, seed: u64) -> String {
     let out = args.output.display();
-    match args.policy {
+    match explore_strategy(args) {
         None => format!("faxsim run {out}"),
-        Some(PolicyArg::Random) => format!("faxsim explore {out} --policy random --seed {seed}"),
-        Some(PolicyArg::Pct) => format!(
-            "faxsim explore {out} --policy pct --depth {} --horizon {} --seed {seed}",
-            args.depth,
-            args.horizon.unwrap_or(1),
+        Some(strategy) => format!(
+            "faxsim explore {out} {} --seed {seed}",
+            crate::cmd::explore::strategy_words(strategy)
         ),
     }
+}
+
+/// The exploration's decisions the failure was found under (`--policy`), if any.
+fn explore_strategy(args: &ShrinkArgs) -> Option<Strategy> {
+    args.policy.map(|p| match p {
+        PolicyArg::Random => Strategy::Random,
+        PolicyArg::Pct => Strategy::Pct {
+            depth: args.depth,
+            horizon: args.horizon.unwrap_or(1).max(1),
+        },
+    })
 }
 
 /// A comment at the top of the file: where it came from and how to see the finding.
