@@ -4,7 +4,25 @@
  * `faxsim explore --check-determinism` names the write where two runs of one seed part. */
 #include "fixture.h"
 
+#ifndef _WIN32
 #include <time.h>
+#endif
+
+/* A high-resolution clock reading, different on every run. */
+static DWORD clock_stamp(void)
+{
+#ifdef _WIN32
+    LARGE_INTEGER now;
+    QueryPerformanceCounter(&now);
+    return (DWORD)now.QuadPart ^ (DWORD)(now.QuadPart >> 32);
+#else
+    struct timespec now;
+    if (timespec_get(&now, TIME_UTC) != TIME_UTC) {
+        return 0;
+    }
+    return (DWORD)now.tv_nsec ^ (DWORD)now.tv_sec;
+#endif
+}
 
 FAXSIM_EXPORT HRESULT WINAPI FaxExtInitializeConfig(
     PFAX_EXT_GET_DATA get, PFAX_EXT_SET_DATA set, PFAX_EXT_REGISTER_FOR_EVENTS reg,
@@ -18,11 +36,7 @@ FAXSIM_EXPORT BOOL WINAPI FaxRouteInitialize(HANDLE heap, PFAX_ROUTE_CALLBACKROU
 {
     (void)heap;
     (void)cbs;
-    struct timespec now;
-    DWORD stamp = 0;
-    if (timespec_get(&now, TIME_UTC) == TIME_UTC) {
-        stamp = (DWORD)now.tv_nsec ^ (DWORD)now.tv_sec;
-    }
+    DWORD stamp = clock_stamp();
     (void)g_set_data(faxsim_module_handle(), 0, DEV_ID_SRC_FAX, STATUS_GUID, (LPBYTE)&stamp,
                      sizeof stamp);
     return TRUE;

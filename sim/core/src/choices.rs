@@ -70,6 +70,14 @@ pub trait Choices {
     fn inject(&mut self, _call: &CallPoint) -> Option<u32> {
         None
     }
+
+    /// How many scheduling points pass before a driver's next step (step `index` of a
+    /// scenario, a write from outside, a device arriving or leaving, a restart, a stop),
+    /// at most `max`: it moves that step relative to the deferred notifications still
+    /// pending. The default: none, so a driver's steps follow each other as written.
+    fn pause(&mut self, _index: u64, _max: u32) -> u64 {
+        0
+    }
 }
 
 /// The default decisions: one seeded ChaCha8 stream each for delivery order, deferral and
@@ -187,6 +195,10 @@ impl<C: Choices> Choices for LoggedChoices<C> {
             .borrow_mut()
             .push(Choice::Fires { call: *call, fired });
         fired
+    }
+
+    fn pause(&mut self, index: u64, max: u32) -> u64 {
+        self.inner.pause(index, max)
     }
 
     fn inject(&mut self, call: &CallPoint) -> Option<u32> {

@@ -19,9 +19,12 @@
 //!   inversions is found by a seed with probability at least `1 / (depth * horizon^(depth-1))`,
 //!   however long the run — where random choices drown it in noise.
 //!
-//! A decision point is one call of [`Choices::order`], [`Choices::defer`] or
-//! [`Choices::inject`] (every callback call the plan lets through), numbered from 1 in
-//! the order the service asks.
+//! A decision point is one call of [`Choices::order`], [`Choices::defer`],
+//! [`Choices::inject`] (every callback call the plan lets through) or [`Choices::pause`]
+//! (before each step of a driver while a notification is pending: a scenario's steps, the
+//! battery's writes from outside, restarts and the stop), numbered from 1 in the order they are asked. A pause lets deferred
+//! notifications fall due before the next step, so where a write from outside, a device
+//! change, a restart or a stop falls relative to the extension's own activity varies too.
 
 use faxsim_abi::Callback;
 use serde::{Deserialize, Serialize};
@@ -135,6 +138,15 @@ impl Choices for ExploringChoices {
     fn fires(&mut self, _call: &CallPoint, per_million: u32) -> bool {
         // Planned probabilistic faults keep their own odds.
         self.rng.chance_per_million(per_million)
+    }
+
+    fn pause(&mut self, _index: u64, max: u32) -> u64 {
+        let change = self.change_here();
+        match self.strategy {
+            Strategy::Random => self.rng.below(u64::from(max) + 1),
+            Strategy::Pct { .. } if change => u64::from(max),
+            Strategy::Pct { .. } => 0,
+        }
     }
 
     fn inject(&mut self, call: &CallPoint) -> Option<u32> {

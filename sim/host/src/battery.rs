@@ -349,6 +349,8 @@ fn drive(
         }
         for (device, guid) in keys {
             value += 1;
+            // An exploration decides how much of what is pending happens first.
+            svc.pause_before_step(u64::from(value))?;
             let data = value.to_le_bytes();
             if by_peer {
                 svc.callbacks(peer, 0)
@@ -386,16 +388,19 @@ fn drive(
         if svc.faults().iter().all(|f| f.fired() > 0) {
             break;
         }
+        svc.pause_before_step(0)?;
         host.restart(svc)?;
         host.pump(svc, PUMP);
         administer(svc, host)?;
         writes(svc, host, false)?;
     }
 
+    svc.pause_before_step(0)?;
     host.restart(svc)?;
     host.pump(svc, PUMP);
     administer(svc, host)?;
     writes(svc, host, false)?;
+    svc.pause_before_step(0)?;
     svc.stop()?;
     Ok(())
 }

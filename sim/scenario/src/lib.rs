@@ -1100,7 +1100,16 @@ impl Scenario {
         let mut aborted = None;
         let mut crashed = false;
         for (i, step) in steps.iter().enumerate() {
-            let r = self.step(&mut svc, step, &scripted, &mut failures, &mut libraries);
+            // An exploration decides where each step falls relative to the deferred
+            // notifications still pending (the seeded defaults pass no time).
+            let paused = if i > 0 {
+                svc.pause_before_step(i as u64)
+            } else {
+                Ok(())
+            };
+            let r = paused
+                .map_err(HostStepError::Sim)
+                .and_then(|()| self.step(&mut svc, step, &scripted, &mut failures, &mut libraries));
             if let Some(host) = libraries.as_mut() {
                 host.pump(&mut svc);
             }

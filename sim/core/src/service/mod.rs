@@ -798,6 +798,25 @@ impl Service {
         self.status()
     }
 
+    /// Before a driver's next step (`index`): the scheduling points the service's
+    /// [`Choices::pause`] decides pass first (none under the seeded defaults), each
+    /// delivering the deferred notifications that fall due. Asked only when a
+    /// notification is pending (otherwise nothing could happen first).
+    pub fn pause_before_step(&mut self, index: u64) -> Result<(), SimError> {
+        if self.pending.is_empty() {
+            // Nothing could happen first: no decision to make.
+            return Ok(());
+        }
+        let n = self.choices.pause(index, self.opts.max_defer_steps);
+        for _ in 0..n {
+            if self.pending.is_empty() {
+                break;
+            }
+            self.tick()?;
+        }
+        Ok(())
+    }
+
     /// Runs scheduling points until no notification is pending.
     pub fn settle(&mut self) -> Result<(), SimError> {
         while !self.pending.is_empty() && self.abort.is_none() {
