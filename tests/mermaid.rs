@@ -52,6 +52,44 @@ fn scratch(test: &str) -> PathBuf {
     dir
 }
 
+/// The pinned packages of `dir`, installed with `npm ci` when they are missing (once per
+/// test binary: the tests share the folder), so `cargo test` on a fresh machine with node
+/// needs no step of its own.
+fn install_packages(dir: &Path) -> Result<(), String> {
+    static INSTALL: std::sync::Mutex<Option<Result<(), String>>> = std::sync::Mutex::new(None);
+    let installed = || {
+        dir.join("node_modules/mermaid/package.json").is_file()
+            && dir.join("node_modules/jsdom/package.json").is_file()
+    };
+    let mut done = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = done.as_ref() {
+        return r.clone();
+    }
+    let r = if installed() {
+        Ok(())
+    } else {
+        let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
+        match Command::new(npm)
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir)
+            .output()
+        {
+            Ok(o) if o.status.success() && installed() => Ok(()),
+            Ok(o) => Err(format!(
+                "the pinned packages are not installed, and `npm ci` in {} failed: {}",
+                dir.display(),
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => Err(format!(
+                "the pinned packages are not installed, and npm does not start ({e}): run `npm ci` in {}",
+                dir.display()
+            )),
+        }
+    };
+    *done = Some(r.clone());
+    r
+}
+
 /// The harness (`tests/mermaid/render.mjs`) when node and the pinned packages are here.
 /// Otherwise the test fails, unless `FAXSIM_ALLOW_SKIP` names `mermaid`: then `None`, and a
 /// `SKIPPED` line on stderr.
@@ -72,15 +110,8 @@ fn harness(test: &str) -> Option<PathBuf> {
                 Some(format!(
                     "node {v} is too old (Mermaid 11 and jsdom need 18 or later)"
                 ))
-            } else if !dir.join("node_modules/mermaid/package.json").is_file()
-                || !dir.join("node_modules/jsdom/package.json").is_file()
-            {
-                Some(format!(
-                    "the pinned packages are not installed: run `npm ci` in {}",
-                    dir.display()
-                ))
             } else {
-                None
+                install_packages(&dir).err()
             }
         }
     };
