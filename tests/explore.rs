@@ -598,3 +598,44 @@ fn explore_shrinks_what_it_finds() {
         "{again}"
     );
 }
+
+/// The bug-report workflow: the trace `--record` keeps of a failure an exploration found
+/// replays against the same build, event for event in strict mode and with the same
+/// behaviour in model mode (the exploration's decisions, pauses included, are in the
+/// recording).
+#[test]
+fn an_explored_failure_replays() {
+    let Some(lib) = lib("buggy_order_dependent") else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explore-replay");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, v) = explore_json(
+        &lib,
+        &[
+            "--seeds",
+            "50",
+            "--policy",
+            "pct",
+            "--depth",
+            "3",
+            "--record",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1), "{v}");
+    let trace = v["failures"][0]["trace"].as_str().unwrap();
+    for (mode, word) in [("strict", "REPRODUCED"), ("model", "SAME")] {
+        let o = faxsim(&[
+            "replay",
+            trace,
+            "--ext",
+            lib.to_str().unwrap(),
+            "--mode",
+            mode,
+        ]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains(word), "{mode}: {text}");
+        assert!(text.contains("buffer-leak"), "{mode}: {text}");
+    }
+}
