@@ -43,6 +43,9 @@ pub struct ScenarioSearch<'a> {
     pub reproduce: &'a (dyn Fn(u64) -> String + Sync),
 }
 
+/// Seeds run between two reports: memory stays bounded (a few MiB of results).
+const BATCH: usize = 16_384;
+
 /// One seed's run, checked.
 struct Seeded {
     seed: u64,
@@ -102,16 +105,35 @@ impl ScenarioSearch<'_> {
         report: &mut Report,
         tick: &(dyn Fn(&Report) + Sync),
     ) -> Result<(), SearchError> {
-        let seeds: Vec<u64> = match self.budget {
-            // A budget runs seeds until it is spent: a generous bound, cut short.
-            Some(_) => self.plan.seeds().take(10_000_000).collect(),
-            None => self.plan.seeds().collect(),
-        };
-        let results = if scenario.hosts_libraries() && self.pool.is_some() {
-            self.in_workers(scenario, &seeds)?
-        } else {
-            self.in_threads(scenario, &seeds)?
-        };
+        // Batches keep memory bounded however many seeds (or however long a budget)
+        // there are; the threads are dealt each batch's seeds, in order.
+        let mut plan = self.plan.seeds();
+        loop {
+            let seeds: Vec<u64> = plan.by_ref().take(BATCH).collect();
+            if seeds.is_empty() {
+                return Ok(());
+            }
+            let results = if scenario.hosts_libraries() && self.pool.is_some() {
+                self.in_workers(scenario, &seeds)?
+            } else {
+                self.in_threads(scenario, &seeds)?
+            };
+            let cut_short = results.len() < seeds.len();
+            self.report_batch(scenario, results, report, tick)?;
+            if cut_short || self.over() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Adds a batch's seeds to the report, in order, recording new failures.
+    fn report_batch(
+        &self,
+        scenario: &Scenario,
+        results: Vec<Seeded>,
+        report: &mut Report,
+        tick: &(dyn Fn(&Report) + Sync),
+    ) -> Result<(), SearchError> {
         for r in results {
             let fresh: Vec<usize> = (0..r.failures.len())
                 .filter(|&i| {

@@ -166,12 +166,12 @@ impl Search<'_> {
         let started = Instant::now();
         let over = || self.budget.is_some_and(|b| started.elapsed() >= b);
         let runs = if self.check_determinism { 2 } else { 1 };
-        // A plan of N seeds is one batch; a time budget runs batches until it is spent
-        // (each batch starts its workers afresh, so batches are large).
-        let batch = match (self.budget, &self.pool) {
-            (None, _) => usize::MAX,
-            (Some(_), Some(p)) => p.workers.max(1) * 256,
-            (Some(_), None) => 256,
+        // Seeds go to the workers in batches, so the jobs and results held stay bounded
+        // however many seeds there are, and a time budget is checked between them. Each
+        // batch starts its workers afresh (a few milliseconds), so batches are large.
+        let batch = match &self.pool {
+            Some(p) => p.workers.max(1) * 1024,
+            None => 1024,
         };
         let mut seeds = self.plan.seeds();
         let mut first_run: Option<JobResult> = None;
