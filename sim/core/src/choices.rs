@@ -3,14 +3,17 @@
 //! Everything the service decides that the protocol leaves open goes through a
 //! [`Choices`]: the order in which a write's registrants are visited (`shuffled`
 //! delivery), how long a deferred notification waits (`deferred` delivery), whether a
-//! planned probabilistic fault fires, and (for replay) a failure to inject at a recorded
-//! point. Three implementations:
+//! planned probabilistic fault fires, a failure to inject on a call (replay's recorded
+//! ones, an exploration's), and how long a driver's next step waits while notifications
+//! are pending. Four implementations:
 //!
 //! - [`SeededChoices`], the default: one seeded stream per decision (the streams the
 //!   service always drew from, so every seed gives the same run as before the seam);
 //! - [`LoggedChoices`], a wrapper that keeps every decision made, in order (what an
 //!   exploration varies and a shrinker cuts down);
-//! - replay's, which takes each decision from a recorded trace (`faxsim-replay`).
+//! - replay's, which takes each decision from a recorded trace (`faxsim-replay`);
+//! - [`ExploringChoices`](crate::ExploringChoices), an exploration's (`exploring.rs`):
+//!   random, or PCT's natural schedule with a few change points.
 //!
 //! Synchronous delivery in registration order decides nothing, so the hot path never
 //! reaches this seam.
