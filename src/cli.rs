@@ -154,6 +154,17 @@ pub enum CliError {
     Input(String),
 }
 
+impl From<faxsim_worker::PoolError> for CliError {
+    /// A library that does not load or a job that cannot be set up is bad input; a
+    /// worker that cannot be started or talked to is an I/O error.
+    fn from(e: faxsim_worker::PoolError) -> Self {
+        match e {
+            faxsim_worker::PoolError::Usage(m) => CliError::Input(m),
+            faxsim_worker::PoolError::Io(e) => CliError::Io(e),
+        }
+    }
+}
+
 impl CliError {
     /// What the error means as an outcome: bad input, except a closed pipe
     /// (`faxsim rules | head`), which is the reader's choice, not a failure.

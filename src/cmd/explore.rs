@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use faxsim_explore::{Plan, Report, Search, SearchError, Settings, Shard, StrategyPlan, Target};
+use faxsim_explore::{Plan, Report, Search, Settings, Shard, StrategyPlan, Target};
 use faxsim_sim::Strategy;
 use faxsim_trace::ExtensionKind;
 use faxsim_worker::PoolConfig;
@@ -149,20 +149,10 @@ pub fn run(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> {
     let pool = if args.in_process {
         None
     } else {
-        let bar = progress.bar.clone();
-        Some(PoolConfig {
-            program: std::env::current_exe()?,
-            worker_args: vec!["__worker".into()],
-            libs: Vec::new(),
-            kind: None,
-            hang_limit: Duration::from_millis(args.timeout_ms),
-            workers,
-            output: Arc::new(move |line: &str| bar.suspend(|| eprintln!("{line}"))),
-        })
+        Some(pool_config(args, workers, &progress)?)
     };
     let strategy_plan = strategy_plan(args);
-    let strategy =
-        Search::strategy_of(strategy_plan, &target, pool.as_ref(), first).map_err(search_error)?;
+    let strategy = Search::strategy_of(strategy_plan, &target, pool.as_ref(), first)?;
     let reproduce = |seed: u64| reproduce_command(args, strategy, seed);
     let settings = Settings {
         targets: args.libs.iter().map(|p| p.display().to_string()).collect(),
@@ -193,17 +183,57 @@ pub fn run(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> {
     let ran = search.run(&mut report, &mut |r| progress.seed_done(r));
     let elapsed = started.elapsed();
     drop(progress);
-    ran.map_err(search_error)?;
+    ran?;
     report.sort();
-    let workers_used = if args.in_process { 0 } else { workers };
+    finish(
+        args,
+        &report,
+        elapsed,
+        if args.in_process { 0 } else { workers },
+        color,
+    )
+}
+
+/// The workers' configuration (the libraries come with each search).
+fn pool_config(
+    args: &ExploreArgs,
+    workers: usize,
+    progress: &Progress,
+) -> Result<PoolConfig, CliError> {
+    let bar = progress.bar.clone();
+    Ok(PoolConfig {
+        program: std::env::current_exe()?,
+        worker_args: vec!["__worker".into()],
+        libs: Vec::new(),
+        kind: None,
+        hang_limit: Duration::from_millis(args.timeout_ms),
+        workers,
+        // The extension's own output, above the progress bar.
+        output: Arc::new(move |line: &str| bar.suspend(|| eprintln!("{line}"))),
+    })
+}
+
+/// Writes the report in the format asked for; the outcome it means. `elapsed` zero (a
+/// merge) prints no speed.
+fn finish(
+    args: &ExploreArgs,
+    report: &Report,
+    elapsed: Duration,
+    workers: usize,
+    color: Color,
+) -> Result<Outcome, CliError> {
     let text = match args.format {
-        crate::cli::Format::Text => text_report(&report, elapsed, workers_used, color),
+        crate::cli::Format::Text => text_report(report, elapsed, workers, color),
         crate::cli::Format::Json => {
-            serde_json::to_string_pretty(&report).expect("reports serialise") + "\n"
+            serde_json::to_string_pretty(report).expect("reports serialise") + "\n"
         }
     };
     write(args, &text)?;
-    Ok(outcome(&report))
+    Ok(if report.crashed() {
+        Outcome::Crashed
+    } else {
+        Outcome::found_if(!report.passed)
+    })
 }
 
 /// The seeds of a run: first, how many (`None`: a time budget decides).
@@ -268,18 +298,11 @@ fn run_scenarios(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> 
     };
     let per_file = count.map(|n| shard_size(n, args.shard));
     let progress = Progress::new(per_file.map(|n| n * scenarios.len() as u64));
-    let pool = (!args.in_process).then(|| {
-        let bar = progress.bar.clone();
-        PoolConfig {
-            program: std::env::current_exe().unwrap_or_else(|_| "faxsim".into()),
-            worker_args: vec!["__worker".into()],
-            libs: Vec::new(),
-            kind: None,
-            hang_limit: Duration::from_millis(args.timeout_ms),
-            workers: threads,
-            output: Arc::new(move |line: &str| bar.suspend(|| eprintln!("{line}"))),
-        }
-    });
+    let pool = if args.in_process {
+        None
+    } else {
+        Some(pool_config(args, threads, &progress)?)
+    };
     let settings = Settings {
         targets: scenarios
             .iter()
@@ -298,8 +321,7 @@ fn run_scenarios(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> 
     // A time budget is shared out evenly between the files.
     let budget = args.time_budget.map(|b| b / scenarios.len().max(1) as u32);
     for scenario in &scenarios {
-        let strategy = ScenarioSearch::strategy_of(strategy_plan(args), scenario, first)
-            .map_err(search_error)?;
+        let strategy = ScenarioSearch::strategy_of(strategy_plan(args), scenario, first)?;
         let path = scenario.path.display().to_string();
         let reproduce = |seed: u64| scenario_reproduce(args, &path, strategy, seed);
         let search = ScenarioSearch {
@@ -313,9 +335,7 @@ fn run_scenarios(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> 
             record: args.record.clone(),
             reproduce: &reproduce,
         };
-        search
-            .run(scenario, &mut report, &|r| progress.seed_done(r))
-            .map_err(search_error)?;
+        search.run(scenario, &mut report, &|r| progress.seed_done(r))?;
         if let (true, Some(dir)) = (args.shrink, &args.record) {
             shrink_failures(scenario, &path, strategy, dir, &mut report)?;
         }
@@ -323,14 +343,7 @@ fn run_scenarios(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> 
     let elapsed = started.elapsed();
     drop(progress);
     report.sort();
-    let text = match args.format {
-        crate::cli::Format::Text => text_report(&report, elapsed, threads, color),
-        crate::cli::Format::Json => {
-            serde_json::to_string_pretty(&report).expect("reports serialise") + "\n"
-        }
-    };
-    write(args, &text)?;
-    Ok(outcome(&report))
+    finish(args, &report, elapsed, threads, color)
 }
 
 /// `--shrink`: each new failure of `scenario` shrunk under its first seed and the
@@ -346,11 +359,6 @@ fn shrink_failures(
     use faxsim_explore::shrink::{self, Shrinking, Wanted};
     let source = std::fs::read_to_string(&scenario.path)
         .map_err(|e| CliError::Input(format!("{path}: cannot read: {e}")))?;
-    let base = scenario
-        .path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
     let stem = scenario
         .path
         .file_stem()
@@ -371,10 +379,8 @@ fn shrink_failures(
             seed: Some(f.first_seed),
             explore: Some(strategy),
         };
-        let shrunk = shrink::shrink(&scenario.path, &source, &wanted, how)
-            .and_then(|s| Ok((shrink::anchor_libraries(&s.text, base)?, s)));
-        let (text, s) = match shrunk {
-            Ok(x) => x,
+        let s = match shrink::shrink(&scenario.path, &source, &wanted, how) {
+            Ok(s) => s,
             Err(e) => {
                 eprintln!("faxsim: note: {path}: {} not shrunk: {e}", f.rule);
                 continue;
@@ -383,12 +389,11 @@ fn shrink_failures(
         std::fs::create_dir_all(dir)?;
         let out = dir.join(format!("{stem}-{}-seed-{}.min.toml", f.rule, f.first_seed));
         let see = scenario_reproduce_args(&out.display().to_string(), strategy, f.first_seed);
-        let header = format!(
-            "# Shrunk by `faxsim explore --shrink` from {path} ({} of {} steps, {} of {} actions): {} still fires.\n# See it: {see}\n\n",
-            s.steps.1, s.steps.0, s.actions.1, s.actions.0, f.rule
-        );
-        std::fs::write(&out, header + &text)
-            .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", out.display())))?;
+        std::fs::write(
+            &out,
+            s.file("faxsim explore --shrink", &scenario.path, &see),
+        )
+        .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", out.display())))?;
         f.shrunk = Some(out.display().to_string());
     }
     Ok(())
@@ -444,21 +449,6 @@ fn shard_size(n: u64, shard: Option<Shard>) -> u64 {
     }
 }
 
-fn outcome(report: &Report) -> Outcome {
-    if report.crashed() {
-        Outcome::Crashed
-    } else {
-        Outcome::found_if(!report.passed)
-    }
-}
-
-fn search_error(e: SearchError) -> CliError {
-    match e {
-        SearchError::Usage(m) => CliError::Input(m),
-        SearchError::Io(e) => CliError::Io(e),
-    }
-}
-
 fn write(args: &ExploreArgs, text: &str) -> Result<(), CliError> {
     match &args.output {
         Some(path) => std::fs::write(path, text).map_err(|e| {
@@ -485,14 +475,7 @@ fn merge(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> {
         reports.push((name, report));
     }
     let report = Report::merge(reports).map_err(CliError::Input)?;
-    let text = match args.format {
-        crate::cli::Format::Text => text_report(&report, Duration::ZERO, 0, color),
-        crate::cli::Format::Json => {
-            serde_json::to_string_pretty(&report).expect("reports serialise") + "\n"
-        }
-    };
-    write(args, &text)?;
-    Ok(outcome(&report))
+    finish(args, &report, Duration::ZERO, 0, color)
 }
 
 /// The command that explores seed `seed` alone, with the same strategy.

@@ -138,7 +138,7 @@ pub fn run(args: &ReplayArgs, color: Color) -> Result<Outcome, CliError> {
 /// do), so a build that crashes or hangs is reported (exit 3) with the replayed run up to
 /// there, and the report is otherwise the in-process one.
 fn run_in_worker(args: &ReplayArgs, job: ReplayJob, color: Color) -> Result<Outcome, CliError> {
-    use faxsim_worker::{Job, JobEnd, PoolConfig, PoolError};
+    use faxsim_worker::{Job, JobEnd, PoolConfig};
     let header = faxsim_trace::TraceInput::open(&args.trace)
         .map_err(|e| CliError::Input(format!("{}: {e}", args.trace.display())))?
         .header()
@@ -190,10 +190,7 @@ fn run_in_worker(args: &ReplayArgs, job: ReplayJob, color: Color) -> Result<Outc
         }
         (Err(e), _) => {
             cleanup();
-            return Err(match e {
-                PoolError::Usage(m) => CliError::Input(m),
-                PoolError::Io(e) => CliError::Io(e),
-            });
+            return Err(e.into());
         }
     };
     if r.end == JobEnd::Completed {
@@ -258,14 +255,7 @@ fn crash_report(
         },
         (false, None) => "crashed".into(),
     };
-    let mut findings = faxsim_sim::check_events(
-        &r.events,
-        faxsim_sim::CheckerConfig {
-            names: names.clone(),
-            ..faxsim_sim::CheckerConfig::default()
-        },
-    );
-    crate::report::name_interrupted_call(&mut findings, &open);
+    let findings = faxsim_sim::explain::check_cut_run(&r.events, names.clone());
     let kept = match &r.recording_error {
         None => format!(
             "the replayed run up to there is in {} (faxsim show, faxsim check read it)",
@@ -282,19 +272,7 @@ fn crash_report(
             );
             if !findings.is_empty() {
                 let _ = writeln!(s, "\nfindings in the replayed run:");
-                for f in &findings {
-                    let who = f
-                        .ext
-                        .map_or("-", |e| names.get(e.index()).map_or("?", String::as_str));
-                    let _ = writeln!(
-                        s,
-                        "  {} {:<24} event {:<5} {who}: {}",
-                        color.severity(f.severity),
-                        f.rule.id(),
-                        f.event,
-                        f.message
-                    );
-                }
+                s.push_str(&finding_lines(&findings, &names, color));
             }
             s
         }
@@ -564,20 +542,27 @@ fn text_report(args: &ReplayArgs, header: &Header, out: &ReplayOutcome, color: C
         let _ = writeln!(s, "\nno findings in the replayed run");
     } else {
         let _ = writeln!(s, "\nfindings in the replayed run:");
-        for f in &out.findings {
-            let who = f.ext.map_or("-", |e| {
-                out.names.get(e.index()).map_or("?", String::as_str)
-            });
-            let _ = writeln!(
-                s,
-                "  {} {:<24} event {:<5} {who}: {}",
-                color.severity(f.severity),
-                f.rule.id(),
-                f.event,
-                f.message
-            );
-        }
+        s.push_str(&finding_lines(&out.findings, &out.names, color));
         let _ = writeln!(s, "  (`faxsim rules` explains each rule)");
+    }
+    s
+}
+
+/// One line per finding: severity, rule, event, extension, message.
+fn finding_lines(findings: &[faxsim_sim::Finding], names: &[String], color: Color) -> String {
+    let mut s = String::new();
+    for f in findings {
+        let who = f
+            .ext
+            .map_or("-", |e| names.get(e.index()).map_or("?", String::as_str));
+        let _ = writeln!(
+            s,
+            "  {} {:<24} event {:<5} {who}: {}",
+            color.severity(f.severity),
+            f.rule.id(),
+            f.event,
+            f.message
+        );
     }
     s
 }

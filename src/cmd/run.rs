@@ -265,7 +265,7 @@ fn run_in_worker(
     path: &str,
     trace: Option<&Path>,
 ) -> Result<((ScenarioReport, Option<String>), bool), CliError> {
-    use faxsim_worker::{Job, JobEnd, PoolConfig, PoolError, ScenarioJob};
+    use faxsim_worker::{Job, JobEnd, PoolConfig, ScenarioJob};
     let cfg = PoolConfig {
         program: std::env::current_exe()?,
         worker_args: vec!["__worker".into()],
@@ -289,10 +289,6 @@ fn run_in_worker(
     faxsim_worker::run_jobs(&cfg, &[job], &mut sink_for, |_, r| {
         result = Some(r);
         std::ops::ControlFlow::Break(())
-    })
-    .map_err(|e| match e {
-        PoolError::Usage(m) => CliError::Input(m),
-        PoolError::Io(e) => CliError::Io(e),
     })?;
     let Some(r) = result else {
         return Err(CliError::Input(format!(
@@ -320,15 +316,7 @@ fn run_in_worker(
         None => {
             // It crashed or hung: the events up to there, checked here; no expectation
             // can be judged.
-            let config = faxsim_sim::CheckerConfig {
-                names: names.clone(),
-                ..faxsim_sim::CheckerConfig::default()
-            };
-            let mut findings = faxsim_sim::check_events(&r.events, config);
-            crate::report::name_interrupted_call(
-                &mut findings,
-                &faxsim_trace::OpenCalls::of(&r.events),
-            );
+            let findings = faxsim_sim::explain::check_cut_run(&r.events, names.clone());
             let what = if r.end == JobEnd::Hung {
                 "hung"
             } else {

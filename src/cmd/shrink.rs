@@ -77,17 +77,9 @@ pub fn run(args: &ShrinkArgs) -> Result<Outcome, CliError> {
         })?,
     };
     let shrunk = shrink::shrink(&args.scenario, &source, &wanted, how).map_err(CliError::Input)?;
-    let dir = args
-        .scenario
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let text = shrink::anchor_libraries(&shrunk.text, dir).map_err(CliError::Input)?;
-    std::fs::write(
-        &args.output,
-        format!("{}{text}", header(args, &shrunk, seed)),
-    )
-    .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", args.output.display())))?;
+    let file = shrunk.file("faxsim shrink", &args.scenario, &reproduce(args, seed));
+    std::fs::write(&args.output, file)
+        .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", args.output.display())))?;
     let who = shrunk
         .wanted
         .extension
@@ -129,18 +121,4 @@ fn explore_strategy(args: &ShrinkArgs) -> Option<Strategy> {
             horizon: args.horizon.unwrap_or(1).max(1),
         },
     })
-}
-
-/// A comment at the top of the file: where it came from and how to see the finding.
-fn header(args: &ShrinkArgs, s: &shrink::Shrunk, seed: u64) -> String {
-    format!(
-        "# Shrunk by `faxsim shrink` from {} ({} of {} steps, {} of {} actions): {} still fires.\n# See it: {}\n\n",
-        args.scenario.display(),
-        s.steps.1,
-        s.steps.0,
-        s.actions.1,
-        s.actions.0,
-        s.wanted.rule,
-        reproduce(args, seed)
-    )
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use faxsim_sim::trace::{ExtensionKind, Header};
 use faxsim_sim::{DeliveryPolicy, Severity};
-use faxsim_worker::{BatteryJob, Job, PoolConfig, PoolError};
+use faxsim_worker::{BatteryJob, Job, PoolConfig};
 
 use crate::cli::{CliError, Outcome};
 use crate::report::Color;
@@ -245,11 +245,7 @@ pub fn run(args: &ValidateArgs, color: Color) -> Result<Outcome, CliError> {
         faxsim_worker::run_jobs(&cfg, &jobs, &mut sink_for, each)
     };
     drop(progress);
-    let libs = match libs {
-        Ok(libs) => libs,
-        Err(PoolError::Usage(msg)) => return Err(CliError::Input(msg)),
-        Err(PoolError::Io(e)) => return Err(CliError::Io(e)),
-    };
+    let libs = libs?;
     let color = if args.output.is_some() {
         Color::resolve(crate::cli::ColorChoice::Never)
     } else {

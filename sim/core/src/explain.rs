@@ -7,6 +7,19 @@ use faxsim_trace::{Event, OpenCall, OpenCalls};
 
 use crate::{Finding, Rule, Side};
 
+/// The findings of a run a crash or hang cut short (a worker's events up to there,
+/// ending with its `extension-crashed` or `extension-hung` event), checked with the
+/// default configuration and `names`, the crash or hang naming the call it interrupted.
+pub fn check_cut_run(events: &[Event], names: Vec<String>) -> Vec<Finding> {
+    let config = crate::CheckerConfig {
+        names,
+        ..crate::CheckerConfig::default()
+    };
+    let mut findings = crate::check_events(events, config);
+    name_interrupted_call(&mut findings, &OpenCalls::of(events));
+    findings
+}
+
 /// Where a finding starts: the earliest event its message names that comes before it
 /// (the GetData of a leaked buffer, say), else its own event.
 pub fn origin(f: &Finding) -> u64 {

@@ -154,6 +154,18 @@ impl Report {
         self.passed = self.failures.is_empty();
     }
 
+    /// The failures of one seed that are new to the report (the first of each key not
+    /// seen before), by index: the ones whose seed's trace `--record` keeps.
+    pub fn fresh(&self, failures: &[Failure]) -> Vec<usize> {
+        (0..failures.len())
+            .filter(|&i| {
+                let key = failures[i].key();
+                !self.failures.iter().any(|g| g.key() == key)
+                    && !failures[..i].iter().any(|g| g.key() == key)
+            })
+            .collect()
+    }
+
     /// Whether a failure is an extension that crashed or hung.
     pub fn crashed(&self) -> bool {
         self.failures

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use faxsim_scenario::{RunOptions, Scenario};
@@ -88,7 +88,7 @@ impl ScenarioSearch<'_> {
                     horizon: 1,
                 };
                 let r = scenario
-                    .run(run_options(scenario, seed, natural))
+                    .run(run_options(Some(seed), Some(natural)))
                     .map_err(|e| SearchError::Usage(e.to_string()))?;
                 Strategy::Pct {
                     depth,
@@ -135,14 +135,7 @@ impl ScenarioSearch<'_> {
         tick: &(dyn Fn(&Report) + Sync),
     ) -> Result<(), SearchError> {
         for r in results {
-            let fresh: Vec<usize> = (0..r.failures.len())
-                .filter(|&i| {
-                    !report
-                        .failures
-                        .iter()
-                        .any(|g| g.key() == r.failures[i].key())
-                })
-                .collect();
+            let fresh = report.fresh(&r.failures);
             let mut failures = r.failures;
             if let (Some(dir), false) = (&self.record, fresh.is_empty()) {
                 let path = match r.trace {
@@ -167,13 +160,12 @@ impl ScenarioSearch<'_> {
     fn in_threads(&self, scenario: &Scenario, seeds: &[u64]) -> Result<Vec<Seeded>, SearchError> {
         let threads = self.threads.clamp(1, seeds.len().max(1));
         let stop = AtomicBool::new(false);
-        let done = AtomicU64::new(0);
         let mut all: Vec<Seeded> = Vec::with_capacity(seeds.len());
         let mut error = None;
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
-                    let (stop, done) = (&stop, &done);
+                    let stop = &stop;
                     s.spawn(move || -> Result<Vec<Seeded>, SearchError> {
                         let mut out = Vec::new();
                         for &seed in seeds.iter().skip(t).step_by(threads) {
@@ -181,7 +173,6 @@ impl ScenarioSearch<'_> {
                                 break;
                             }
                             out.push(self.one_seed(scenario, seed)?);
-                            done.fetch_add(1, Ordering::Relaxed);
                             if self.over() {
                                 stop.store(true, Ordering::Relaxed);
                             }
@@ -220,7 +211,7 @@ impl ScenarioSearch<'_> {
     fn one_seed(&self, scenario: &Scenario, seed: u64) -> Result<Seeded, SearchError> {
         let run = || {
             scenario
-                .run(run_options(scenario, seed, self.strategy))
+                .run(run_options(Some(seed), Some(self.strategy)))
                 .map_err(|e| SearchError::Usage(e.to_string()))
         };
         let r = run()?;
@@ -284,18 +275,7 @@ impl ScenarioSearch<'_> {
             let findings = match &r.scenario {
                 Some(end) => end.findings.clone(),
                 // It crashed or hung: the events up to there, checked here.
-                None => {
-                    let config = faxsim_sim::CheckerConfig {
-                        names: names.clone(),
-                        ..faxsim_sim::CheckerConfig::default()
-                    };
-                    let mut f = faxsim_sim::check_events(&r.events, config);
-                    faxsim_sim::explain::name_interrupted_call(
-                        &mut f,
-                        &faxsim_trace::OpenCalls::of(&r.events),
-                    );
-                    f
-                }
+                None => faxsim_sim::explain::check_cut_run(&r.events, names.clone()),
             };
             let mut failures = self.failures_of(scenario, seed, &names, &findings, &r.events);
             if let Some(a) = first.take()
@@ -383,7 +363,7 @@ impl ScenarioSearch<'_> {
                 .map_err(|e| e.to_string())
         };
         let r = scenario
-            .run_with(run_options(scenario, seed, self.strategy), &mut sinks)
+            .run_with(run_options(Some(seed), Some(self.strategy)), &mut sinks)
             .map_err(|e| fail(e.to_string()))?;
         if let Some(e) = r.recording_error {
             return Err(fail(e));
@@ -399,16 +379,14 @@ fn stem(scenario: &Scenario) -> String {
         .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned())
 }
 
-fn run_options(scenario: &Scenario, seed: u64, strategy: Strategy) -> RunOptions {
+/// A seed's run: the file's libraries hosted (there are none in a scripted scenario),
+/// the exploration's decisions.
+pub(crate) fn run_options(seed: Option<u64>, explore: Option<Strategy>) -> RunOptions {
     RunOptions {
-        seed: Some(seed),
-        libraries: if scenario.hosts_libraries() {
-            faxsim_scenario::Libraries::Host
-        } else {
-            faxsim_scenario::Libraries::Refuse
-        },
+        seed,
+        libraries: faxsim_scenario::Libraries::Host,
         deny_warnings: false,
-        explore: Some(strategy),
+        explore,
     }
 }
 

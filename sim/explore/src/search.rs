@@ -45,23 +45,9 @@ impl Target {
     }
 }
 
-/// Why an exploration could not run.
-#[derive(Debug)]
-pub enum SearchError {
-    /// A library could not be loaded, or the seeds could not be set up (exit 2).
-    Usage(String),
-    /// Starting or talking to a worker failed.
-    Io(io::Error),
-}
-
-impl From<PoolError> for SearchError {
-    fn from(e: PoolError) -> Self {
-        match e {
-            PoolError::Usage(m) => SearchError::Usage(m),
-            PoolError::Io(e) => SearchError::Io(e),
-        }
-    }
-}
+/// Why an exploration could not run: the worker pool's reasons (a library that does not
+/// load, a seed that cannot be set up: `Usage`; a worker that cannot be started: `Io`).
+pub type SearchError = PoolError;
 
 /// The decision points of a run, as PCT counts them (see `faxsim_sim::exploring`):
 /// the callback calls that could fail and the notifications delivered. A natural run's
@@ -204,12 +190,7 @@ impl Search<'_> {
                 {
                     failures.push(f);
                 }
-                let fresh: Vec<usize> = (0..failures.len())
-                    .filter(|&i| {
-                        !report.failures.iter().any(|g| g.key() == failures[i].key())
-                            && !failures[..i].iter().any(|g| g.key() == failures[i].key())
-                    })
-                    .collect();
+                let fresh = report.fresh(&failures);
                 if let (Some(dir), false) = (&self.record, fresh.is_empty()) {
                     match record(dir, &r) {
                         Ok(path) => {

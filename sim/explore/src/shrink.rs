@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use faxsim_scenario::{RunOptions, Scenario};
+use faxsim_scenario::Scenario;
 use faxsim_sim::{Severity, Strategy};
 use toml::{Table, Value};
 
@@ -36,7 +36,7 @@ pub struct Shrinking {
 pub struct Shrunk {
     /// The finding kept.
     pub wanted: Wanted,
-    /// The minimal file.
+    /// The minimal file (its library paths made absolute).
     pub text: String,
     /// Steps before and after.
     pub steps: (usize, usize),
@@ -46,10 +46,29 @@ pub struct Shrunk {
     pub runs: usize,
 }
 
+impl Shrunk {
+    /// The file to write: a comment saying what made it (`by`), from which file, how
+    /// much of it is left, and the command that shows the finding (`see`); then the text.
+    pub fn file(&self, by: &str, from: &Path, see: &str) -> String {
+        format!(
+            "# Shrunk by `{by}` from {} ({} of {} steps, {} of {} actions): {} still fires.\n# See it: {see}\n\n{}",
+            from.display(),
+            self.steps.1,
+            self.steps.0,
+            self.actions.1,
+            self.actions.0,
+            self.wanted.rule,
+            self.text
+        )
+    }
+}
+
 /// The first failing finding of a run of `scenario`: an error (a warning with
 /// `deny_warnings`) whose rule the file does not allow.
 pub fn first_failure(scenario: &Scenario, how: Shrinking, deny_warnings: bool) -> Option<Wanted> {
-    let r = scenario.run(options(scenario, how)).ok()?;
+    let r = scenario
+        .run(crate::scenarios::run_options(how.seed, how.explore))
+        .ok()?;
     let allowed = scenario.allowed_rules();
     r.findings
         .iter()
@@ -60,19 +79,6 @@ pub fn first_failure(scenario: &Scenario, how: Shrinking, deny_warnings: bool) -
             rule: f.rule.id().into(),
             extension: f.ext.and_then(|x| r.names.get(x.index()).cloned()),
         })
-}
-
-fn options(scenario: &Scenario, how: Shrinking) -> RunOptions {
-    RunOptions {
-        seed: how.seed,
-        libraries: if scenario.hosts_libraries() {
-            faxsim_scenario::Libraries::Host
-        } else {
-            faxsim_scenario::Libraries::Refuse
-        },
-        deny_warnings: false,
-        explore: how.explore,
-    }
 }
 
 /// Shrinks the scenario in `source` (read from `path`, which relative library paths are
@@ -103,7 +109,7 @@ pub fn shrink(
         let Ok(s) = Scenario::parse(path, &text) else {
             return false;
         };
-        let Ok(r) = s.run(options(&s, how)) else {
+        let Ok(r) = s.run(crate::scenarios::run_options(how.seed, how.explore)) else {
             return false;
         };
         r.findings.iter().any(|f| {
@@ -133,6 +139,11 @@ pub fn shrink(
     for list in action_lists(&doc) {
         ddmin(&mut doc, &list, 0, &mut fires);
     }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    anchor_libraries(&mut doc, dir);
     let text = toml::to_string(&doc).map_err(|e| e.to_string())?;
     Ok(Shrunk {
         wanted: wanted.clone(),
@@ -147,9 +158,8 @@ pub fn shrink(
 }
 
 /// The file's `library = "…"` paths made absolute (from `dir`, the folder of the file
-/// they were relative to), so the text can be written anywhere.
-pub fn anchor_libraries(text: &str, dir: &Path) -> Result<String, String> {
-    let mut doc: Table = toml::from_str(text).map_err(|e| e.to_string())?;
+/// they were relative to), so the shrunk file can be written anywhere.
+fn anchor_libraries(doc: &mut Table, dir: &Path) {
     if let Some(Value::Array(exts)) = doc.get_mut("extension") {
         for e in exts {
             if let Value::Table(t) = e
@@ -161,7 +171,6 @@ pub fn anchor_libraries(text: &str, dir: &Path) -> Result<String, String> {
             }
         }
     }
-    toml::to_string(&doc).map_err(|e| e.to_string())
 }
 
 /// The paths of every `actions` array of the file's extensions
