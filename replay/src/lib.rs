@@ -34,6 +34,7 @@
 mod cursor;
 pub mod diff;
 mod model;
+pub mod scenario;
 pub mod snapshot;
 mod standin;
 mod strict;

@@ -40,32 +40,37 @@ const NEVER: u64 = 1 << 48;
 
 /// A write as recorded: who heard of it, in which order, when.
 #[derive(Clone, Debug, Default)]
-struct WriteInfo {
-    time: u64,
-    order: Vec<HandleId>,
-    delivered_at: HashMap<HandleId, u64>,
+pub(crate) struct WriteInfo {
+    /// `seq` of the write's call.
+    pub seq: u64,
+    pub time: u64,
+    pub order: Vec<HandleId>,
+    pub delivered_at: HashMap<HandleId, u64>,
 }
 
 /// What the model driver needs from the recording, read once.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Analysis {
     /// For each event, whether it happened outside any call on its thread.
-    top: Vec<bool>,
+    pub top: Vec<bool>,
     /// Devices that existed when the service first started: (logical, TAPI).
-    machine: Vec<(u32, Option<u32>)>,
+    pub machine: Vec<(u32, Option<u32>)>,
     /// Values read before anyone wrote them: the store the run started from.
-    seeds: Vec<(u32, String, Vec<u8>)>,
+    pub seeds: Vec<(u32, String, Vec<u8>)>,
     /// A recording proxy's trace: the TAPI lines the extension used successfully, with
     /// the logical id the model gives each (the proxy never sees the devices).
     tapi_lines: BTreeMap<u32, u32>,
     /// Registrations made with TAPI ids (their notifications name the line).
     tapi_handles: std::collections::HashSet<HandleId>,
     injected: HashMap<(ExtId, Callback), BTreeMap<u64, u32>>,
-    writes: Vec<WriteInfo>,
+    /// Each injected failure: (index of the call event, caller, callback, its nth, code).
+    pub injected_at: Vec<(usize, ExtId, Callback, u64, u32)>,
+    /// The successful writes while the service ran, in the order the service numbers them.
+    pub writes: Vec<WriteInfo>,
     pub episodes: HashMap<(ExtId, Crossing), VecDeque<Episode>>,
 }
 
-fn callback_of(c: Crossing) -> Option<Callback> {
+pub(crate) fn callback_of(c: Crossing) -> Option<Callback> {
     Some(match c {
         Crossing::GetData => Callback::GetData,
         Crossing::SetData => Callback::SetData,
@@ -164,6 +169,7 @@ impl Analysis {
                         write_of_seq.insert(e.seq, writes.len());
                         writes.push((
                             WriteInfo {
+                                seq: e.seq,
                                 time: e.time,
                                 ..WriteInfo::default()
                             },
@@ -213,6 +219,7 @@ impl Analysis {
                         && let Some(&n) = nth_of.get(&at)
                     {
                         a.injected.entry((x, cb)).or_default().insert(n, code);
+                        a.injected_at.push((at, x, cb, n, code));
                     }
                     let call = &events[at];
                     if failures_injected {

@@ -5,8 +5,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use faxsim_sim::{Checker, CheckerConfig, DeliveryPolicy, Finding, Severity, VirtualFspInitOrder};
-use faxsim_trace::Header;
+use faxsim_sim::{Checker, CheckerConfig, Finding, Severity};
 
 use crate::cli::{CliError, Format, Outcome};
 use crate::cmd::show::{open_trace, print_notes};
@@ -25,30 +24,6 @@ pub struct CheckArgs {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
-}
-
-/// The checker configuration a trace's header implies: extension names, and the
-/// nesting limit, delivery policy and virtual FSP init order from the stored service
-/// options. Each option falls back to the default when absent or unreadable (traces from
-/// a recorder on a real service carry no options).
-pub fn checker_config(header: &Header) -> CheckerConfig {
-    let opts = &header.options;
-    let field = |name: &str| opts.get(name).cloned();
-    CheckerConfig {
-        names: header.extension_names(),
-        nesting_limit: opts
-            .pointer("/limits/nesting")
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(0),
-        delivery: field("delivery")
-            .and_then(|v| serde_json::from_value::<DeliveryPolicy>(v).ok())
-            .unwrap_or_default(),
-        virtual_fsp_init: field("virtual_fsp_init")
-            .and_then(|v| serde_json::from_value::<VirtualFspInitOrder>(v).ok())
-            .unwrap_or_default(),
-        one_sided: header.origin == "recorder",
-    }
 }
 
 /// One checked trace.
@@ -78,7 +53,7 @@ pub struct CheckedTrace {
 pub fn check_trace(path: &Path) -> Result<CheckedTrace, CliError> {
     let mut input = open_trace(path)?;
     let header = input.header().clone();
-    let mut checker = Checker::new(checker_config(&header));
+    let mut checker = Checker::new(CheckerConfig::for_header(&header));
     let mut events = 0;
     let mut open = faxsim_sim::trace::OpenCalls::default();
     let damage = loop {

@@ -42,6 +42,8 @@ pub struct Shrunk {
     pub steps: (usize, usize),
     /// Actions of scripted extensions before and after.
     pub actions: (usize, usize),
+    /// `[[decision]]`s before and after.
+    pub decisions: (usize, usize),
     /// Candidate runs it took.
     pub runs: usize,
 }
@@ -51,12 +53,14 @@ impl Shrunk {
     /// much of it is left, and the command that shows the finding (`see`); then the text.
     pub fn file(&self, by: &str, from: &Path, see: &str) -> String {
         format!(
-            "# Shrunk by `{by}` from {} ({} of {} steps, {} of {} actions): {} still fires.\n# See it: {see}\n\n{}",
+            "# Shrunk by `{by}` from {} ({} of {} steps, {} of {} actions, {} of {} decisions): {} still fires.\n# See it: {see}\n\n{}",
             from.display(),
             self.steps.1,
             self.steps.0,
             self.actions.1,
             self.actions.0,
+            self.decisions.1,
+            self.decisions.0,
             self.wanted.rule,
             self.text
         )
@@ -89,7 +93,19 @@ pub fn shrink(
     wanted: &Wanted,
     how: Shrinking,
 ) -> Result<Shrunk, String> {
-    let mut doc: Table = toml::from_str(source).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: Table = toml::from_str(source).map_err(|e| format!("{}: {e}", path.display()))?;
+    shrink_table(path, doc, wanted, how)
+}
+
+/// [`shrink`] of a scenario already read as a TOML table (a recording made into a
+/// scenario, `faxsim_replay::scenario`); `path` names it in messages and anchors its
+/// relative library paths.
+pub fn shrink_table(
+    path: &Path,
+    mut doc: Table,
+    wanted: &Wanted,
+    how: Shrinking,
+) -> Result<Shrunk, String> {
     doc.remove("expect");
     if let Some(seed) = how.seed {
         // The seed the finding needs, in the file.
@@ -103,7 +119,7 @@ pub fn shrink(
     let mut runs = 0;
     let mut fires = |doc: &Table| -> bool {
         runs += 1;
-        let Ok(text) = toml::to_string(doc) else {
+        let Ok(text) = toml::to_string(&flatten(doc)) else {
             return false;
         };
         let Ok(s) = Scenario::parse(path, &text) else {
@@ -132,12 +148,24 @@ pub fn shrink(
         ));
     }
     let steps = ["step".to_string()];
+    let decisions = ["decision".to_string()];
     let steps_before = count(&doc, &steps);
     let actions_before = action_lists(&doc).iter().map(|p| count(&doc, p)).sum();
-    // An empty step list means "start, settle, stop": keep at least one step.
+    let decisions_before = count(&doc, &decisions);
+    // Each decision travels with its step while steps go (see `nest`); an empty step
+    // list means "start, settle, stop": keep at least one step.
+    nest(&mut doc);
     ddmin(&mut doc, &steps, 1, &mut fires);
+    doc = flatten(&doc);
     for list in action_lists(&doc) {
         ddmin(&mut doc, &list, 0, &mut fires);
+    }
+    ddmin(&mut doc, &decisions, 0, &mut fires);
+    ddmin(&mut doc, &["value".to_string()], 0, &mut fires);
+    for key in ["step", "decision", "value"] {
+        if matches!(doc.get(key), Some(Value::Array(a)) if a.is_empty()) {
+            doc.remove(key);
+        }
     }
     let dir = path
         .parent()
@@ -152,9 +180,67 @@ pub fn shrink(
             actions_before,
             action_lists(&doc).iter().map(|p| count(&doc, p)).sum(),
         ),
+        decisions: (decisions_before, count(&doc, &decisions)),
         text,
         runs,
     })
+}
+
+/// The key a step keeps its decisions under while steps are shrunk.
+const STEP_DECISIONS: &str = "__decisions";
+
+/// Moves each `[[decision]]` into the step it names (under [`STEP_DECISIONS`]), so a
+/// step removed takes its decisions along and the others keep theirs.
+fn nest(doc: &mut Table) {
+    let Some(Value::Array(decisions)) = doc.remove("decision") else {
+        return;
+    };
+    let Some(Value::Array(steps)) = doc.get_mut("step") else {
+        return;
+    };
+    for d in decisions {
+        let Value::Table(mut d) = d else { continue };
+        let Some(step) = d.get("step").and_then(Value::as_integer) else {
+            continue;
+        };
+        d.remove("step");
+        if let Some(Value::Table(s)) = usize::try_from(step - 1).ok().and_then(|i| steps.get_mut(i)) {
+            if let Value::Array(a) = s
+                .entry(STEP_DECISIONS)
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                a.push(Value::Table(d));
+            }
+        }
+    }
+}
+
+/// The file form of a nested document: each step's decisions back in `[[decision]]`,
+/// numbered by where the step now is.
+fn flatten(doc: &Table) -> Table {
+    let mut out = doc.clone();
+    let mut decisions = match out.remove("decision") {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    if let Some(Value::Array(steps)) = out.get_mut("step") {
+        for (i, s) in steps.iter_mut().enumerate() {
+            if let Value::Table(s) = s
+                && let Some(Value::Array(ds)) = s.remove(STEP_DECISIONS)
+            {
+                for d in ds {
+                    if let Value::Table(mut d) = d {
+                        d.insert("step".into(), Value::Integer(i as i64 + 1));
+                        decisions.push(Value::Table(d));
+                    }
+                }
+            }
+        }
+    }
+    if !decisions.is_empty() {
+        out.insert("decision".into(), Value::Array(decisions));
+    }
+    out
 }
 
 /// The file's `library = "…"` paths made absolute (from `dir`, the folder of the file

@@ -67,6 +67,16 @@ impl HostedLibraries {
         self.host.close_unloaded(svc);
     }
 
+    /// Keeps the service thread ids `ids` (see [`Host::reserve_thread_ids`]).
+    pub(crate) fn reserve_threads(&self, ids: &[u16]) {
+        self.host.reserve_thread_ids(ids);
+    }
+
+    /// Runs `f` on service thread `id` (see [`Host::on_service_thread`]).
+    pub(crate) fn on_service_thread<R>(&self, id: u16, f: impl FnOnce() -> R) -> R {
+        self.host.on_service_thread(id, f)
+    }
+
     /// A scheduling point for threads the libraries started.
     pub(crate) fn pump(&mut self, svc: &mut Service) {
         self.host.pump(svc, PUMP);

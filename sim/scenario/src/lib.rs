@@ -9,6 +9,7 @@
 //! knows nothing of this crate: a scenario is one more driver of it.
 #![forbid(unsafe_code)]
 
+mod decisions;
 mod host;
 pub mod model;
 pub mod script;
@@ -612,6 +613,11 @@ impl Scenario {
         let hex = |h: &str| -> Result<(), ScenarioError> {
             decode_hex(h).map(|_| ()).map_err(|m| self.error_at(h, m))
         };
+        let guid_ref = |g: &str| -> Result<(), ScenarioError> {
+            parse_braced_guid(g)
+                .map(|_| ())
+                .ok_or_else(|| self.error_at(g, format!("{g:?} is not a braced GUID")))
+        };
         // Names bound anywhere in an extension's hooks or its `run` steps.
         for e in &f.extensions {
             let mut actions: Vec<&Action> = e
@@ -768,7 +774,85 @@ impl Scenario {
                 Step::Corrupt { guid, .. } if parse_braced_guid(guid).is_none() => {
                     return Err(self.error_at(guid, format!("{guid:?} is not a braced GUID")));
                 }
+                Step::DeviceEnable { ext, guid, .. }
+                | Step::GetRoutingInfo { ext, guid, .. }
+                | Step::SetRoutingInfo { ext, guid, .. } => {
+                    ext_ref(ext)?;
+                    self.routing_ext(ext, s.name())?;
+                    guid_ref(guid)?;
+                    if let Step::SetRoutingInfo { hex: Some(h), .. } = s {
+                        hex(h)?;
+                    }
+                }
+                Step::Call { ext, .. } => ext_ref(ext)?,
+                Step::RoutingStart { methods, .. } => {
+                    for m in methods {
+                        guid_ref(&m.guid)?;
+                    }
+                }
                 _ => {}
+            }
+        }
+        for v in &f.values {
+            guid_ref(&v.guid)?;
+            if let Some(h) = &v.hex {
+                hex(h)?;
+            }
+        }
+        for d in &f.decisions {
+            ext_ref(&d.ext)?;
+            let at = format!("step = {}", d.step);
+            if d.step == 0 || d.step > f.steps.len() {
+                return Err(self.error_at(
+                    &at,
+                    format!(
+                        "a decision names step {}, but the file has {} steps",
+                        d.step,
+                        f.steps.len()
+                    ),
+                ));
+            }
+            match (&d.fail, d.write) {
+                (Some(fail), None) => {
+                    let cbk = Callback::from_kebab(fail)
+                        .filter(|c| *c != Callback::FreeBuffer)
+                        .ok_or_else(|| {
+                            self.error_at(
+                                fail,
+                                format!("{fail:?} is not get-data, set-data, register or unregister"),
+                            )
+                        })?;
+                    let (Some(_), Some(c)) = (d.call, &d.code) else {
+                        return Err(self.error_at(
+                            fail,
+                            "a failure decision needs call = N (the n-th call in the step) and code".into(),
+                        ));
+                    };
+                    code(c)?;
+                    if !cbk
+                        .documented_errors()
+                        .contains(&code_by_name(c).unwrap_or_default())
+                    {
+                        return Err(self.error_at(
+                            c,
+                            format!("{c} is not a documented error of {}", cbk.name()),
+                        ));
+                    }
+                }
+                (None, Some(_)) => {
+                    if d.wait.is_none() && !d.never && d.rank.is_none() {
+                        return Err(self.error_at(
+                            &at,
+                            "a delivery decision needs wait = N, never = true or rank = N".into(),
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(self.error_at(
+                        &at,
+                        "a decision is either a failure (fail = \"get-data\", call, code) or a delivery (write = N with wait, never or rank)".into(),
+                    ));
+                }
             }
         }
         let e = &f.expect;
@@ -811,6 +895,17 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// A routing administration step names a routing extension.
+    fn routing_ext(&self, name: &str, op: &str) -> Result<(), ScenarioError> {
+        match self.file.extensions.iter().find(|e| e.name == name) {
+            Some(e) if e.kind != KindDecl::Routing => Err(self.error_at(
+                name,
+                format!("{op} calls a routing extension's entry point, and {name:?} is not one"),
+            )),
+            _ => Ok(()),
+        }
     }
 
     #[expect(
@@ -1041,9 +1136,6 @@ impl Scenario {
         };
         let seed = service_opts.seed;
         let mut svc = Service::new(service_opts);
-        if let Some(strategy) = opts.explore {
-            svc.set_choices(Box::new(faxsim_sim::ExploringChoices::new(seed, strategy)));
-        }
         let shared = Rc::new(ScriptShared::default());
         let mut scripted: BTreeMap<String, Rc<ScriptedExtension>> = BTreeMap::new();
         let err = |m: String| ScenarioError {
@@ -1054,6 +1146,10 @@ impl Scenario {
         for d in &self.file.devices {
             svc.add_device(d.id, d.tapi)
                 .map_err(|e| self.error_at(&d.id.to_string(), e.to_string()))?;
+        }
+        for v in &self.file.values {
+            svc.seed_store(v.device, &v.guid, &data_of(&v.hex, &v.text, &v.size))
+                .map_err(|e| self.error_at(&v.guid, e.to_string()))?;
         }
         // Libraries first (a host adds them together), then the scripted extensions.
         let libs: Vec<&ExtensionDecl> = self
@@ -1084,9 +1180,33 @@ impl Scenario {
             scripted.insert(e.name.clone(), x.clone());
             svc.add_extension(spec, x).map_err(|e| err(e.to_string()))?;
         }
+        let ext_ids: Vec<ExtId> = (0..svc.extension_names().len())
+            .map(|i| ExtId(i as u16))
+            .collect();
         for (i, name) in svc.extension_names().into_iter().enumerate() {
             let hinst = svc.hinst(ExtId(i as u16));
             shared.hinsts.borrow_mut().insert(name, hinst);
+        }
+        // The service's open decisions: the file's `[[decision]]`s, over the
+        // exploration's (or the seeded defaults).
+        let inner: Option<Box<dyn faxsim_sim::Choices>> = opts.explore.map(|strategy| {
+            Box::new(faxsim_sim::ExploringChoices::new(seed, strategy)) as Box<dyn faxsim_sim::Choices>
+        });
+        let decided = self.decided(&svc);
+        let mark = if decided.is_empty() {
+            if let Some(inner) = inner {
+                svc.set_choices(inner);
+            }
+            None
+        } else {
+            let inner =
+                inner.unwrap_or_else(|| Box::new(faxsim_sim::SeededChoices::new(seed)));
+            let (choices, mark) = decisions::FileChoices::new(inner, decided);
+            svc.set_choices(Box::new(choices));
+            Some(mark)
+        };
+        if let Some(host) = libraries.as_ref() {
+            host.reserve_threads(&self.service_threads());
         }
         for sink in sinks(&svc).map_err(err)? {
             svc.add_sink(sink);
@@ -1107,6 +1227,9 @@ impl Scenario {
             } else {
                 Ok(())
             };
+            if let Some(mark) = &mark {
+                decisions::begin_step(mark, &svc, i + 1, &ext_ids);
+            }
             let r = paused
                 .map_err(HostStepError::Sim)
                 .and_then(|()| self.step(&mut svc, step, &scripted, &mut failures, &mut libraries));
@@ -1208,10 +1331,154 @@ impl Scenario {
                 }
                 start(svc, libraries)
             }
+            Step::DeviceEnable {
+                ext,
+                guid,
+                device,
+                enabled,
+                thread,
+            } => {
+                let x = self.ext_id(svc, ext);
+                let enabled = match enabled {
+                    EnableDecl::Query => faxsim_abi::QUERY_STATUS,
+                    EnableDecl::Enable => faxsim_abi::STATUS_ENABLE,
+                    EnableDecl::Disable => faxsim_abi::STATUS_DISABLE,
+                };
+                on_service_thread(svc, libraries, thread.unwrap_or(ADMIN_THREAD), |svc| {
+                    svc.route_device_enable(x, guid, *device, enabled)
+                })
+                .map(drop)
+                .map_err(HostStepError::Sim)
+            }
+            Step::GetRoutingInfo {
+                ext,
+                guid,
+                device,
+                size,
+                thread,
+            } => {
+                let x = self.ext_id(svc, ext);
+                on_service_thread(svc, libraries, thread.unwrap_or(ADMIN_THREAD), |svc| {
+                    svc.route_get_routing_info(x, guid, *device, *size)
+                })
+                .map(drop)
+                .map_err(HostStepError::Sim)
+            }
+            Step::SetRoutingInfo {
+                ext,
+                guid,
+                device,
+                hex,
+                text,
+                size,
+                thread,
+            } => {
+                let x = self.ext_id(svc, ext);
+                let data = data_of(hex, text, size);
+                on_service_thread(svc, libraries, thread.unwrap_or(ADMIN_THREAD), |svc| {
+                    svc.route_set_routing_info(x, guid, *device, &data)
+                })
+                .map(drop)
+                .map_err(HostStepError::Sim)
+            }
+            Step::Call {
+                ext,
+                function,
+                thread,
+            } => {
+                let x = self.ext_id(svc, ext);
+                if !svc.drives_entry_point(x, function) {
+                    return Err(HostStepError::Other(format!(
+                        "{ext} has no {function} that faxsim can call (a library that exports it is needed)"
+                    )));
+                }
+                on_service_thread(svc, libraries, thread.unwrap_or(JOB_THREAD), |svc| {
+                    svc.entry_point_call(x, function)
+                })
+                .map(drop)
+                .map_err(HostStepError::Sim)
+            }
+            Step::RoutingStart {
+                device,
+                methods,
+                thread,
+            } => {
+                let methods: Vec<(String, String)> = methods
+                    .iter()
+                    .map(|m| (m.guid.clone(), m.function.clone()))
+                    .collect();
+                on_service_thread(svc, libraries, thread.unwrap_or(JOB_THREAD), |svc| {
+                    svc.routing_start(*device, &methods)
+                })
+                .map(drop)
+                .map_err(HostStepError::Sim)
+            }
+            Step::RoutingEnd { thread } => {
+                on_service_thread(svc, libraries, thread.unwrap_or(JOB_THREAD), |svc| {
+                    svc.routing_end()
+                })
+                .map_err(HostStepError::Sim)
+            }
             other => self
                 .simple_step(svc, other, scripted, failures)
                 .map_err(HostStepError::Sim),
         }
+    }
+
+    fn ext_id(&self, svc: &Service, name: &str) -> ExtId {
+        svc.extension_id(name).expect("checked at load")
+    }
+
+    /// The service threads the file's steps come from (other than 0): a host numbers the
+    /// threads its libraries start around them.
+    fn service_threads(&self) -> Vec<u16> {
+        let mut threads = BTreeSet::new();
+        for s in &self.file.steps {
+            let t = match s {
+                Step::DeviceEnable { thread, .. }
+                | Step::GetRoutingInfo { thread, .. }
+                | Step::SetRoutingInfo { thread, .. } => thread.unwrap_or(ADMIN_THREAD),
+                Step::Call { thread, .. }
+                | Step::RoutingStart { thread, .. }
+                | Step::RoutingEnd { thread } => thread.unwrap_or(JOB_THREAD),
+                _ => continue,
+            };
+            threads.insert(t);
+        }
+        threads.remove(&0);
+        threads.into_iter().collect()
+    }
+
+    /// The file's `[[decision]]`s, resolved against the service's extensions (checked at
+    /// load, so every name and code resolves).
+    fn decided(&self, svc: &Service) -> decisions::Decided {
+        let mut d = decisions::Decided::default();
+        for x in &self.file.decisions {
+            let Some(ext) = svc.extension_id(&x.ext) else {
+                continue;
+            };
+            if let (Some(fail), Some(call), Some(code)) = (&x.fail, x.call, &x.code) {
+                let (Some(callback), Some(code)) = (Callback::from_kebab(fail), code_by_name(code))
+                else {
+                    continue;
+                };
+                d.fails
+                    .entry((x.step, ext, callback))
+                    .or_default()
+                    .insert(call, code);
+            } else if let Some(write) = x.write {
+                let wait = if x.never {
+                    Some(decisions::Decided::never())
+                } else {
+                    x.wait
+                };
+                d.deliveries.insert(
+                    (x.step, write, ext),
+                    decisions::Delivery { wait, rank: x.rank },
+                );
+            }
+        }
+        d
     }
 
     fn simple_step(
@@ -1302,8 +1569,19 @@ impl Scenario {
                 svc.add_fault(fault)
             }
             Step::Corrupt { device, guid } => svc.corrupt_value(*device, guid),
-            Step::Tick => svc.tick(),
+            Step::Tick { count } => {
+                for _ in 0..count.unwrap_or(1) {
+                    svc.tick()?;
+                }
+                Ok(())
+            }
             Step::Settle => svc.settle(),
+            Step::DeviceEnable { .. }
+            | Step::GetRoutingInfo { .. }
+            | Step::SetRoutingInfo { .. }
+            | Step::Call { .. }
+            | Step::RoutingStart { .. }
+            | Step::RoutingEnd { .. } => unreachable!("handled by step()"),
         }
     }
 
@@ -1509,6 +1787,31 @@ pub fn lifecycle_name(kind: &EventKind) -> Option<&'static str> {
     }
 }
 
+/// The service thread routing administration steps come from by default (a real
+/// service makes those calls from its RPC threads, not the thread that initialised the
+/// extension); the battery uses the same.
+const ADMIN_THREAD: u16 = 1;
+
+/// The service thread job and routing steps come from by default.
+const JOB_THREAD: u16 = 2;
+
+/// Runs `f` as service thread `thread`: a hosted library sees the call come from an OS
+/// thread of that id, as from a real service's worker thread.
+fn on_service_thread<R>(
+    svc: &mut Service,
+    libraries: &Option<HostedLibraries>,
+    thread: u16,
+    f: impl FnOnce(&mut Service) -> R,
+) -> R {
+    svc.set_thread(thread);
+    let r = match libraries {
+        Some(host) if thread != 0 => host.on_service_thread(thread, || f(svc)),
+        _ => f(svc),
+    };
+    svc.set_thread(0);
+    r
+}
+
 fn data_of(hex: &Option<String>, text: &Option<String>, size: &Option<u32>) -> Vec<u8> {
     match (hex, text, size) {
         (Some(h), _, _) => decode_hex(h).unwrap_or_default(),
@@ -1634,8 +1937,14 @@ impl Step {
             Step::RemoveDevice { .. } => "remove-device",
             Step::Fault { .. } => "fault",
             Step::Corrupt { .. } => "corrupt",
-            Step::Tick => "tick",
+            Step::Tick { .. } => "tick",
             Step::Settle => "settle",
+            Step::DeviceEnable { .. } => "device-enable",
+            Step::GetRoutingInfo { .. } => "get-routing-info",
+            Step::SetRoutingInfo { .. } => "set-routing-info",
+            Step::Call { .. } => "call",
+            Step::RoutingStart { .. } => "routing-start",
+            Step::RoutingEnd { .. } => "routing-end",
         }
     }
 }

@@ -21,10 +21,20 @@ pub struct ScenarioFile {
     /// The extensions.
     #[serde(default, rename = "extension")]
     pub extensions: Vec<ExtensionDecl>,
+    /// The store's values before the run (what the machine held; the service reads
+    /// them from the registry).
+    #[serde(default, rename = "value")]
+    pub values: Vec<ValueDecl>,
     /// What happens, in order. Without steps: start, settle, stop. A run whose last step
     /// leaves the service running (or stopping) is stopped at the end.
     #[serde(default, rename = "step")]
     pub steps: Vec<Step>,
+    /// Decisions the service takes at given points of given steps instead of its seeded
+    /// ones: which callback call fails, how long a notification waits, who hears of a
+    /// write first. `faxsim shrink` writes them from a recording, so its scenario takes
+    /// the decisions the recorded service took.
+    #[serde(default, rename = "decision")]
+    pub decisions: Vec<Decision>,
     /// What must hold afterwards.
     #[serde(default)]
     pub expect: Expect,
@@ -76,6 +86,55 @@ pub struct LimitsSection {
     pub events: Option<u64>,
     /// Scheduling steps per run.
     pub steps: Option<u64>,
+}
+
+/// `[[value]]`: a value in the store before the run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueDecl {
+    /// Logical device id (default 0: global data).
+    #[serde(default)]
+    pub device: u32,
+    /// GUID string.
+    pub guid: String,
+    /// Hex bytes.
+    pub hex: Option<String>,
+    /// UTF-8 text.
+    pub text: Option<String>,
+    /// Size (pattern bytes).
+    pub size: Option<u32>,
+}
+
+/// `[[decision]]`: one decision of the service, keyed to a step and to a point of that
+/// step (counted from the step's start, so it stays with its step when others are
+/// added or removed). Either a failed callback call (`fail`, `ext`, `call`, `code`) or
+/// the delivery of a write to one extension (`write`, `ext`, and `wait`, `never` or
+/// `rank`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// The step (1-based).
+    pub step: usize,
+    /// The extension: the caller of a failed call, the registrant of a delivery.
+    pub ext: String,
+    /// A failure: the callback (`get-data`, `set-data`, `register`, `unregister`).
+    pub fail: Option<String>,
+    /// With `fail`: the how-many-th call of it by `ext` during the step (1-based).
+    pub call: Option<u64>,
+    /// With `fail`: the documented code it fails with, by name.
+    pub code: Option<String>,
+    /// A delivery: the how-many-th successful write during the step (1-based).
+    pub write: Option<u64>,
+    /// With `write`, under `deferred` delivery: the scheduling points its notification
+    /// to `ext` waits.
+    pub wait: Option<u64>,
+    /// With `write`, under `deferred` delivery: the notification is never due (the
+    /// service stops first).
+    #[serde(default)]
+    pub never: bool,
+    /// With `write`, under `shuffled` delivery: `ext`'s place in the visiting order
+    /// (0 first; registrants without a rank come after those with one).
+    pub rank: Option<u32>,
 }
 
 /// `[[device]]`.
@@ -421,10 +480,107 @@ pub enum Step {
         /// GUID string.
         guid: String,
     },
-    /// One scheduling point.
-    Tick,
+    /// Scheduling points (`count`, default 1).
+    Tick {
+        /// How many.
+        count: Option<u32>,
+    },
+    /// `FaxRouteDeviceEnable` on a routing extension, as an administrator's console
+    /// queries or switches one of its routing methods on a device through the service.
+    DeviceEnable {
+        /// The routing extension.
+        ext: String,
+        /// The routing method's GUID.
+        guid: String,
+        /// The device.
+        device: u32,
+        /// `query`, `enable` or `disable`.
+        enabled: EnableDecl,
+        /// The service thread it comes from (default 1).
+        thread: Option<u16>,
+    },
+    /// `FaxRouteGetRoutingInfo` on a routing extension: the size query (no `size`), or a
+    /// buffer of `size` bytes.
+    GetRoutingInfo {
+        /// The routing extension.
+        ext: String,
+        /// The routing method's GUID.
+        guid: String,
+        /// The device.
+        device: u32,
+        /// The buffer's size (absent: the size query, a NULL buffer).
+        size: Option<u32>,
+        /// The service thread it comes from (default 1).
+        thread: Option<u16>,
+    },
+    /// `FaxRouteSetRoutingInfo` on a routing extension: new data for a routing method.
+    SetRoutingInfo {
+        /// The routing extension.
+        ext: String,
+        /// The routing method's GUID.
+        guid: String,
+        /// The device.
+        device: u32,
+        /// Hex bytes.
+        hex: Option<String>,
+        /// UTF-8 text.
+        text: Option<String>,
+        /// Size (pattern bytes).
+        size: Option<u32>,
+        /// The service thread it comes from (default 1).
+        thread: Option<u16>,
+    },
+    /// A library's entry point, as the service calls it for a fax job (`FaxDevStartJob`,
+    /// `FaxDevSend`, `FaxDevReceive`, `FaxDevReportStatus`, `FaxDevAbortOperation`,
+    /// `FaxDevEndJob`) or, between `routing-start` and `routing-end`, a routing method's
+    /// function; the host supplies the arguments as the battery does.
+    Call {
+        /// The extension (a library).
+        ext: String,
+        /// The exported function.
+        function: String,
+        /// The service thread it comes from (default 2).
+        thread: Option<u16>,
+    },
+    /// The service begins routing a fax received on `device` through `methods`, in
+    /// order: a job whose file list holds the received TIFF.
+    RoutingStart {
+        /// The receiving device.
+        device: u32,
+        /// The routing methods.
+        methods: Vec<MethodDecl>,
+        /// The service thread (default 2).
+        thread: Option<u16>,
+    },
+    /// The routed job ends.
+    RoutingEnd {
+        /// The service thread (default 2).
+        thread: Option<u16>,
+    },
     /// Scheduling points until no notification is pending.
     Settle,
+}
+
+/// `FaxRouteDeviceEnable`'s `Enabled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnableDecl {
+    /// `QUERY_STATUS`.
+    Query,
+    /// `STATUS_ENABLE`.
+    Enable,
+    /// `STATUS_DISABLE`.
+    Disable,
+}
+
+/// A routing method a fax is routed through.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodDecl {
+    /// Its GUID.
+    pub guid: String,
+    /// The function that implements it.
+    pub function: String,
 }
 
 /// `[expect]`.

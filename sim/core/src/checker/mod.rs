@@ -108,6 +108,32 @@ pub struct CheckerConfig {
     pub one_sided: bool,
 }
 
+impl CheckerConfig {
+    /// The configuration a trace's header implies: extension names, and the nesting
+    /// limit, delivery policy and virtual FSP init order from the stored service options.
+    /// Each option falls back to the default when absent or unreadable (traces from a
+    /// recorder on a real service carry no options).
+    pub fn for_header(header: &faxsim_trace::Header) -> CheckerConfig {
+        let opts = &header.options;
+        let field = |name: &str| opts.get(name).cloned();
+        CheckerConfig {
+            names: header.extension_names(),
+            nesting_limit: opts
+                .pointer("/limits/nesting")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            delivery: field("delivery")
+                .and_then(|v| serde_json::from_value::<DeliveryPolicy>(v).ok())
+                .unwrap_or_default(),
+            virtual_fsp_init: field("virtual_fsp_init")
+                .and_then(|v| serde_json::from_value::<VirtualFspInitOrder>(v).ok())
+                .unwrap_or_default(),
+            one_sided: header.origin == "recorder",
+        }
+    }
+}
+
 /// Judges an event stream, live or offline.
 ///
 /// Feed events in `seq` order with [`Checker::observe`], then call [`Checker::finish`] at

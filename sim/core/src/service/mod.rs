@@ -474,6 +474,21 @@ impl Service {
         self.step
     }
 
+    /// The successful writes while running so far: a write's [`WritePoint::nth`] is this
+    /// count after it. A driver that keys decisions to its own steps reads it when a step
+    /// begins.
+    pub fn writes_so_far(&self) -> u64 {
+        self.writes
+    }
+
+    /// The calls of `callback` by `ext` so far: a call's [`CallPoint::nth`] is this count
+    /// after it (0 for an extension the service does not have).
+    pub fn calls_so_far(&self, ext: ExtId, callback: Callback) -> u64 {
+        self.calls
+            .get(ext.index())
+            .map_or(0, |c| c[callback_index(callback)])
+    }
+
     /// Puts a value in the store without any event: what the machine held before the
     /// run (a replay seeds the values a recording shows being read before anyone wrote
     /// them).
