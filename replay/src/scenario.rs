@@ -41,17 +41,10 @@ pub struct RecordedScenario {
 pub fn scenario_of(
     header: &Header,
     events: &[Event],
-    libraries: &BTreeMap<String, PathBuf>,
+    libraries: &[PathBuf],
 ) -> Result<RecordedScenario, String> {
     let names = header.extension_names();
-    for lib in libraries.keys() {
-        if !names.contains(lib) {
-            return Err(format!(
-                "the recording has no extension named {lib:?} (it has {})",
-                names.join(", ")
-            ));
-        }
-    }
+    let libraries = match_recorded(header, libraries)?;
     let hosted = |x: ExtId| names.get(x.index()).is_some_and(|n| libraries.contains_key(n));
     let proxy = header.origin == "recorder";
     let a = Analysis::of(events, |x| !hosted(x), proxy);
@@ -81,6 +74,17 @@ pub fn scenario_of(
     if !devices.is_empty() {
         doc.insert("device".into(), Value::Array(devices));
     }
+    let mut values = Vec::new();
+    for (device, guid, data) in &a.seeds {
+        let mut t = Table::new();
+        t.insert("device".into(), int(*device));
+        t.insert("guid".into(), Value::String(guid.clone()));
+        t.insert("hex".into(), Value::String(hex(data)));
+        values.push(Value::Table(t));
+    }
+    if !values.is_empty() {
+        doc.insert("value".into(), Value::Array(values));
+    }
     let mut exts = Vec::new();
     for (i, info) in header.extensions.iter().enumerate() {
         let mut t = Table::new();
@@ -106,17 +110,6 @@ pub fn scenario_of(
         exts.push(Value::Table(t));
     }
     doc.insert("extension".into(), Value::Array(exts));
-    let mut values = Vec::new();
-    for (device, guid, data) in &a.seeds {
-        let mut t = Table::new();
-        t.insert("device".into(), int(*device));
-        t.insert("guid".into(), Value::String(guid.clone()));
-        t.insert("hex".into(), Value::String(hex(data)));
-        values.push(Value::Table(t));
-    }
-    if !values.is_empty() {
-        doc.insert("value".into(), Value::Array(values));
-    }
     let decisions = b.decisions(&opts);
     let Builder {
         steps,
@@ -133,6 +126,39 @@ pub fn scenario_of(
         step_events,
         notes,
     })
+}
+
+/// Which recorded extension each library stands for: the one of its name (its file
+/// stem, as faxsim names libraries), else the one recorded from the same build.
+fn match_recorded(
+    header: &Header,
+    libraries: &[PathBuf],
+) -> Result<BTreeMap<String, PathBuf>, String> {
+    let mut out = BTreeMap::new();
+    for path in libraries {
+        let name = faxsim_host::extension_name(path, &[]);
+        let taken = |n: &String| out.contains_key(n);
+        let by_name = header
+            .extensions
+            .iter()
+            .find(|e| e.name == name && !taken(&e.name));
+        let by_build = || {
+            let hash = faxsim_trace::sha256_file(path).ok()?;
+            header
+                .extensions
+                .iter()
+                .find(|e| e.sha256 == Some(hash) && !taken(&e.name))
+        };
+        let Some(e) = by_name.or_else(by_build) else {
+            return Err(format!(
+                "{}: no extension of the recording is this library, by name or by build (it has {})",
+                path.display(),
+                header.extension_names().join(", ")
+            ));
+        };
+        out.insert(e.name.clone(), path.clone());
+    }
+    Ok(out)
 }
 
 fn int(v: impl Into<i64>) -> Value {
@@ -269,8 +295,13 @@ impl Builder<'_> {
     fn walk(&mut self, hosted: &dyn Fn(ExtId) -> bool, proxy: bool) {
         let events = self.events;
         let mut started = false;
+        // Between a start and the first load, the service lists the devices it has.
+        let mut listing = false;
         let mut skip_until: Option<usize> = None;
         for (i, e) in events.iter().enumerate() {
+            if matches!(e.kind, EventKind::Load { .. }) {
+                listing = false;
+            }
             if let Some(end) = skip_until {
                 if i <= end {
                     continue;
@@ -285,6 +316,7 @@ impl Builder<'_> {
             match &e.kind {
                 EventKind::ServiceStart { .. } => {
                     started = true;
+                    listing = true;
                     self.push(i, "start", vec![]);
                 }
                 EventKind::ServiceStopping => {
@@ -298,7 +330,7 @@ impl Builder<'_> {
                     device,
                     tapi,
                     owner: None,
-                } if started => {
+                } if started && !listing => {
                     let mut f = vec![("id", int(*device))];
                     if let Some(t) = tapi {
                         f.push(("tapi", int(*t)));

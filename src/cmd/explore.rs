@@ -70,8 +70,9 @@ pub struct ExploreArgs {
     /// Write the trace of the first seed of each distinct failure into DIR.
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
-    /// Shrink each distinct failure of a scenario file to the smallest file that still
-    /// shows it (as `faxsim shrink` does), written into the --record folder.
+    /// Shrink each distinct failure to the smallest scenario file that still shows it
+    /// (as `faxsim shrink` does; for --ext, from the failure's recorded trace, hosting
+    /// the libraries), written into the --record folder.
     #[arg(long, requires = "record")]
     pub shrink: bool,
     /// A routing method of your routing extension (as `faxsim validate --routing-method`).
@@ -184,6 +185,9 @@ pub fn run(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> {
     let elapsed = started.elapsed();
     drop(progress);
     ran?;
+    if let (true, Some(dir)) = (args.shrink, &args.record) {
+        shrink_library_failures(args, dir, &mut report)?;
+    }
     report.sort();
     finish(
         args,
@@ -394,6 +398,47 @@ fn shrink_failures(
             s.file("faxsim explore --shrink", &scenario.path, &see),
         )
         .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", out.display())))?;
+        f.shrunk = Some(out.display().to_string());
+    }
+    Ok(())
+}
+
+/// `--shrink` with libraries: the recorded trace of each failure's first seed made into
+/// a scenario that hosts the libraries, and shrunk (`faxsim shrink TRACE --ext LIB`),
+/// written beside the trace. A crash, a hang or a nondeterministic seed is not shrunk.
+fn shrink_library_failures(
+    args: &ExploreArgs,
+    dir: &std::path::Path,
+    report: &mut Report,
+) -> Result<(), CliError> {
+    use faxsim_explore::shrink::{self, Wanted};
+    for f in report.failures.iter_mut() {
+        let skip = matches!(
+            f.rule.as_str(),
+            "extension-crashed" | "extension-hung" | faxsim_explore::NONDETERMINISTIC
+        );
+        let Some(trace) = f.trace.clone().filter(|_| !skip && f.shrunk.is_none()) else {
+            continue;
+        };
+        let wanted = Wanted {
+            rule: f.rule.clone(),
+            extension: (f.extension != "-").then(|| f.extension.clone()),
+        };
+        let trace = std::path::PathBuf::from(trace);
+        let t = match shrink::shrink_trace(&trace, &args.libs, Some(wanted), args.deny_warnings) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("faxsim: note: {} not shrunk: {e}", f.rule);
+                continue;
+            }
+        };
+        let stem = trace
+            .file_stem()
+            .map_or_else(|| "failure".into(), |s| s.to_string_lossy().into_owned());
+        let out = dir.join(format!("{}-{stem}.min.toml", f.rule));
+        let see = format!("faxsim run {}", out.display());
+        std::fs::write(&out, t.shrunk.file("faxsim explore --shrink", &trace, &see))
+            .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", out.display())))?;
         f.shrunk = Some(out.display().to_string());
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! `faxsim shrink SCENARIO --output FILE`: the smallest scenario file that still shows a
-//! failing finding (`faxsim_explore::shrink`).
+//! failing finding (`faxsim_explore::shrink`); `faxsim shrink TRACE --ext LIB --output
+//! FILE`: a recording made into such a file, hosting the real library.
 
 use std::path::PathBuf;
 
@@ -13,9 +14,14 @@ use crate::cmd::explore::PolicyArg;
 /// Arguments of `faxsim shrink`.
 #[derive(Debug, Args)]
 pub struct ShrinkArgs {
-    /// The scenario file whose failure to shrink.
-    #[arg(value_name = "SCENARIO")]
+    /// The scenario file whose failure to shrink, or a trace (binary or JSON Lines) to
+    /// make into a scenario file with --ext.
+    #[arg(value_name = "SCENARIO|TRACE")]
     pub scenario: PathBuf,
+    /// With a trace: the library to host in place of the recorded extension it matches
+    /// (by name, then by build); repeat it for several.
+    #[arg(long = "ext", value_name = "LIB")]
+    pub ext: Vec<PathBuf>,
     /// Where to write the smallest file found.
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
@@ -46,6 +52,15 @@ pub struct ShrinkArgs {
 
 /// Runs `faxsim shrink`.
 pub fn run(args: &ShrinkArgs) -> Result<Outcome, CliError> {
+    if is_trace(&args.scenario)? {
+        return run_trace(args);
+    }
+    if !args.ext.is_empty() {
+        return Err(CliError::Input(format!(
+            "{}: --ext is for a trace; a scenario file names its libraries itself",
+            args.scenario.display()
+        )));
+    }
     let source = std::fs::read_to_string(&args.scenario)
         .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", args.scenario.display())))?;
     let scenario = faxsim_scenario::Scenario::parse(&args.scenario, &source)
@@ -86,17 +101,83 @@ pub fn run(args: &ShrinkArgs) -> Result<Outcome, CliError> {
         .as_ref()
         .map_or_else(String::new, |e| format!(" ({e})"));
     println!(
-        "shrunk {}: {}{who} still fires with {} of {} steps and {} of {} actions ({} runs)",
+        "shrunk {}: {}{who} still fires with {} ({} runs)",
         args.scenario.display(),
         shrunk.wanted.rule,
-        shrunk.steps.1,
-        shrunk.steps.0,
-        shrunk.actions.1,
-        shrunk.actions.0,
+        shrunk.summary(),
         shrunk.runs
     );
     println!("written to {}", args.output.display());
     println!("reproduce: {}", reproduce(args, seed));
+    Ok(Outcome::Clean)
+}
+
+/// Whether `path` holds a trace (binary, or JSON Lines: a TOML file never starts with
+/// `{`) rather than a scenario file.
+fn is_trace(path: &std::path::Path) -> Result<bool, CliError> {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", path.display())))?;
+    let n = f.read(&mut head).unwrap_or(0);
+    Ok((n == 8 && head == faxsim_trace::MAGIC) || (n > 0 && head[0] == b'{'))
+}
+
+/// `faxsim shrink TRACE --ext LIB…`: the recording made into a scenario that hosts the
+/// libraries, shrunk.
+fn run_trace(args: &ShrinkArgs) -> Result<Outcome, CliError> {
+    let trace = &args.scenario;
+    if args.ext.is_empty() {
+        return Err(CliError::Input(format!(
+            "{}: a trace shrinks into a scenario that hosts the real library: name it with --ext LIB",
+            trace.display()
+        )));
+    }
+    if args.policy.is_some() || args.seed.is_some() {
+        return Err(CliError::Input(format!(
+            "{}: a trace carries its own seed and decisions (--seed and --policy are for scenario files)",
+            trace.display()
+        )));
+    }
+    let wanted = match &args.rule {
+        Some(rule) => {
+            if faxsim_sim::Rule::from_id(rule).is_none() {
+                return Err(CliError::Input(format!(
+                    "--rule {rule}: no such rule (`faxsim rules` lists them)"
+                )));
+            }
+            Some(Wanted {
+                rule: rule.clone(),
+                extension: args.extension.clone(),
+            })
+        }
+        None => None,
+    };
+    let t = shrink::shrink_trace(trace, &args.ext, wanted, args.deny_warnings)
+        .map_err(CliError::Input)?;
+    let see = format!("faxsim run {}", args.output.display());
+    let file = t.shrunk.file("faxsim shrink", trace, &see);
+    std::fs::write(&args.output, file)
+        .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", args.output.display())))?;
+    for n in &t.notes {
+        eprintln!("faxsim: note: {n}");
+    }
+    let s = &t.shrunk;
+    let who = s
+        .wanted
+        .extension
+        .as_ref()
+        .map_or_else(String::new, |e| format!(" ({e})"));
+    println!(
+        "shrunk {} ({} events): {}{who} still fires with {} ({} runs)",
+        trace.display(),
+        t.events,
+        s.wanted.rule,
+        s.summary(),
+        s.runs
+    );
+    println!("written to {}", args.output.display());
+    println!("reproduce: {see}");
     Ok(Outcome::Clean)
 }
 

@@ -53,17 +53,24 @@ impl Shrunk {
     /// much of it is left, and the command that shows the finding (`see`); then the text.
     pub fn file(&self, by: &str, from: &Path, see: &str) -> String {
         format!(
-            "# Shrunk by `{by}` from {} ({} of {} steps, {} of {} actions, {} of {} decisions): {} still fires.\n# See it: {see}\n\n{}",
+            "# Shrunk by `{by}` from {} ({}): {} still fires.\n# See it: {see}\n\n{}",
             from.display(),
-            self.steps.1,
-            self.steps.0,
-            self.actions.1,
-            self.actions.0,
-            self.decisions.1,
-            self.decisions.0,
+            self.summary(),
             self.wanted.rule,
             self.text
         )
+    }
+
+    /// What is left of what: `2 of 201 steps, 1 of 11 decisions` (parts the input did
+    /// not have are left out).
+    pub fn summary(&self) -> String {
+        let mut parts = vec![format!("{} of {} steps", self.steps.1, self.steps.0)];
+        for (n, what) in [(self.actions, "actions"), (self.decisions, "decisions")] {
+            if n.0 > 0 {
+                parts.push(format!("{} of {} {what}", n.1, n.0));
+            }
+        }
+        parts.join(", ")
     }
 }
 
@@ -162,7 +169,9 @@ pub fn shrink_table(
     }
     ddmin(&mut doc, &decisions, 0, &mut fires);
     ddmin(&mut doc, &["value".to_string()], 0, &mut fires);
-    for key in ["step", "decision", "value"] {
+    ddmin(&mut doc, &["device".to_string()], 0, &mut fires);
+    drop_unused_scripts(&mut doc, &mut fires);
+    for key in ["step", "decision", "value", "device"] {
         if matches!(doc.get(key), Some(Value::Array(a)) if a.is_empty()) {
             doc.remove(key);
         }
@@ -186,6 +195,131 @@ pub fn shrink_table(
     })
 }
 
+/// A recording shrunk into a scenario file.
+#[derive(Clone, Debug)]
+pub struct ShrunkTrace {
+    /// The shrunk scenario.
+    pub shrunk: Shrunk,
+    /// The recording's events.
+    pub events: usize,
+    /// What the scenario made from it could not repeat (see `faxsim_replay::scenario`).
+    pub notes: Vec<String>,
+}
+
+/// Makes the recording at `trace` into a scenario that hosts `libraries` in place of the
+/// recorded extensions they match (by name, then by build), and shrinks it while the
+/// finding `wanted` still fires (default: the recording's first failing finding, an
+/// error, or a warning with `deny_warnings`, that the scenario shows too). A crash or a
+/// hang is not shrunk: each candidate runs in this process.
+pub fn shrink_trace(
+    trace: &Path,
+    libraries: &[std::path::PathBuf],
+    wanted: Option<Wanted>,
+    deny_warnings: bool,
+) -> Result<ShrunkTrace, String> {
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", trace.display());
+    let mut input = faxsim_trace::TraceInput::open(trace).map_err(|e| at(&e))?;
+    let header = input.header().clone();
+    let mut events = Vec::new();
+    while let Some(e) = input.next_event().map_err(|e| at(&e))? {
+        events.push(e);
+    }
+    let libraries = libraries
+        .iter()
+        .map(|l| std::path::absolute(l).unwrap_or_else(|_| l.clone()))
+        .collect::<Vec<_>>();
+    let made = faxsim_replay::scenario::scenario_of(&header, &events, &libraries).map_err(|e| at(&e))?;
+    let names = header.extension_names();
+    let recorded = faxsim_sim::check_events(
+        &events,
+        faxsim_sim::CheckerConfig::for_header(&header),
+    );
+    let failing = |f: &faxsim_sim::Finding| f.severity == Severity::Error || deny_warnings;
+    let wanted_of = |f: &faxsim_sim::Finding| Wanted {
+        rule: f.rule.id().into(),
+        extension: f.ext.and_then(|x| names.get(x.index()).cloned()),
+    };
+    let wanted = match wanted {
+        Some(w) => w,
+        None => {
+            let text = toml::to_string(&made.table).map_err(|e| e.to_string())?;
+            let scenario = Scenario::parse(trace, &text).map_err(|e| e.to_string())?;
+            let run = scenario
+                .run(crate::scenarios::run_options(None, None))
+                .map_err(|e| e.to_string())?;
+            let shown = |w: &Wanted| {
+                run.findings.iter().any(|f| {
+                    f.rule.id() == w.rule
+                        && f.ext.and_then(|x| run.names.get(x.index())) == w.extension.as_ref()
+                })
+            };
+            let candidates: Vec<Wanted> = recorded.iter().filter(|f| failing(f)).map(wanted_of).collect();
+            match candidates.iter().find(|w| shown(w)) {
+                Some(w) => w.clone(),
+                None if candidates.is_empty() => {
+                    return Err(at(&"the recording has no failing finding (name one with --rule)"));
+                }
+                None => {
+                    let w = &candidates[0];
+                    let mut m = format!(
+                        "the scenario made from the recording does not show {}{} (the recording's first failing finding), nor any other of its {} failing findings",
+                        w.rule,
+                        w.extension.as_ref().map_or_else(String::new, |e| format!(" in {e}")),
+                        candidates.len()
+                    );
+                    for n in made.notes.iter().take(3) {
+                        m.push_str(&format!("\n  note: {n}"));
+                    }
+                    return Err(at(&m));
+                }
+            }
+        }
+    };
+    if matches!(wanted.rule.as_str(), "extension-crashed" | "extension-hung") {
+        return Err(at(&format!(
+            "{} is not shrunk: every candidate runs in this process",
+            wanted.rule
+        )));
+    }
+    let how = Shrinking {
+        seed: Some(header.seed),
+        explore: None,
+    };
+    let shrunk = shrink_table(trace, made.table, &wanted, how)?;
+    Ok(ShrunkTrace {
+        shrunk,
+        events: events.len(),
+        notes: made.notes,
+    })
+}
+
+/// Removes each scripted extension (one without a library) the finding does not need:
+/// a recording's peer that no step uses any more, say. Libraries stay: they are what
+/// the file tests.
+fn drop_unused_scripts(doc: &mut Table, fires: &mut impl FnMut(&Table) -> bool) {
+    let mut i = 0;
+    loop {
+        let Some(Value::Array(exts)) = doc.get("extension") else {
+            return;
+        };
+        if i >= exts.len() {
+            return;
+        }
+        let scripted = matches!(&exts[i], Value::Table(t) if !t.contains_key("library"));
+        if scripted {
+            let mut candidate = doc.clone();
+            if let Some(Value::Array(a)) = candidate.get_mut("extension") {
+                a.remove(i);
+            }
+            if fires(&candidate) {
+                *doc = candidate;
+                continue;
+            }
+        }
+        i += 1;
+    }
+}
+
 /// The key a step keeps its decisions under while steps are shrunk.
 const STEP_DECISIONS: &str = "__decisions";
 
@@ -199,11 +333,12 @@ fn nest(doc: &mut Table) {
         return;
     };
     for d in decisions {
-        let Value::Table(mut d) = d else { continue };
+        let Value::Table(d) = d else { continue };
         let Some(step) = d.get("step").and_then(Value::as_integer) else {
             continue;
         };
-        d.remove("step");
+        // Rebuilt, not edited: the keys keep their order.
+        let d: Table = d.into_iter().filter(|(k, _)| k != "step").collect();
         if let Some(Value::Table(s)) = usize::try_from(step - 1).ok().and_then(|i| steps.get_mut(i)) {
             if let Value::Array(a) = s
                 .entry(STEP_DECISIONS)
@@ -229,9 +364,11 @@ fn flatten(doc: &Table) -> Table {
                 && let Some(Value::Array(ds)) = s.remove(STEP_DECISIONS)
             {
                 for d in ds {
-                    if let Value::Table(mut d) = d {
-                        d.insert("step".into(), Value::Integer(i as i64 + 1));
-                        decisions.push(Value::Table(d));
+                    if let Value::Table(d) = d {
+                        let mut t = Table::new();
+                        t.insert("step".into(), Value::Integer(i as i64 + 1));
+                        t.extend(d);
+                        decisions.push(Value::Table(t));
                     }
                 }
             }
