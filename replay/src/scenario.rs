@@ -188,18 +188,25 @@ fn service_table(header: &Header, opts: &ServiceOptions) -> Table {
             t.insert(key.into(), v);
         }
     };
+    // Only what differs from a scenario's defaults (the delivery policy always: it says
+    // which decisions the file holds).
     put("delivery", as_value(&opts.delivery));
-    put("max_defer_steps", Some(int(opts.max_defer_steps)));
-    put("virtual_fsp_init", as_value(&opts.virtual_fsp_init));
-    put("load_order", as_value(&opts.load_order));
-    put(
-        "announce_devices_at_start",
-        Some(Value::Boolean(opts.announce_devices_at_start)),
-    );
-    put(
-        "in_process_value_cap",
-        opts.in_process_value_cap.map(int),
-    );
+    if opts.max_defer_steps != d.max_defer_steps {
+        put("max_defer_steps", Some(int(opts.max_defer_steps)));
+    }
+    if opts.virtual_fsp_init != d.virtual_fsp_init {
+        put("virtual_fsp_init", as_value(&opts.virtual_fsp_init));
+    }
+    if opts.load_order != d.load_order {
+        put("load_order", as_value(&opts.load_order));
+    }
+    if opts.announce_devices_at_start != d.announce_devices_at_start {
+        put(
+            "announce_devices_at_start",
+            Some(Value::Boolean(opts.announce_devices_at_start)),
+        );
+    }
+    put("in_process_value_cap", opts.in_process_value_cap.map(int));
     let mut limits = Table::new();
     if opts.limits.nesting != d.limits.nesting {
         limits.insert("nesting".into(), int(opts.limits.nesting));

@@ -132,6 +132,10 @@ pub fn shrink_table(
         let Ok(s) = Scenario::parse(path, &text) else {
             return false;
         };
+        // A candidate the service could not produce (a job never ended) shows nothing.
+        if s.leaves_work_open() {
+            return false;
+        }
         let Ok(r) = s.run(crate::scenarios::run_options(how.seed, how.explore)) else {
             return false;
         };
@@ -163,6 +167,11 @@ pub fn shrink_table(
     // list means "start, settle, stop": keep at least one step.
     nest(&mut doc);
     ddmin(&mut doc, &steps, 1, &mut fires);
+    // A job or a routing goes whole (its start, its calls, its end): one removal at a
+    // time would leave calls the service never makes, which no candidate may have.
+    while drop_spans(&mut doc, &mut fires) {
+        ddmin(&mut doc, &steps, 1, &mut fires);
+    }
     doc = flatten(&doc);
     for list in action_lists(&doc) {
         ddmin(&mut doc, &list, 0, &mut fires);
@@ -291,6 +300,56 @@ pub fn shrink_trace(
         events: events.len(),
         notes: made.notes,
     })
+}
+
+/// The spans of steps that stand or fall together: a job (`call FaxDevStartJob` to its
+/// `FaxDevEndJob`) and a routing (`routing-start` to `routing-end`), as (first, last).
+fn spans(steps: &[Value]) -> Vec<(usize, usize)> {
+    let field = |v: &Value, k: &str| -> Option<String> {
+        v.get(k).and_then(Value::as_str).map(str::to_string)
+    };
+    let mut out = Vec::new();
+    let mut open_job: Vec<(String, usize)> = Vec::new();
+    let mut open_routing = None;
+    for (i, s) in steps.iter().enumerate() {
+        match (field(s, "op").as_deref(), field(s, "function").as_deref()) {
+            (Some("call"), Some("FaxDevStartJob")) => {
+                open_job.push((field(s, "ext").unwrap_or_default(), i));
+            }
+            (Some("call"), Some("FaxDevEndJob")) => {
+                let ext = field(s, "ext").unwrap_or_default();
+                if let Some(p) = open_job.iter().position(|(e, _)| *e == ext) {
+                    out.push((open_job.remove(p).1, i));
+                }
+            }
+            (Some("routing-start"), _) => open_routing = Some(i),
+            (Some("routing-end"), _) => {
+                if let Some(start) = open_routing.take() {
+                    out.push((start, i));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Tries removing each job and routing whole; true if one went.
+fn drop_spans(doc: &mut Table, fires: &mut impl FnMut(&Table) -> bool) -> bool {
+    let Some(Value::Array(steps)) = doc.get("step") else {
+        return false;
+    };
+    for (first, last) in spans(steps) {
+        let mut candidate = doc.clone();
+        if let Some(Value::Array(a)) = candidate.get_mut("step") {
+            a.drain(first..=last);
+        }
+        if fires(&candidate) {
+            *doc = candidate;
+            return true;
+        }
+    }
+    false
 }
 
 /// Removes each scripted extension (one without a library) the finding does not need:

@@ -793,6 +793,7 @@ impl Scenario {
                 _ => {}
             }
         }
+        self.check_call_order()?;
         for v in &f.values {
             guid_ref(&v.guid)?;
             if let Some(h) = &v.hex {
@@ -895,6 +896,84 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// Entry points in the order a real service calls them: a provider's job functions
+    /// (`FaxDevSend`, `FaxDevReceive`, `FaxDevReportStatus`, `FaxDevAbortOperation`,
+    /// `FaxDevEndJob`) only inside a job its `FaxDevStartJob` began, a routing method only
+    /// while a fax is routed (`routing-start` … `routing-end`), routings not nested.
+    fn check_call_order(&self) -> Result<(), ScenarioError> {
+        let mut jobs: BTreeSet<&str> = BTreeSet::new();
+        let mut routing = false;
+        for s in &self.file.steps {
+            match s {
+                Step::Call { ext, function, .. } => {
+                    let f = function.as_str();
+                    if f == faxsim_abi::FAX_DEV_START_JOB_SYMBOL {
+                        if !jobs.insert(ext) {
+                            return Err(self.error_at(
+                                function,
+                                format!("{ext} is already in a job: the service ends a job (FaxDevEndJob) before it starts another"),
+                            ));
+                        }
+                    } else if JOB_FUNCTIONS.contains(&f) {
+                        if !jobs.contains(ext.as_str()) {
+                            return Err(self.error_at(
+                                function,
+                                format!("the service calls {f} of {ext} only inside a job (after its FaxDevStartJob)"),
+                            ));
+                        }
+                        if f == faxsim_abi::FAX_DEV_END_JOB_SYMBOL {
+                            jobs.remove(ext.as_str());
+                        }
+                    } else if !routing {
+                        return Err(self.error_at(
+                            function,
+                            format!("{f} is called as a routing method only while a fax is routed (between routing-start and routing-end)"),
+                        ));
+                    }
+                }
+                Step::RoutingStart { .. } if routing => {
+                    return Err(self.error_at(
+                        "routing-start",
+                        "routing-start again before routing-end: the service routes one fax at a time here".into(),
+                    ));
+                }
+                Step::RoutingStart { .. } => routing = true,
+                Step::RoutingEnd { .. } => routing = false,
+                // A stop ends what was running.
+                Step::Stop | Step::Restart => {
+                    jobs.clear();
+                    routing = false;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a job begun by `FaxDevStartJob` is left without its `FaxDevEndJob` (before
+    /// the next stop or the end of the steps), or a routing without its `routing-end`. A
+    /// real service ends every job it began (when the start succeeded), so a file cut
+    /// from a recording (shrinking) must too; a hand-written file may leave a job whose
+    /// start fails.
+    pub fn leaves_work_open(&self) -> bool {
+        let mut open = false;
+        for s in &self.file.steps {
+            match s {
+                Step::Call { function, .. } if function == faxsim_abi::FAX_DEV_START_JOB_SYMBOL => {
+                    open = true;
+                }
+                Step::Call { function, .. } if function == faxsim_abi::FAX_DEV_END_JOB_SYMBOL => {
+                    open = false;
+                }
+                Step::RoutingStart { .. } => open = true,
+                Step::RoutingEnd { .. } => open = false,
+                Step::Stop | Step::Restart if open => return true,
+                _ => {}
+            }
+        }
+        open
     }
 
     /// A routing administration step names a routing extension.
@@ -1786,6 +1865,15 @@ pub fn lifecycle_name(kind: &EventKind) -> Option<&'static str> {
         },
     }
 }
+
+/// A provider's job functions other than `FaxDevStartJob`: called only inside a job.
+const JOB_FUNCTIONS: [&str; 5] = [
+    faxsim_abi::FAX_DEV_SEND_SYMBOL,
+    faxsim_abi::FAX_DEV_RECEIVE_SYMBOL,
+    faxsim_abi::FAX_DEV_REPORT_STATUS_SYMBOL,
+    faxsim_abi::FAX_DEV_ABORT_OPERATION_SYMBOL,
+    faxsim_abi::FAX_DEV_END_JOB_SYMBOL,
+];
 
 /// The service thread routing administration steps come from by default (a real
 /// service makes those calls from its RPC threads, not the thread that initialised the
