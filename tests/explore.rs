@@ -639,3 +639,215 @@ fn an_explored_failure_replays() {
         assert!(text.contains("buffer-leak"), "{mode}: {text}");
     }
 }
+
+/// `faxsim run FILE`: its exit code and standard output.
+fn run_file(path: &Path) -> (Option<i32>, String) {
+    let o = faxsim(&["run", path.to_str().unwrap()]);
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+/// The `[[decision]]` tables of a shrunk file, each as its lines.
+fn decisions_in(text: &str) -> Vec<String> {
+    text.split("\n[[")
+        .filter(|part| part.starts_with("decision]]"))
+        .map(|part| format!("\n[[{part}"))
+        .collect()
+}
+
+/// Each distinct failure of a library exploration comes with a shrunk scenario that hosts
+/// the library: a handful of steps, and only the decisions the bug needs (the delivery
+/// order of the order bug, the failed read of the failure bug). It fails while the bug
+/// is there, and without any one of its decisions the finding is gone.
+#[test]
+fn library_failures_shrink_into_scenarios_whose_decisions_all_matter() {
+    for (stem, policy, needs) in [
+        (
+            "buggy_order_dependent",
+            &["--policy", "pct", "--depth", "3"][..],
+            "write = ",
+        ),
+        (
+            "buggy_second_read_failure",
+            &["--policy", "random"][..],
+            "fail = \"get-data\"",
+        ),
+    ] {
+        let Some(lib) = lib(stem) else { return };
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("explore-shrink-{stem}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut args = vec![
+            "--seeds",
+            "100",
+            "--record",
+            dir.to_str().unwrap(),
+            "--shrink",
+        ];
+        args.extend_from_slice(policy);
+        let (code, v) = explore_json(&lib, &args);
+        assert_eq!(code, Some(1), "{stem}: {v}");
+        let f = &v["failures"][0];
+        assert_eq!(f["rule"], "buffer-leak", "{stem}: {v}");
+        let shrunk = PathBuf::from(f["shrunk"].as_str().expect("shrunk"));
+        let text = std::fs::read_to_string(&shrunk).unwrap();
+        assert!(steps_in(&shrunk) <= 5, "{stem}:\n{text}");
+        assert!(text.contains(needs), "{stem}:\n{text}");
+        assert!(text.contains(lib.to_str().unwrap()), "{stem}:\n{text}");
+        let (code, out) = run_file(&shrunk);
+        assert_eq!(code, Some(1), "{stem}: {out}");
+        assert!(
+            out.contains("buffer-leak at event") && out.contains(stem),
+            "{out}"
+        );
+        let decisions = decisions_in(&text);
+        assert!(!decisions.is_empty(), "{stem}:\n{text}");
+        for d in &decisions {
+            let without = dir.join("without.toml");
+            std::fs::write(&without, text.replace(d.as_str(), "")).unwrap();
+            let (_, out) = run_file(&without);
+            assert!(!out.contains("buffer-leak"), "{stem}: needless{d}\n{out}");
+        }
+    }
+}
+
+/// The bug-report workflow from `validate --record`: a bug on the job side, and one in a
+/// routing method, each shrink into a scenario that hosts the library and drives the job
+/// (or the routed fax) as the service does, start to end. It fails against the buggy
+/// build and passes against the fixed one: a regression test.
+#[test]
+fn a_validate_trace_shrinks_into_a_regression_test() {
+    let method = "{A1B2C3D4-0000-4000-8000-00000000ABCD}=RouteToInbox";
+    for (buggy, fixed, extra, calls) in [
+        (
+            "buggy_job_leak",
+            "careful_job_fsp",
+            &[][..],
+            &["FaxDevStartJob", "FaxDevAbortOperation", "FaxDevEndJob"][..],
+        ),
+        (
+            "buggy_method_leak",
+            "careful_method_routing",
+            &["--routing-method", method][..],
+            &["routing-start", "RouteToInbox", "routing-end"][..],
+        ),
+    ] {
+        let (Some(lib), Some(good)) = (lib(buggy), lib(fixed)) else {
+            return;
+        };
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("shrink-trace-{buggy}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let trace = dir.join("run.trace");
+        let mut args = vec![
+            "validate",
+            lib.to_str().unwrap(),
+            "--seed",
+            "0",
+            "--record",
+            trace.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = faxsim(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{buggy}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        let min = dir.join("min.toml");
+        let o = faxsim(&[
+            "shrink",
+            trace.to_str().unwrap(),
+            "--ext",
+            lib.to_str().unwrap(),
+            "--output",
+            min.to_str().unwrap(),
+        ]);
+        let said = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{buggy}: {said}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            said.contains("buffer-leak") && said.contains("reproduce: faxsim run"),
+            "{said}"
+        );
+        let text = std::fs::read_to_string(&min).unwrap();
+        assert!(steps_in(&min) <= 8, "{buggy}:\n{text}");
+        let mut at = 0;
+        for c in calls {
+            let found = text[at..]
+                .find(c)
+                .unwrap_or_else(|| panic!("{buggy}: no {c} after {at}:\n{text}"));
+            at += found;
+        }
+        let (code, out) = run_file(&min);
+        assert_eq!(code, Some(1), "{buggy}: {out}");
+        assert!(out.contains("buffer-leak"), "{out}");
+        let fixed_file = dir.join("fixed.toml");
+        std::fs::write(
+            &fixed_file,
+            text.replace(lib.to_str().unwrap(), good.to_str().unwrap()),
+        )
+        .unwrap();
+        let (code, out) = run_file(&fixed_file);
+        assert_eq!(code, Some(0), "{buggy} fixed: {out}");
+    }
+}
+
+/// A trace shrinks only with the library it exercised, and a clean trace has nothing to
+/// keep: each is a clear message naming the trace, exit 2.
+#[test]
+fn shrinking_a_trace_says_what_is_missing() {
+    let (Some(buggy), Some(careful)) = (lib("buggy_double_free"), lib("careful_routing")) else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shrink-trace-errors");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("t.trace");
+    let clean = dir.join("clean.trace");
+    faxsim(&[
+        "validate",
+        buggy.to_str().unwrap(),
+        "--seed",
+        "0",
+        "--record",
+        trace.to_str().unwrap(),
+    ]);
+    faxsim(&[
+        "validate",
+        careful.to_str().unwrap(),
+        "--seed",
+        "0",
+        "--record",
+        clean.to_str().unwrap(),
+    ]);
+    let out = dir.join("min.toml");
+    for (args, says) in [
+        (vec![trace.to_str().unwrap()], "name it with --ext"),
+        (
+            vec![trace.to_str().unwrap(), "--ext", careful.to_str().unwrap()],
+            "no extension of the recording is this library",
+        ),
+        (
+            vec![clean.to_str().unwrap(), "--ext", careful.to_str().unwrap()],
+            "no failing finding",
+        ),
+    ] {
+        let mut a = vec!["shrink"];
+        a.extend(args);
+        a.extend(["--output", out.to_str().unwrap()]);
+        let o = faxsim(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(says) && err.contains(".trace"),
+            "{says}: {err}"
+        );
+    }
+}

@@ -15,9 +15,7 @@ use std::path::PathBuf;
 
 use faxsim_abi::Callback;
 use faxsim_sim::options::{DeliveryPolicy, ServiceOptions};
-use faxsim_trace::{
-    Direction, Event, EventKind, ExtId, ExtensionKind, HandleId, Half, Header,
-};
+use faxsim_trace::{Direction, Event, EventKind, ExtId, ExtensionKind, Half, HandleId, Header};
 use toml::{Table, Value};
 
 use crate::model::Analysis;
@@ -45,7 +43,11 @@ pub fn scenario_of(
 ) -> Result<RecordedScenario, String> {
     let names = header.extension_names();
     let libraries = match_recorded(header, libraries)?;
-    let hosted = |x: ExtId| names.get(x.index()).is_some_and(|n| libraries.contains_key(n));
+    let hosted = |x: ExtId| {
+        names
+            .get(x.index())
+            .is_some_and(|n| libraries.contains_key(n))
+    };
     let proxy = header.origin == "recorder";
     let a = Analysis::of(events, |x| !hosted(x), proxy);
     let opts: ServiceOptions = serde_json::from_value(header.options.clone()).unwrap_or_default();
@@ -254,7 +256,10 @@ impl Builder<'_> {
             let mut t = Table::new();
             t.insert("op".into(), Value::String("tick".into()));
             if time - self.clock > 1 {
-                t.insert("count".into(), int((time - self.clock).min(u64::from(u32::MAX)) as u32));
+                t.insert(
+                    "count".into(),
+                    int((time - self.clock).min(u64::from(u32::MAX)) as u32),
+                );
             }
             self.steps.push(Value::Table(t));
             // The ticks' events are those from the first one after the time moved on.
@@ -351,7 +356,10 @@ impl Builder<'_> {
                     self.push(
                         i,
                         "corrupt",
-                        vec![("device", int(*device)), ("guid", Value::String(guid.to_string()))],
+                        vec![
+                            ("device", int(*device)),
+                            ("guid", Value::String(guid.to_string())),
+                        ],
                     );
                 }
                 EventKind::ExternalWriteCall {
@@ -450,9 +458,7 @@ impl Builder<'_> {
                     );
                     skip_until = self.return_of(i);
                 }
-                EventKind::EntryPointCall { function }
-                    if started && e.ext.is_some_and(hosted) =>
-                {
+                EventKind::EntryPointCall { function } if started && e.ext.is_some_and(hosted) => {
                     self.push(
                         i,
                         "call",
@@ -490,7 +496,11 @@ impl Builder<'_> {
                     self.push(i, "routing-end", vec![("thread", thread)]);
                 }
                 EventKind::RouteDeviceChangeCall { device, new_device } if proxy && started => {
-                    let op = if *new_device { "add-device" } else { "remove-device" };
+                    let op = if *new_device {
+                        "add-device"
+                    } else {
+                        "remove-device"
+                    };
                     self.push(i, op, vec![("id", int(*device))]);
                     skip_until = self.return_of(i);
                 }
@@ -588,9 +598,15 @@ impl Builder<'_> {
             let before = base[step].get(&(x, cb)).copied().unwrap_or(0);
             let mut t = Table::new();
             t.insert("step".into(), int((step + 1) as u32));
-            t.insert("ext".into(), Value::String(self.name(Some(x)).unwrap_or_default()));
+            t.insert(
+                "ext".into(),
+                Value::String(self.name(Some(x)).unwrap_or_default()),
+            );
             t.insert("fail".into(), Value::String(cb.kebab().into()));
-            t.insert("call".into(), Value::Integer(nth.saturating_sub(before) as i64));
+            t.insert(
+                "call".into(),
+                Value::Integer(nth.saturating_sub(before) as i64),
+            );
             t.insert(
                 "code".into(),
                 Value::String(
@@ -652,7 +668,10 @@ impl Builder<'_> {
                 let mut t = Table::new();
                 t.insert("step".into(), int((step + 1) as u32));
                 t.insert("write".into(), Value::Integer(nth as i64));
-                t.insert("ext".into(), Value::String(self.name(Some(x)).unwrap_or_default()));
+                t.insert(
+                    "ext".into(),
+                    Value::String(self.name(Some(x)).unwrap_or_default()),
+                );
                 match opts.delivery {
                     DeliveryPolicy::Deferred => {
                         let at = w.delivered_at.get(h).copied().unwrap_or(w.time);

@@ -173,13 +173,20 @@ pub fn shrink_table(
         ddmin(&mut doc, &steps, 1, &mut fires);
     }
     doc = flatten(&doc);
-    for list in action_lists(&doc) {
-        ddmin(&mut doc, &list, 0, &mut fires);
+    // Until nothing more goes: a value or device removed can make a decision needless.
+    for _ in 0..3 {
+        let before = doc.clone();
+        for list in action_lists(&doc) {
+            ddmin(&mut doc, &list, 0, &mut fires);
+        }
+        ddmin(&mut doc, &decisions, 0, &mut fires);
+        ddmin(&mut doc, &["value".to_string()], 0, &mut fires);
+        ddmin(&mut doc, &["device".to_string()], 0, &mut fires);
+        drop_unused_scripts(&mut doc, &mut fires);
+        if doc == before {
+            break;
+        }
     }
-    ddmin(&mut doc, &decisions, 0, &mut fires);
-    ddmin(&mut doc, &["value".to_string()], 0, &mut fires);
-    ddmin(&mut doc, &["device".to_string()], 0, &mut fires);
-    drop_unused_scripts(&mut doc, &mut fires);
     for key in ["step", "decision", "value", "device"] {
         if matches!(doc.get(key), Some(Value::Array(a)) if a.is_empty()) {
             doc.remove(key);
@@ -237,12 +244,11 @@ pub fn shrink_trace(
         .iter()
         .map(|l| std::path::absolute(l).unwrap_or_else(|_| l.clone()))
         .collect::<Vec<_>>();
-    let made = faxsim_replay::scenario::scenario_of(&header, &events, &libraries).map_err(|e| at(&e))?;
+    let made =
+        faxsim_replay::scenario::scenario_of(&header, &events, &libraries).map_err(|e| at(&e))?;
     let names = header.extension_names();
-    let recorded = faxsim_sim::check_events(
-        &events,
-        faxsim_sim::CheckerConfig::for_header(&header),
-    );
+    let recorded =
+        faxsim_sim::check_events(&events, faxsim_sim::CheckerConfig::for_header(&header));
     let failing = |f: &faxsim_sim::Finding| f.severity == Severity::Error || deny_warnings;
     let wanted_of = |f: &faxsim_sim::Finding| Wanted {
         rule: f.rule.id().into(),
@@ -262,18 +268,26 @@ pub fn shrink_trace(
                         && f.ext.and_then(|x| run.names.get(x.index())) == w.extension.as_ref()
                 })
             };
-            let candidates: Vec<Wanted> = recorded.iter().filter(|f| failing(f)).map(wanted_of).collect();
+            let candidates: Vec<Wanted> = recorded
+                .iter()
+                .filter(|f| failing(f))
+                .map(wanted_of)
+                .collect();
             match candidates.iter().find(|w| shown(w)) {
                 Some(w) => w.clone(),
                 None if candidates.is_empty() => {
-                    return Err(at(&"the recording has no failing finding (name one with --rule)"));
+                    return Err(at(
+                        &"the recording has no failing finding (name one with --rule)",
+                    ));
                 }
                 None => {
                     let w = &candidates[0];
                     let mut m = format!(
                         "the scenario made from the recording does not show {}{} (the recording's first failing finding), nor any other of its {} failing findings",
                         w.rule,
-                        w.extension.as_ref().map_or_else(String::new, |e| format!(" in {e}")),
+                        w.extension
+                            .as_ref()
+                            .map_or_else(String::new, |e| format!(" in {e}")),
                         candidates.len()
                     );
                     for n in made.notes.iter().take(3) {
@@ -398,13 +412,14 @@ fn nest(doc: &mut Table) {
         };
         // Rebuilt, not edited: the keys keep their order.
         let d: Table = d.into_iter().filter(|(k, _)| k != "step").collect();
-        if let Some(Value::Table(s)) = usize::try_from(step - 1).ok().and_then(|i| steps.get_mut(i)) {
-            if let Value::Array(a) = s
+        if let Some(Value::Table(s)) = usize::try_from(step - 1)
+            .ok()
+            .and_then(|i| steps.get_mut(i))
+            && let Value::Array(a) = s
                 .entry(STEP_DECISIONS)
                 .or_insert_with(|| Value::Array(Vec::new()))
-            {
-                a.push(Value::Table(d));
-            }
+        {
+            a.push(Value::Table(d));
         }
     }
 }

@@ -63,7 +63,10 @@ pub(crate) struct FileChoices {
 
 impl FileChoices {
     /// Wraps `inner`; the mark is set by the runner as each step begins ([`begin_step`]).
-    pub(crate) fn new(inner: Box<dyn Choices>, decided: Decided) -> (FileChoices, Rc<RefCell<StepMark>>) {
+    pub(crate) fn new(
+        inner: Box<dyn Choices>,
+        decided: Decided,
+    ) -> (FileChoices, Rc<RefCell<StepMark>>) {
         let mark = Rc::new(RefCell::new(StepMark::default()));
         (
             FileChoices {
@@ -131,7 +134,11 @@ impl Choices for FileChoices {
 
     fn inject(&mut self, call: &CallPoint) -> Option<u32> {
         let m = self.mark.borrow();
-        let base = m.calls.get(&(call.ext, call.callback)).copied().unwrap_or(0);
+        let base = m
+            .calls
+            .get(&(call.ext, call.callback))
+            .copied()
+            .unwrap_or(0);
         let decided = self
             .decided
             .fails

@@ -820,7 +820,9 @@ impl Scenario {
                         .ok_or_else(|| {
                             self.error_at(
                                 fail,
-                                format!("{fail:?} is not get-data, set-data, register or unregister"),
+                                format!(
+                                    "{fail:?} is not get-data, set-data, register or unregister"
+                                ),
                             )
                         })?;
                     let (Some(_), Some(c)) = (d.call, &d.code) else {
@@ -1269,7 +1271,8 @@ impl Scenario {
         // The service's open decisions: the file's `[[decision]]`s, over the
         // exploration's (or the seeded defaults).
         let inner: Option<Box<dyn faxsim_sim::Choices>> = opts.explore.map(|strategy| {
-            Box::new(faxsim_sim::ExploringChoices::new(seed, strategy)) as Box<dyn faxsim_sim::Choices>
+            Box::new(faxsim_sim::ExploringChoices::new(seed, strategy))
+                as Box<dyn faxsim_sim::Choices>
         });
         let decided = self.decided(&svc);
         let mark = if decided.is_empty() {
@@ -1278,8 +1281,7 @@ impl Scenario {
             }
             None
         } else {
-            let inner =
-                inner.unwrap_or_else(|| Box::new(faxsim_sim::SeededChoices::new(seed)));
+            let inner = inner.unwrap_or_else(|| Box::new(faxsim_sim::SeededChoices::new(seed)));
             let (choices, mark) = decisions::FileChoices::new(inner, decided);
             svc.set_choices(Box::new(choices));
             Some(mark)
@@ -2143,6 +2145,178 @@ mod tests {
                 ..RunOptions::default()
             })
             .unwrap()
+    }
+
+    const KEY: &str = "{0a9d7b3a-a35e-4cc6-b73c-1f635136057b}";
+
+    /// Two scripted routing extensions registered for one key, a write from outside, and
+    /// `decisions` (TOML) on top, under `delivery`.
+    fn two_listeners(delivery: &str, decisions: &str) -> ScenarioReport {
+        run(&two_listeners_file(delivery, decisions), false)
+    }
+
+    fn two_listeners_file(delivery: &str, decisions: &str) -> String {
+        format!(
+            r#"
+[service]
+delivery = "{delivery}"
+[[extension]]
+name = "a"
+kind = "routing"
+general_init = {{ actions = [{{ op = "register", guid = "{KEY}" }}] }}
+[[extension]]
+name = "b"
+kind = "routing"
+general_init = {{ actions = [{{ op = "register", guid = "{KEY}" }}] }}
+[[step]]
+op = "start"
+[[step]]
+op = "write"
+guid = "{KEY}"
+hex = "01"
+[[step]]
+op = "tick"
+count = 4
+{decisions}
+"#
+        )
+    }
+
+    /// Which extensions heard of a write, in order.
+    fn notified(r: &ScenarioReport) -> Vec<String> {
+        r.events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::ConfigChangeCall { .. }))
+            .map(|e| r.names[e.ext.unwrap().index()].clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_rank_decision_orders_a_writes_registrants() {
+        let first_heard = |decision: &str, seed: u64| {
+            let r = Scenario::parse(
+                Path::new("t.toml"),
+                &two_listeners_file("shuffled", decision),
+            )
+            .unwrap()
+            .run(RunOptions {
+                seed: Some(seed),
+                ..RunOptions::default()
+            })
+            .unwrap();
+            notified(&r)[0].clone()
+        };
+        // Seeded, either may hear first; ranked, b always does.
+        let seeded: BTreeSet<String> = (0..16).map(|s| first_heard("", s)).collect();
+        assert_eq!(seeded.len(), 2, "{seeded:?}");
+        let rank_b = "[[decision]]\nstep = 2\nwrite = 1\next = \"b\"\nrank = 0\n";
+        assert!((0..16).all(|s| first_heard(rank_b, s) == "b"));
+    }
+
+    #[test]
+    fn wait_decisions_decide_when_each_registrant_hears() {
+        let r = two_listeners(
+            "deferred",
+            "[[decision]]\nstep = 2\nwrite = 1\next = \"a\"\nwait = 3\n[[decision]]\nstep = 2\nwrite = 1\next = \"b\"\nwait = 0\n",
+        );
+        assert_eq!(notified(&r), ["b", "a"]);
+        let r = two_listeners(
+            "deferred",
+            "[[decision]]\nstep = 2\nwrite = 1\next = \"a\"\nwait = 0\n[[decision]]\nstep = 2\nwrite = 1\next = \"b\"\nnever = true\n",
+        );
+        assert_eq!(notified(&r), ["a"]);
+    }
+
+    #[test]
+    fn a_failure_decision_fails_the_nth_call_of_its_step() {
+        let body = |decision: &str| {
+            format!(
+                r#"
+[[extension]]
+name = "a"
+kind = "routing"
+[[step]]
+op = "start"
+[[step]]
+op = "run"
+ext = "a"
+actions = [{{ op = "set", guid = "{KEY}", hex = "01" }}, {{ op = "get", guid = "{KEY}", bind = "x", expect = "ERROR_SUCCESS" }}, {{ op = "free", buffer = "x" }}]
+[[step]]
+op = "run"
+ext = "a"
+actions = [{{ op = "get", guid = "{KEY}", bind = "y", expect = "ERROR_SUCCESS" }}, {{ op = "free", buffer = "y" }}, {{ op = "get", guid = "{KEY}", bind = "z", expect = "ERROR_NOT_ENOUGH_MEMORY" }}]
+{decision}
+"#
+            )
+        };
+        // Without the decision the third step's second read succeeds: its expectation fails.
+        assert!(!run(&body(""), false).passed);
+        // The decision counts calls from its step's start: the second GetData of step 3
+        // (the fourth of the run) fails.
+        let r = run(
+            &body(
+                "[[decision]]\nstep = 3\next = \"a\"\nfail = \"get-data\"\ncall = 2\ncode = \"ERROR_NOT_ENOUGH_MEMORY\"\n",
+            ),
+            false,
+        );
+        assert!(r.passed, "{:?}", r.failures);
+    }
+
+    #[test]
+    fn entry_points_are_called_in_the_order_a_service_calls_them() {
+        let file = |steps: &str| {
+            format!(
+                "[[extension]]\nname = \"p\"\nkind = \"fsp\"\nlibrary = \"libp.so\"\n[[step]]\nop = \"start\"\n{steps}"
+            )
+        };
+        let send = "[[step]]\nop = \"call\"\next = \"p\"\nfunction = \"FaxDevSend\"\n";
+        let e = Scenario::parse(Path::new("t.toml"), &file(send)).unwrap_err();
+        assert!(e.message.contains("only inside a job"), "{e}");
+        assert!(e.to_string().contains("t.toml:"), "{e}");
+        let method = "[[step]]\nop = \"call\"\next = \"p\"\nfunction = \"RouteToInbox\"\n";
+        let e = Scenario::parse(Path::new("t.toml"), &file(method)).unwrap_err();
+        assert!(e.message.contains("routing-start"), "{e}");
+        let job = "[[step]]\nop = \"call\"\next = \"p\"\nfunction = \"FaxDevStartJob\"\n";
+        let open = Scenario::parse(Path::new("t.toml"), &file(job)).unwrap();
+        assert!(open.leaves_work_open());
+        let closed = format!(
+            "{job}{send}[[step]]\nop = \"call\"\next = \"p\"\nfunction = \"FaxDevEndJob\"\n"
+        );
+        assert!(
+            !Scenario::parse(Path::new("t.toml"), &file(&closed))
+                .unwrap()
+                .leaves_work_open()
+        );
+    }
+
+    #[test]
+    fn a_bad_decision_is_named_in_the_file() {
+        let base = "[[extension]]\nname = \"a\"\nkind = \"routing\"\n[[step]]\nop = \"start\"\n";
+        for (decision, says) in [
+            (
+                "[[decision]]\nstep = 5\next = \"a\"\nwrite = 1\nwait = 1\n",
+                "the file has 1 steps",
+            ),
+            (
+                "[[decision]]\nstep = 1\next = \"b\"\nwrite = 1\nwait = 1\n",
+                "no extension is named",
+            ),
+            (
+                "[[decision]]\nstep = 1\next = \"a\"\nwrite = 1\n",
+                "wait = N, never = true or rank = N",
+            ),
+            (
+                "[[decision]]\nstep = 1\next = \"a\"\nfail = \"free-buffer\"\ncall = 1\ncode = \"ERROR_BADDB\"\n",
+                "is not get-data",
+            ),
+            (
+                "[[decision]]\nstep = 1\next = \"a\"\nfail = \"unregister\"\ncall = 1\ncode = \"ERROR_BADDB\"\n",
+                "not a documented error",
+            ),
+        ] {
+            let e = Scenario::parse(Path::new("t.toml"), &format!("{base}{decision}")).unwrap_err();
+            assert!(e.message.contains(says), "{decision}: {e}");
+        }
     }
 
     #[test]
