@@ -57,7 +57,12 @@ fn rules(v: &Value) -> Vec<String> {
 /// Careful fixtures give no failure over 1,000 seeds under either policy.
 #[test]
 fn careful_fixtures_stay_clean_over_a_thousand_seeds() {
-    for stem in ["careful_routing", "careful_threads", "careful_routing_info"] {
+    for stem in [
+        "careful_routing",
+        "careful_threads",
+        "careful_routing_info",
+        "careful_job_listener",
+    ] {
         let Some(lib) = lib(stem) else { return };
         for policy in ["random", "pct"] {
             let (code, v) = explore_json(&lib, &["--seeds", "1000", "--policy", policy]);
@@ -850,4 +855,49 @@ fn shrinking_a_trace_says_what_is_missing() {
             "{says}: {err}"
         );
     }
+}
+
+/// A bug that needs a write in the middle of a fax job: the battery runs jobs and writes
+/// one after the other, so `validate` passes it; exploration's `random` policy
+/// interleaves them as the service's threads do and finds it, in the job's entry point,
+/// from any starting seed; its shrunk scenario puts the write between `FaxDevStartJob`
+/// and `FaxDevEndJob`.
+#[test]
+fn a_write_in_the_middle_of_a_job_is_found_by_interleaving() {
+    let Some(lib) = lib("buggy_mid_job_change") else {
+        return;
+    };
+    let o = faxsim(&["validate", lib.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    for from in [0u64, 100, 1000] {
+        let (seed, v) = first_failing("buggy_mid_job_change", &["--policy", "random"], from, 20)
+            .unwrap_or_else(|| panic!("not found in 20 seeds from {from}"));
+        let f = &v["failures"][0];
+        assert_eq!(f["rule"], "buffer-leak", "{v}");
+        assert_eq!(f["entry_point"], "FaxDevStartJob", "{v}");
+        assert!(seed < from + 20);
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explore-mid-job");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, v) = explore_json(
+        &lib,
+        &[
+            "--seeds",
+            "20",
+            "--record",
+            dir.to_str().unwrap(),
+            "--shrink",
+        ],
+    );
+    assert_eq!(code, Some(1), "{v}");
+    let text = std::fs::read_to_string(v["failures"][0]["shrunk"].as_str().unwrap()).unwrap();
+    let start = text.rfind("FaxDevStartJob").unwrap();
+    let write = text.rfind("op = \"write\"").expect("a write");
+    let end = text.rfind("FaxDevEndJob").unwrap();
+    assert!(start < write && write < end, "{text}");
 }

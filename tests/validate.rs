@@ -77,6 +77,11 @@ const TABLE: &[(&[&str], &[&str], i32)] = &[
     (&["careful_job_fsp"], &[], 0),
     // Leaks only on the aborted job's path.
     (&["buggy_job_leak"], &["buffer-leak"], 1),
+    // Follows its settings during a job; the buggy one leaks only when a write lands
+    // mid-job, which the sequential battery never makes: `faxsim explore` finds it
+    // (tests/explore.rs).
+    (&["careful_job_listener"], &[], 0),
+    (&["buggy_mid_job_change"], &[], 0),
     // DeviceIdPrefix 1: the battery's own device ids keep clear of it.
     (&["careful_vfsp_prefix_1"], &[], 0),
     // Its devices overlap the battery's: refused, said in the report.

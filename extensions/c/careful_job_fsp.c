@@ -2,18 +2,54 @@
  * FaxDevInitialize; FaxDevStartJob reads the device's status value (GetData, then
  * FreeBuffer), FaxDevReceive and FaxDevSend record what they did (SetData),
  * FaxDevReportStatus answers the size query and then fills the struct and its string,
- * FaxDevEndJob frees the job. JOB_BUG selects the buggy variant (buggy_job_leak.c). */
+ * FaxDevEndJob frees the job. JOB_BUG selects the buggy variant (buggy_job_leak.c).
+ * JOB_LISTENS makes each job follow its settings while it runs (careful_job_listener.c):
+ * FaxDevStartJob registers for the value, a change during the job replaces the job's
+ * copy, FaxDevEndJob unregisters; MID_JOB_BUG forgets to free the replaced copy
+ * (buggy_mid_job_change.c). */
 #include "fixture.h"
 
 #ifndef JOB_BUG
 #define JOB_BUG 0
+#endif
+#ifndef JOB_LISTENS
+#define JOB_LISTENS 0
+#endif
+#ifndef MID_JOB_BUG
+#define MID_JOB_BUG 0
 #endif
 
 struct job {
     DWORD device;
     LPBYTE settings; /* the GetData buffer, kept for the job */
     BOOL aborted;
+    HANDLE watch; /* JOB_LISTENS: the registration for the settings (NULL if none) */
 };
+
+#if JOB_LISTENS
+static struct job *g_job; /* the job in progress (the battery runs one at a time) */
+
+/* The settings changed during the job: the job takes the new value. Only a write that
+ * lands between FaxDevStartJob and FaxDevEndJob gets here (the provider's own writes
+ * are not announced to it). */
+static HRESULT WINAPI on_settings(DWORD device, LPCWSTR guid, LPBYTE data, DWORD size)
+{
+    LPBYTE fresh = NULL;
+    DWORD n = 0;
+    (void)device; (void)guid; (void)data; (void)size;
+    if (g_job == NULL ||
+        g_get_data(g_job->device, DEV_ID_SRC_TAPI, STATUS_GUID, &fresh, &n) != ERROR_SUCCESS) {
+        return NOERROR;
+    }
+#if !MID_JOB_BUG
+    if (g_job->settings != NULL) {
+        g_free_buffer(g_job->settings);
+    }
+#endif
+    g_job->settings = fresh; /* MID_JOB_BUG: the copy it replaces is never freed */
+    return NOERROR;
+}
+#endif
 
 static const WCHAR k_csi[] = FAXSIM_W("+1 555 0100");
 
@@ -55,6 +91,11 @@ FAXSIM_EXPORT BOOL WINAPI FaxDevStartJob(HLINE line, DWORD device, PHANDLE fax_h
     if (g_get_data(device, DEV_ID_SRC_TAPI, STATUS_GUID, &j->settings, &n) != ERROR_SUCCESS) {
         j->settings = NULL; /* a fresh machine: defaults */
     }
+#if JOB_LISTENS
+    j->watch = g_register(faxsim_module_handle(), device, DEV_ID_SRC_TAPI, STATUS_GUID,
+                          on_settings);
+    g_job = j;
+#endif
     *fax_handle = (HANDLE)j;
     return TRUE;
 }
@@ -132,6 +173,14 @@ FAXSIM_EXPORT BOOL WINAPI FaxDevEndJob(HANDLE fax_handle)
     if (j->settings != NULL) {
         g_free_buffer(j->settings);
     }
+#if JOB_LISTENS
+    if (j->watch != NULL) {
+        g_unregister(j->watch);
+    }
+    if (g_job == j) {
+        g_job = NULL;
+    }
+#endif
     free(j);
     return TRUE;
 }

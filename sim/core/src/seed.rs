@@ -27,6 +27,9 @@ pub enum Component {
     Jobs = 6,
     /// An exploration's decisions (`faxsim explore`: see `exploring.rs`).
     Explore = 7,
+    /// The order in which an exploration's battery interleaves the work of the
+    /// service's threads (jobs, routing administration, writes from outside).
+    Interleave = 8,
 }
 
 /// A deterministic generator for one component.

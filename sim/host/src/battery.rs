@@ -327,15 +327,27 @@ fn drive(
         opts.extra_guids.clone()
     };
     let mut job_rng = DetRng::new(opts.seed, Component::Jobs);
+    let mut mix_rng = DetRng::new(opts.seed, Component::Interleave);
+    // The values written from outside: each write a new one.
+    let value = std::cell::Cell::new(0u32);
+    let interleave = matches!(opts.explore, Some(faxsim_sim::Strategy::Random));
     let mut administer = |svc: &mut Service, host: &Host| {
-        administer_routing(host, svc, exts, &methods, &mut admin_rng)?;
-        run_jobs(host, svc, exts, &mut job_rng)?;
+        if interleave {
+            let round = Round {
+                exts,
+                methods: &methods,
+                value: &value,
+            };
+            round.interleaved(host, svc, &mut admin_rng, &mut job_rng, &mut mix_rng)?;
+        } else {
+            administer_routing(host, svc, exts, &methods, &mut admin_rng)?;
+            run_jobs(host, svc, exts, &mut job_rng)?;
+        }
         route_received_fax(host, svc, exts, &opts.method_functions)
     };
     administer(svc, host)?;
 
-    let mut value = 0u32;
-    let mut writes = |svc: &mut Service, host: &Host, by_peer: bool| -> Result<(), HostError> {
+    let writes = |svc: &mut Service, host: &Host, by_peer: bool| -> Result<(), HostError> {
         let mut keys = touched_keys(svc.events());
         for g in &opts.extra_guids {
             for device in std::iter::once(0).chain(BATTERY_DEVICES.iter().map(|&(l, _)| l)) {
@@ -348,10 +360,10 @@ fn drive(
             }
         }
         for (device, guid) in keys {
-            value += 1;
+            value.set(value.get() + 1);
             // An exploration decides how much of what is pending happens first.
-            svc.pause_before_step(u64::from(value))?;
-            let data = value.to_le_bytes();
+            svc.pause_before_step(u64::from(value.get()))?;
+            let data = value.get().to_le_bytes();
             if by_peer {
                 svc.callbacks(peer, 0)
                     .set_data(device, SOURCE_FAX, &guid, &data);
@@ -403,6 +415,165 @@ fn drive(
     svc.pause_before_step(0)?;
     svc.stop()?;
     Ok(())
+}
+
+/// One round of the service's worker-thread work under an exploration's `random` policy
+/// (see [`Round::interleaved`]).
+struct Round<'a> {
+    exts: &'a [ExtId],
+    methods: &'a [String],
+    value: &'a std::cell::Cell<u32>,
+}
+
+/// One piece of a round's work.
+enum Work<'a> {
+    /// A routing method on a device, administered as [`administer_method`] does.
+    Admin {
+        ext: ExtId,
+        entry: crate::RoutingAdmin,
+        device: u32,
+        method: &'a str,
+        fresh: [u8; 16],
+    },
+    /// One entry point of job `job` of a provider.
+    Job {
+        ext: ExtId,
+        job: usize,
+        function: &'static str,
+    },
+    /// A write from outside.
+    Write { device: u32, guid: String },
+}
+
+impl Round<'_> {
+    /// Steps 3 and 4 with writes from outside to every key known so far, interleaved: the
+    /// routing administration of each (device, method), each provider's job calls (in
+    /// their order within the job) and the writes, merged in an order the seed draws, as
+    /// the service's RPC and job threads run at once. So a write or an administrator's
+    /// change can land between a job's `FaxDevStartJob` and its `FaxDevEndJob`, which the
+    /// sequential battery never does. (The `pct` policy keeps the battery's order.)
+    fn interleaved(
+        &self,
+        host: &Host,
+        svc: &mut Service,
+        admin_rng: &mut DetRng,
+        job_rng: &mut DetRng,
+        mix_rng: &mut DetRng,
+    ) -> Result<(), HostError> {
+        let mut admin: Vec<Work<'_>> = Vec::new();
+        for (info, &ext) in host.libraries().zip(self.exts) {
+            let entry = info.routing_admin;
+            if !entry.any() {
+                continue;
+            }
+            let mut targets: Vec<(u32, &str)> = BATTERY_DEVICES
+                .iter()
+                .flat_map(|&(device, _)| self.methods.iter().map(move |m| (device, m.as_str())))
+                .collect();
+            admin_rng.shuffle(&mut targets);
+            let mut fresh = [0u8; 16];
+            fresh[..8].copy_from_slice(&admin_rng.next_u64().to_le_bytes());
+            fresh[8..].copy_from_slice(&admin_rng.next_u64().to_le_bytes());
+            admin.extend(targets.into_iter().map(|(device, method)| Work::Admin {
+                ext,
+                entry,
+                device,
+                method,
+                fresh,
+            }));
+        }
+        let mut jobs: Vec<Work<'_>> = Vec::new();
+        for &ext in self.exts {
+            if !svc.drives_entry_point(ext, FAX_DEV_START_JOB_SYMBOL) {
+                continue;
+            }
+            let mut order = [0usize, 1, 2];
+            job_rng.shuffle(&mut order);
+            for job in order {
+                for &function in JOBS[job] {
+                    if svc.drives_entry_point(ext, function) {
+                        jobs.push(Work::Job { ext, job, function });
+                    }
+                }
+            }
+        }
+        let writes: Vec<Work<'_>> = touched_keys(svc.events())
+            .into_iter()
+            .map(|(device, guid)| Work::Write { device, guid })
+            .collect();
+        // A uniform interleaving of the three lists, each kept in its order.
+        let mut lists = [admin, jobs, writes].map(Vec::into_iter);
+        // A job whose start failed, or a provider taken out of the run: skipped.
+        let mut failed_job: Option<(ExtId, usize)> = None;
+        let mut gone: Vec<ExtId> = Vec::new();
+        loop {
+            let left: Vec<usize> = lists.iter().map(|l| l.len()).collect();
+            let total: usize = left.iter().sum();
+            if total == 0 || !svc.is_running() {
+                return Ok(());
+            }
+            let mut pick = mix_rng.below(total as u64) as usize;
+            let which = left
+                .iter()
+                .position(|&n| {
+                    if pick < n {
+                        true
+                    } else {
+                        pick -= n;
+                        false
+                    }
+                })
+                .unwrap_or(0);
+            let Some(work) = lists[which].next() else {
+                continue;
+            };
+            match work {
+                Work::Admin {
+                    ext,
+                    entry,
+                    device,
+                    method,
+                    fresh,
+                } => {
+                    if gone.contains(&ext) {
+                        continue;
+                    }
+                    svc.set_thread(ADMIN_THREAD);
+                    let result = host.on_service_thread(ADMIN_THREAD, || {
+                        administer_method(svc, ext, entry, device, method, &fresh)
+                    });
+                    svc.set_thread(0);
+                    match result {
+                        Err(SimError::NotInService(_)) => gone.push(ext),
+                        other => other?,
+                    }
+                }
+                Work::Job { ext, job, function } => {
+                    if gone.contains(&ext) || failed_job == Some((ext, job)) {
+                        continue;
+                    }
+                    svc.set_thread(JOB_THREAD);
+                    let result =
+                        host.on_service_thread(JOB_THREAD, || svc.entry_point_call(ext, function));
+                    svc.set_thread(0);
+                    match result {
+                        Ok(0) if function == FAX_DEV_START_JOB_SYMBOL => {
+                            failed_job = Some((ext, job));
+                        }
+                        Ok(_) => svc.tick()?,
+                        Err(SimError::NotInService(_) | SimError::NotRunning) => gone.push(ext),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Work::Write { device, guid } => {
+                    self.value.set(self.value.get() + 1);
+                    svc.pause_before_step(u64::from(self.value.get()))?;
+                    svc.external_write(device, &guid, &self.value.get().to_le_bytes())?;
+                }
+            }
+            host.pump(svc, PUMP);
+        }
+    }
 }
 
 /// Step 3: every routing extension's routing methods administered on every battery
