@@ -443,15 +443,19 @@ enum Work<'a> {
     },
     /// A write from outside.
     Write { device: u32, guid: String },
+    /// The second battery device leaves (`false`) or comes back (`true`).
+    Device(bool),
 }
 
 impl Round<'_> {
     /// Steps 3 and 4 with writes from outside to every key known so far, interleaved: the
     /// routing administration of each (device, method), each provider's job calls (in
-    /// their order within the job) and the writes, merged in an order the seed draws, as
-    /// the service's RPC and job threads run at once. So a write or an administrator's
-    /// change can land between a job's `FaxDevStartJob` and its `FaxDevEndJob`, which the
-    /// sequential battery never does. (The `pct` policy keeps the battery's order.)
+    /// their order within the job), the writes, and the second device leaving and coming
+    /// back, merged in an order the seed draws, as the service's RPC and job threads run
+    /// at once. So a write, an administrator's change or a device's removal can land
+    /// between a job's `FaxDevStartJob` and its `FaxDevEndJob`, or between two calls of
+    /// the administration, which the sequential battery never does. (The `pct` policy
+    /// keeps the battery's order.)
     fn interleaved(
         &self,
         host: &Host,
@@ -501,8 +505,12 @@ impl Round<'_> {
             .into_iter()
             .map(|(device, guid)| Work::Write { device, guid })
             .collect();
-        // A uniform interleaving of the three lists, each kept in its order.
-        let mut lists = [admin, jobs, writes].map(Vec::into_iter);
+        // The second device leaves and comes back somewhere in the round.
+        let churn = vec![Work::Device(false), Work::Device(true)];
+        // A uniform interleaving of the lists, each kept in its order.
+        let mut lists = [admin, jobs, writes, churn].map(Vec::into_iter);
+        let (churned, churned_line) = BATTERY_DEVICES[1];
+        let mut present = true;
         // A job whose start failed, or a provider taken out of the run: skipped.
         let mut failed_job: Option<(ExtId, usize)> = None;
         let mut gone: Vec<ExtId> = Vec::new();
@@ -535,7 +543,8 @@ impl Round<'_> {
                     method,
                     fresh,
                 } => {
-                    if gone.contains(&ext) {
+                    // An administrator sees no removed device.
+                    if gone.contains(&ext) || (device == churned && !present) {
                         continue;
                     }
                     svc.set_thread(ADMIN_THREAD);
@@ -569,6 +578,15 @@ impl Round<'_> {
                     self.value.set(self.value.get() + 1);
                     svc.pause_before_step(u64::from(self.value.get()))?;
                     svc.external_write(device, &guid, &self.value.get().to_le_bytes())?;
+                }
+                Work::Device(back) => {
+                    svc.pause_before_step(0)?;
+                    if back {
+                        svc.add_device(churned, Some(churned_line))?;
+                    } else {
+                        svc.remove_device(churned)?;
+                    }
+                    present = back;
                 }
             }
             host.pump(svc, PUMP);
