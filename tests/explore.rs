@@ -901,3 +901,48 @@ fn a_write_in_the_middle_of_a_job_is_found_by_interleaving() {
     let end = text.rfind("FaxDevEndJob").unwrap();
     assert!(start < write && write < end, "{text}");
 }
+
+/// A crash shrinks too: each candidate runs in a worker process, so a candidate that
+/// crashes costs its run and shows the finding. In process it is refused, with the reason.
+#[test]
+fn a_crash_shrinks_in_worker_processes() {
+    let Some(lib) = lib("buggy_extension_crashed") else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explore-shrink-crash");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, v) = explore_json(
+        &lib,
+        &[
+            "--seeds",
+            "2",
+            "--record",
+            dir.to_str().unwrap(),
+            "--shrink",
+        ],
+    );
+    assert_eq!(code, Some(3), "{v}");
+    let f = &v["failures"][0];
+    assert_eq!(f["rule"], "extension-crashed", "{v}");
+    let shrunk = PathBuf::from(f["shrunk"].as_str().expect("shrunk"));
+    assert!(
+        steps_in(&shrunk) <= 3,
+        "{}",
+        std::fs::read_to_string(&shrunk).unwrap()
+    );
+    let (code, out) = run_file(&shrunk);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("extension-crashed"), "{out}");
+    let o = faxsim(&[
+        "shrink",
+        f["trace"].as_str().unwrap(),
+        "--ext",
+        lib.to_str().unwrap(),
+        "--in-process",
+        "--output",
+        dir.join("x.toml").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("not shrunk in process"), "{err}");
+}

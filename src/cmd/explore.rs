@@ -341,7 +341,8 @@ fn run_scenarios(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> 
         };
         search.run(scenario, &mut report, &|r| progress.seed_done(r))?;
         if let (true, Some(dir)) = (args.shrink, &args.record) {
-            shrink_failures(scenario, &path, strategy, dir, &mut report)?;
+            let runner = crate::cmd::shrink::runner(args.in_process, args.timeout_ms)?;
+            shrink_failures(scenario, &path, strategy, dir, &runner, &mut report)?;
         }
     }
     let elapsed = started.elapsed();
@@ -351,13 +352,14 @@ fn run_scenarios(args: &ExploreArgs, color: Color) -> Result<Outcome, CliError> 
 }
 
 /// `--shrink`: each new failure of `scenario` shrunk under its first seed and the
-/// strategy, written into `dir`. A crash or hang is not shrunk (shrinking runs in this
-/// process), nor a nondeterministic seed (no run reproduces it).
+/// strategy, written into `dir`. Not shrunk: a nondeterministic seed (no run reproduces
+/// it), and with --in-process a crash or hang.
 fn shrink_failures(
     scenario: &faxsim_scenario::Scenario,
     path: &str,
     strategy: Strategy,
     dir: &std::path::Path,
+    runner: &faxsim_explore::shrink::Runner,
     report: &mut Report,
 ) -> Result<(), CliError> {
     use faxsim_explore::shrink::{self, Shrinking, Wanted};
@@ -368,10 +370,7 @@ fn shrink_failures(
         .file_stem()
         .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
     for f in report.failures.iter_mut() {
-        let skip = matches!(
-            f.rule.as_str(),
-            "extension-crashed" | "extension-hung" | faxsim_explore::NONDETERMINISTIC
-        );
+        let skip = unshrinkable(&f.rule, runner);
         if f.scenario.as_deref() != Some(path) || f.shrunk.is_some() || skip {
             continue;
         }
@@ -383,7 +382,7 @@ fn shrink_failures(
             seed: Some(f.first_seed),
             explore: Some(strategy),
         };
-        let s = match shrink::shrink(&scenario.path, &source, &wanted, how) {
+        let s = match shrink::shrink(&scenario.path, &source, &wanted, how, runner) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("faxsim: note: {path}: {} not shrunk: {e}", f.rule);
@@ -403,20 +402,25 @@ fn shrink_failures(
     Ok(())
 }
 
+/// Failures `--shrink` leaves: a nondeterministic seed (no run reproduces it), and a crash
+/// or hang when candidates would run in faxsim's own process.
+fn unshrinkable(rule: &str, runner: &faxsim_explore::shrink::Runner) -> bool {
+    rule == faxsim_explore::NONDETERMINISTIC
+        || (runner.pool.is_none() && matches!(rule, "extension-crashed" | "extension-hung"))
+}
+
 /// `--shrink` with libraries: the recorded trace of each failure's first seed made into
 /// a scenario that hosts the libraries, and shrunk (`faxsim shrink TRACE --ext LIB`),
-/// written beside the trace. A crash, a hang or a nondeterministic seed is not shrunk.
+/// written beside the trace (see [`unshrinkable`] for what is not).
 fn shrink_library_failures(
     args: &ExploreArgs,
     dir: &std::path::Path,
     report: &mut Report,
 ) -> Result<(), CliError> {
     use faxsim_explore::shrink::{self, Wanted};
+    let runner = crate::cmd::shrink::runner(args.in_process, args.timeout_ms)?;
     for f in report.failures.iter_mut() {
-        let skip = matches!(
-            f.rule.as_str(),
-            "extension-crashed" | "extension-hung" | faxsim_explore::NONDETERMINISTIC
-        );
+        let skip = unshrinkable(&f.rule, &runner);
         let Some(trace) = f.trace.clone().filter(|_| !skip && f.shrunk.is_none()) else {
             continue;
         };
@@ -425,7 +429,13 @@ fn shrink_library_failures(
             extension: (f.extension != "-").then(|| f.extension.clone()),
         };
         let trace = std::path::PathBuf::from(trace);
-        let t = match shrink::shrink_trace(&trace, &args.libs, Some(wanted), args.deny_warnings) {
+        let t = match shrink::shrink_trace(
+            &trace,
+            &args.libs,
+            Some(wanted),
+            args.deny_warnings,
+            &runner,
+        ) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("faxsim: note: {} not shrunk: {e}", f.rule);

@@ -48,6 +48,32 @@ pub struct ShrinkArgs {
     /// Warnings count as failures when choosing the finding.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Run the candidates that host libraries inside faxsim instead of in worker
+    /// processes (for a debugger; a crash or hang is then not shrunk).
+    #[arg(long)]
+    pub in_process: bool,
+    /// How long a worker may go without an event before its candidate counts as hung.
+    #[arg(long, value_name = "MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_ms: u64,
+}
+
+/// Where the candidates run: hosted libraries in worker processes unless --in-process.
+pub fn runner(in_process: bool, timeout_ms: u64) -> Result<shrink::Runner, CliError> {
+    if in_process {
+        return Ok(shrink::Runner::in_process());
+    }
+    Ok(shrink::Runner {
+        pool: Some(faxsim_worker::PoolConfig {
+            program: std::env::current_exe()?,
+            worker_args: vec!["__worker".into()],
+            libs: Vec::new(),
+            kind: None,
+            hang_limit: std::time::Duration::from_millis(timeout_ms),
+            workers: 1,
+            output: std::sync::Arc::new(|line: &str| eprintln!("{line}")),
+        }),
+    })
 }
 
 /// Runs `faxsim shrink`.
@@ -66,6 +92,7 @@ pub fn run(args: &ShrinkArgs) -> Result<Outcome, CliError> {
     let scenario = faxsim_scenario::Scenario::parse(&args.scenario, &source)
         .map_err(|e| CliError::Input(e.to_string()))?;
     let explore = explore_strategy(args);
+    let runner = runner(args.in_process, args.timeout_ms)?;
     // The file's own seed unless one is given: written into the shrunk file.
     let seed = args.seed.unwrap_or_else(|| scenario.options(None).seed);
     let how = Shrinking {
@@ -84,14 +111,16 @@ pub fn run(args: &ShrinkArgs) -> Result<Outcome, CliError> {
                 extension: args.extension.clone(),
             }
         }
-        None => shrink::first_failure(&scenario, how, args.deny_warnings).ok_or_else(|| {
-            CliError::Input(format!(
-                "{}: no failing finding in this run (name one with --rule)",
-                args.scenario.display()
-            ))
-        })?,
+        None => shrink::first_failure(&scenario, &source, how, args.deny_warnings, &runner)
+            .ok_or_else(|| {
+                CliError::Input(format!(
+                    "{}: no failing finding in this run (name one with --rule)",
+                    args.scenario.display()
+                ))
+            })?,
     };
-    let shrunk = shrink::shrink(&args.scenario, &source, &wanted, how).map_err(CliError::Input)?;
+    let shrunk =
+        shrink::shrink(&args.scenario, &source, &wanted, how, &runner).map_err(CliError::Input)?;
     let file = shrunk.file("faxsim shrink", &args.scenario, &reproduce(args, seed));
     std::fs::write(&args.output, file)
         .map_err(|e| CliError::Input(format!("{}: cannot write: {e}", args.output.display())))?;
@@ -153,7 +182,8 @@ fn run_trace(args: &ShrinkArgs) -> Result<Outcome, CliError> {
         }
         None => None,
     };
-    let t = shrink::shrink_trace(trace, &args.ext, wanted, args.deny_warnings)
+    let runner = runner(args.in_process, args.timeout_ms)?;
+    let t = shrink::shrink_trace(trace, &args.ext, wanted, args.deny_warnings, &runner)
         .map_err(CliError::Input)?;
     let see = format!("faxsim run {}", args.output.display());
     let file = t.shrunk.file("faxsim shrink", trace, &see);

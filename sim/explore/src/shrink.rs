@@ -7,11 +7,106 @@
 //! without an expectation on findings fails on an error finding) and passes once it is
 //! fixed: a regression test.
 
+use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use faxsim_scenario::Scenario;
-use faxsim_sim::{Severity, Strategy};
+use faxsim_sim::{Finding, Severity, Strategy};
+use faxsim_worker::{Job, PoolConfig, ScenarioJob};
 use toml::{Table, Value};
+
+/// Where each candidate runs.
+#[derive(Clone, Debug, Default)]
+pub struct Runner {
+    /// A file that hosts libraries runs in a worker process of this pool (`None`: every
+    /// file in this process), so a candidate that crashes or hangs costs its run, not
+    /// faxsim, and a crash or a hang can itself be shrunk.
+    pub pool: Option<PoolConfig>,
+}
+
+/// What one run of a candidate showed.
+struct Ran {
+    findings: Vec<Finding>,
+    names: Vec<String>,
+}
+
+impl Ran {
+    fn shows(&self, wanted: &Wanted) -> bool {
+        self.findings.iter().any(|f| {
+            f.rule.id() == wanted.rule
+                && wanted
+                    .extension
+                    .as_ref()
+                    .is_none_or(|w| f.ext.and_then(|x| self.names.get(x.index())) == Some(w))
+        })
+    }
+}
+
+impl Runner {
+    /// Every candidate in this process.
+    pub fn in_process() -> Runner {
+        Runner { pool: None }
+    }
+
+    /// Runs `scenario` (whose file is `text`, its library paths absolute) once; `None`
+    /// if it cannot run (a step the service refuses, a worker that could not start).
+    fn run(&self, scenario: &Scenario, text: &str, how: Shrinking) -> Option<Ran> {
+        let Some(cfg) = self.pool.as_ref().filter(|_| scenario.hosts_libraries()) else {
+            let r = scenario
+                .run(crate::scenarios::run_options(how.seed, how.explore))
+                .ok()?;
+            return Some(Ran {
+                findings: r.findings,
+                names: r.names,
+            });
+        };
+        // The worker reads the candidate from a file of its own, where the file's relative
+        // library paths would not resolve: they are made absolute first.
+        let mut doc: Table = toml::from_str(text).ok()?;
+        let dir = scenario
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        anchor_libraries(&mut doc, dir);
+        let text = toml::to_string(&doc).ok()?;
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let file = std::env::temp_dir().join(format!(
+            "faxsim-shrink-{}-{}.toml",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&file, text).ok()?;
+        let job = Job::Scenario(ScenarioJob {
+            path: file.to_str()?.to_string(),
+            seed: how.seed,
+            deny_warnings: false,
+            explore: how.explore,
+        });
+        let mut cfg = cfg.clone();
+        cfg.workers = 1;
+        let mut ran = None;
+        let mut no_sink = |_: &Job, _: &faxsim_trace::Header| Ok(None);
+        let result = faxsim_worker::run_jobs(&cfg, &[job], &mut no_sink, |_, r| {
+            let names = match (&r.scenario, &r.header) {
+                (Some(end), _) => end.names.clone(),
+                (None, Some(h)) => h.extension_names(),
+                (None, None) => Vec::new(),
+            };
+            let findings = match &r.scenario {
+                Some(end) => end.findings.clone(),
+                // It crashed or hung: the events up to there, checked here.
+                None => faxsim_sim::explain::check_cut_run(&r.events, names.clone()),
+            };
+            ran = Some(Ran { findings, names });
+            ControlFlow::Break(())
+        });
+        let _ = std::fs::remove_file(&file);
+        result.ok()?;
+        ran
+    }
+}
 
 /// What to keep firing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,10 +171,14 @@ impl Shrunk {
 
 /// The first failing finding of a run of `scenario`: an error (a warning with
 /// `deny_warnings`) whose rule the file does not allow.
-pub fn first_failure(scenario: &Scenario, how: Shrinking, deny_warnings: bool) -> Option<Wanted> {
-    let r = scenario
-        .run(crate::scenarios::run_options(how.seed, how.explore))
-        .ok()?;
+pub fn first_failure(
+    scenario: &Scenario,
+    text: &str,
+    how: Shrinking,
+    deny_warnings: bool,
+    runner: &Runner,
+) -> Option<Wanted> {
+    let r = runner.run(scenario, text, how)?;
     let allowed = scenario.allowed_rules();
     r.findings
         .iter()
@@ -99,9 +198,10 @@ pub fn shrink(
     source: &str,
     wanted: &Wanted,
     how: Shrinking,
+    runner: &Runner,
 ) -> Result<Shrunk, String> {
     let doc: Table = toml::from_str(source).map_err(|e| format!("{}: {e}", path.display()))?;
-    shrink_table(path, doc, wanted, how)
+    shrink_table(path, doc, wanted, how, runner)
 }
 
 /// [`shrink`] of a scenario already read as a TOML table (a recording made into a
@@ -112,8 +212,15 @@ pub fn shrink_table(
     mut doc: Table,
     wanted: &Wanted,
     how: Shrinking,
+    runner: &Runner,
 ) -> Result<Shrunk, String> {
     doc.remove("expect");
+    // Library paths absolute first: a candidate may run from a file elsewhere.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    anchor_libraries(&mut doc, dir);
     if let Some(seed) = how.seed {
         // The seed the finding needs, in the file.
         let service = doc
@@ -136,16 +243,7 @@ pub fn shrink_table(
         if s.leaves_work_open() {
             return false;
         }
-        let Ok(r) = s.run(crate::scenarios::run_options(how.seed, how.explore)) else {
-            return false;
-        };
-        r.findings.iter().any(|f| {
-            f.rule.id() == wanted.rule
-                && wanted
-                    .extension
-                    .as_ref()
-                    .is_none_or(|w| f.ext.and_then(|x| r.names.get(x.index())) == Some(w))
-        })
+        runner.run(&s, &text, how).is_some_and(|r| r.shows(wanted))
     };
     if !fires(&doc) {
         return Err(format!(
@@ -192,11 +290,6 @@ pub fn shrink_table(
             doc.remove(key);
         }
     }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    anchor_libraries(&mut doc, dir);
     let text = toml::to_string(&doc).map_err(|e| e.to_string())?;
     Ok(Shrunk {
         wanted: wanted.clone(),
@@ -232,6 +325,7 @@ pub fn shrink_trace(
     libraries: &[std::path::PathBuf],
     wanted: Option<Wanted>,
     deny_warnings: bool,
+    runner: &Runner,
 ) -> Result<ShrunkTrace, String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", trace.display());
     let mut input = faxsim_trace::TraceInput::open(trace).map_err(|e| at(&e))?;
@@ -254,20 +348,29 @@ pub fn shrink_trace(
         rule: f.rule.id().into(),
         extension: f.ext.and_then(|x| names.get(x.index()).cloned()),
     };
+    let crash = |rule: &str| matches!(rule, "extension-crashed" | "extension-hung");
+    if runner.pool.is_none()
+        && let Some(f) = recorded.iter().find(|f| crash(f.rule.id()))
+    {
+        // Any run of the scenario would take faxsim with it.
+        return Err(at(&format!(
+            "the recording ends in {}: it is not shrunk in process (each candidate would take faxsim with it)",
+            f.rule.id()
+        )));
+    }
     let wanted = match wanted {
         Some(w) => w,
         None => {
             let text = toml::to_string(&made.table).map_err(|e| e.to_string())?;
             let scenario = Scenario::parse(trace, &text).map_err(|e| e.to_string())?;
-            let run = scenario
-                .run(crate::scenarios::run_options(None, None))
-                .map_err(|e| e.to_string())?;
-            let shown = |w: &Wanted| {
-                run.findings.iter().any(|f| {
-                    f.rule.id() == w.rule
-                        && f.ext.and_then(|x| run.names.get(x.index())) == w.extension.as_ref()
-                })
+            let how = Shrinking {
+                seed: Some(header.seed),
+                explore: None,
             };
+            let run = runner
+                .run(&scenario, &text, how)
+                .ok_or_else(|| at(&"the scenario made from the recording does not run"))?;
+            let shown = |w: &Wanted| run.shows(w);
             let candidates: Vec<Wanted> = recorded
                 .iter()
                 .filter(|f| failing(f))
@@ -298,9 +401,9 @@ pub fn shrink_trace(
             }
         }
     };
-    if matches!(wanted.rule.as_str(), "extension-crashed" | "extension-hung") {
+    if runner.pool.is_none() && crash(&wanted.rule) {
         return Err(at(&format!(
-            "{} is not shrunk: every candidate runs in this process",
+            "{} is not shrunk in process (each candidate would take faxsim with it)",
             wanted.rule
         )));
     }
@@ -308,7 +411,7 @@ pub fn shrink_trace(
         seed: Some(header.seed),
         explore: None,
     };
-    let shrunk = shrink_table(trace, made.table, &wanted, how)?;
+    let shrunk = shrink_table(trace, made.table, &wanted, how, runner)?;
     Ok(ShrunkTrace {
         shrunk,
         events: events.len(),
