@@ -296,11 +296,7 @@ fn run_in_worker(
             scenario.path.display()
         )));
     };
-    let names = match (&r.scenario, &r.header) {
-        (Some(end), _) => end.names.clone(),
-        (None, Some(h)) => h.extension_names(),
-        (None, None) => Vec::new(),
-    };
+    let names = r.scenario_names();
     let report = match r.scenario {
         Some(end) => ScenarioReport {
             name: end.name,
@@ -314,9 +310,8 @@ fn run_in_worker(
             recording_error: None,
         },
         None => {
-            // It crashed or hung: the events up to there, checked here; no expectation
-            // can be judged.
-            let findings = faxsim_sim::explain::check_cut_run(&r.events, names.clone());
+            // It crashed or hung: no expectation can be judged.
+            let findings = r.scenario_findings();
             let what = if r.end == JobEnd::Hung {
                 "hung"
             } else {

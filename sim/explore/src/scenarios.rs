@@ -267,16 +267,8 @@ impl ScenarioSearch<'_> {
                 return ControlFlow::Continue(());
             }
             let seed = r.job.seed().unwrap_or(0);
-            let names = match (&r.scenario, &r.header) {
-                (Some(end), _) => end.names.clone(),
-                (None, Some(h)) => h.extension_names(),
-                (None, None) => Vec::new(),
-            };
-            let findings = match &r.scenario {
-                Some(end) => end.findings.clone(),
-                // It crashed or hung: the events up to there, checked here.
-                None => faxsim_sim::explain::check_cut_run(&r.events, names.clone()),
-            };
+            let names = r.scenario_names();
+            let findings = r.scenario_findings();
             let mut failures = self.failures_of(scenario, seed, &names, &findings, &r.events);
             if let Some(a) = first.take()
                 && let Some(mut f) =

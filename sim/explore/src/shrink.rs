@@ -89,17 +89,10 @@ impl Runner {
         let mut ran = None;
         let mut no_sink = |_: &Job, _: &faxsim_trace::Header| Ok(None);
         let result = faxsim_worker::run_jobs(&cfg, &[job], &mut no_sink, |_, r| {
-            let names = match (&r.scenario, &r.header) {
-                (Some(end), _) => end.names.clone(),
-                (None, Some(h)) => h.extension_names(),
-                (None, None) => Vec::new(),
-            };
-            let findings = match &r.scenario {
-                Some(end) => end.findings.clone(),
-                // It crashed or hung: the events up to there, checked here.
-                None => faxsim_sim::explain::check_cut_run(&r.events, names.clone()),
-            };
-            ran = Some(Ran { findings, names });
+            ran = Some(Ran {
+                findings: r.scenario_findings(),
+                names: r.scenario_names(),
+            });
             ControlFlow::Break(())
         });
         let _ = std::fs::remove_file(&file);

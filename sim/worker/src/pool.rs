@@ -111,6 +111,27 @@ pub struct JobResult {
     pub recording_error: Option<String>,
 }
 
+impl JobResult {
+    /// A scenario job's extension names: from its verdict, or (a worker that died) from
+    /// the header it sent.
+    pub fn scenario_names(&self) -> Vec<String> {
+        match (&self.scenario, &self.header) {
+            (Some(end), _) => end.names.clone(),
+            (None, Some(h)) => h.extension_names(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// A scenario job's findings: its verdict's, or (it crashed or hung) those of the
+    /// events up to there, checked here, the crash or hang among them.
+    pub fn scenario_findings(&self) -> Vec<faxsim_sim::Finding> {
+        match &self.scenario {
+            Some(end) => end.findings.clone(),
+            None => faxsim_sim::explain::check_cut_run(&self.events, self.scenario_names()),
+        }
+    }
+}
+
 /// Asked once per job, with the header of its trace: a sink that sees every event of the
 /// job as it arrives (a `--record` trace: a tee of the worker's stream), or why there is
 /// none.
