@@ -1582,6 +1582,40 @@ fn the_proxys_traces_replay_against_the_extension() {
                 }
             }
         }
+        // A customer's recording becomes a regression test: each trace that shows the
+        // double free shrinks into a scenario that hosts the real build and shows it.
+        if fixture == "buggy_double_free" {
+            let mut shrunk = 0;
+            for (n, trace) in traces.iter().enumerate() {
+                let min = dir.join(format!("min-{n}.toml"));
+                let o = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+                    .arg("shrink")
+                    .arg(trace)
+                    .arg("--ext")
+                    .arg(&real)
+                    .arg("--output")
+                    .arg(&min)
+                    .output()
+                    .unwrap();
+                let err = String::from_utf8_lossy(&o.stderr);
+                if o.status.code() == Some(2) && err.contains("no failing finding") {
+                    continue;
+                }
+                assert_eq!(o.status.code(), Some(0), "{}: {err}", trace.display());
+                let text = std::fs::read_to_string(&min).unwrap();
+                assert!(text.matches("[[step]]").count() <= 3, "{text}");
+                let o = Command::new(env!("CARGO_BIN_EXE_faxsim"))
+                    .arg("run")
+                    .arg(&min)
+                    .output()
+                    .unwrap();
+                let out = String::from_utf8_lossy(&o.stdout);
+                assert_eq!(o.status.code(), Some(1), "{out}");
+                assert!(out.contains("double-free"), "{out}");
+                shrunk += 1;
+            }
+            assert!(shrunk > 0, "no trace of {fixture} showed its bug");
+        }
         // Another build under the recorded name: caught at its first difference.
         if fixture == "careful_routing" {
             let changed = dir.join("changed").join(lib_file("careful_routing"));

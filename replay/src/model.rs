@@ -59,9 +59,9 @@ pub(crate) struct Analysis {
     pub seeds: Vec<(u32, String, Vec<u8>)>,
     /// A recording proxy's trace: the TAPI lines the extension used successfully, with
     /// the logical id the model gives each (the proxy never sees the devices).
-    tapi_lines: BTreeMap<u32, u32>,
+    pub tapi_lines: BTreeMap<u32, u32>,
     /// Registrations made with TAPI ids (their notifications name the line).
-    tapi_handles: std::collections::HashSet<HandleId>,
+    pub tapi_handles: std::collections::HashSet<HandleId>,
     injected: HashMap<(ExtId, Callback), BTreeMap<u64, u32>>,
     /// Each injected failure: (index of the call event, caller, callback, its nth, code).
     pub injected_at: Vec<(usize, ExtId, Callback, u64, u32)>,

@@ -31,8 +31,8 @@ pub struct RecordedScenario {
     pub notes: Vec<String>,
 }
 
-/// The scenario of recording `events` (with `header`), hosting `libraries` (extension
-/// name → library file) in place of the recorded extensions of those names. Extensions
+/// The scenario of recording `events` (with `header`), hosting `libraries` in place of
+/// the recorded extensions they match (by name, then by build). Extensions
 /// without a library become scripted extensions that repeat the calls they made outside
 /// any call from the service (a peer's writes); what they did inside the service's calls
 /// is not repeated (a note says so).
@@ -65,7 +65,13 @@ pub fn scenario_of(
     let mut doc = Table::new();
     doc.insert("service".into(), Value::Table(service_table(header, &opts)));
     let mut devices = Vec::new();
-    for &(id, tapi) in &a.machine {
+    // A recording proxy's trace names TAPI lines the proxy never saw as devices: each
+    // gets the logical id model replay gives it.
+    let lines = a
+        .tapi_lines
+        .iter()
+        .map(|(&line, &logical)| (logical, Some(line)));
+    for (id, tapi) in a.machine.iter().copied().chain(lines) {
         let mut t = Table::new();
         t.insert("id".into(), int(id));
         if let Some(l) = tapi {
@@ -380,18 +386,24 @@ impl Builder<'_> {
                     skip_until = self.return_of(i);
                 }
                 EventKind::ConfigChangeCall {
+                    handle,
                     device,
                     guid,
                     data,
                     cause: None,
                     ..
                 } if proxy && started => {
-                    // What a recording proxy saw of a write it could not see happen.
+                    // What a recording proxy saw of a write it could not see happen (a
+                    // TAPI registrant is told the line; the write names the device).
+                    let device = match self.a.tapi_lines.get(device) {
+                        Some(&logical) if self.a.tapi_handles.contains(handle) => logical,
+                        _ => *device,
+                    };
                     self.push(
                         i,
                         "write",
                         vec![
-                            ("device", int(*device)),
+                            ("device", int(device)),
                             ("guid", Value::String(guid.to_string())),
                             ("hex", Value::String(hex(data))),
                         ],
