@@ -5,7 +5,7 @@
 //! delivery), how long a deferred notification waits (`deferred` delivery), whether a
 //! planned probabilistic fault fires, a failure to inject on a call (replay's recorded
 //! ones, an exploration's), and how long a driver's next step waits while notifications
-//! are pending. Four implementations:
+//! are pending. Five implementations:
 //!
 //! - [`SeededChoices`], the default: one seeded stream per decision (the streams the
 //!   service always drew from, so every seed gives the same run as before the seam);
@@ -13,7 +13,9 @@
 //!   exploration varies and a shrinker cuts down);
 //! - replay's, which takes each decision from a recorded trace (`faxsim-replay`);
 //! - [`ExploringChoices`](crate::ExploringChoices), an exploration's (`exploring.rs`):
-//!   random, or PCT's natural schedule with a few change points.
+//!   random, or PCT's natural schedule with a few change points;
+//! - a scenario file's `[[decision]]`s (`faxsim-scenario`), keyed to its steps, over one
+//!   of the others (what `faxsim shrink` writes from a recording and cuts down).
 //!
 //! Synchronous delivery in registration order decides nothing, so the hot path never
 //! reaches this seam.
