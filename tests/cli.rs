@@ -119,3 +119,17 @@ fn every_rule_is_explained() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `buffer-leak`"));
 }
+
+/// `explore` takes scenario files, libraries or reports to merge, exactly one kind: its
+/// usage error names all three, not `--ext` alone.
+#[test]
+fn explore_without_a_target_names_every_kind_of_target() {
+    let o = faxsim(&["explore"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for what in ["<SCENARIO", "--ext <LIB>", "--merge <FILE>"] {
+        assert!(err.contains(what), "{err}");
+    }
+    let o = faxsim(&["explore", "a.toml", "--ext", "b.so"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -17,8 +17,10 @@ use crate::cli::{CliError, Outcome};
 use crate::cmd::validate::KindArg;
 use crate::report::Color;
 
-/// Arguments of `faxsim explore`.
+/// Arguments of `faxsim explore`: what to explore is scenario files, libraries
+/// (`--ext`) or shard reports to merge (`--merge`), one of them.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["scenarios", "libs", "merge"])))]
 pub struct ExploreArgs {
     /// Scenario files to explore (a folder: every `*.toml` below it). A seed fails on an
     /// error finding whose rule the file does not name in its `[expect]`.
@@ -26,7 +28,7 @@ pub struct ExploreArgs {
     pub scenarios: Vec<PathBuf>,
     /// Extension libraries to explore (.dll, .so), hosted together as `validate` hosts
     /// them, under the validate battery.
-    #[arg(long = "ext", value_name = "LIB", required_unless_present_any = ["merge", "scenarios"])]
+    #[arg(long = "ext", value_name = "LIB")]
     pub libs: Vec<PathBuf>,
     /// Host every library as this kind instead of detecting it from its exports.
     #[arg(long, value_enum)]
