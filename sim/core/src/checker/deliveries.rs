@@ -629,7 +629,7 @@ impl Checker {
             Some(r) => format!("; the chain started with {}", self.write_text(r)),
             None => String::new(),
         };
-        let msg = format!("notification storm: {}{chain}", what());
+        let msg = format!("{}{chain}", what());
         self.report(Rule::NotificationStorm, ext, seq, msg);
     }
 
