@@ -946,3 +946,59 @@ fn a_crash_shrinks_in_worker_processes() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("not shrunk in process"), "{err}");
 }
+
+/// A validate recording under each delivery policy (seeds 0, 1, 2: sync, shuffled,
+/// deferred) shrinks into a file that fails; under `deferred` the scenario keeps the
+/// recording's timing (a start, a write and a device change pass a scheduling point of
+/// their own), so the order-dependent leak survives. A library that crashes while it is
+/// loaded has nothing to shrink, and says so.
+#[test]
+fn validate_traces_of_every_policy_shrink() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shrink-every-policy");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let shrink = |stem: &str, seed: &str| -> (Option<i32>, String, PathBuf) {
+        let lib = lib(stem).unwrap();
+        let trace = dir.join(format!("{stem}-{seed}.trace"));
+        let min = dir.join(format!("{stem}-{seed}.toml"));
+        faxsim(&[
+            "validate",
+            lib.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--record",
+            trace.to_str().unwrap(),
+        ]);
+        let o = faxsim(&[
+            "shrink",
+            trace.to_str().unwrap(),
+            "--ext",
+            lib.to_str().unwrap(),
+            "--output",
+            min.to_str().unwrap(),
+        ]);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            min,
+        )
+    };
+    if lib("buggy_double_free").is_none() {
+        return;
+    }
+    for (stem, seed, rule) in [
+        ("buggy_double_free", "0", "double-free"),
+        ("buggy_double_free", "1", "double-free"),
+        ("buggy_double_free", "2", "double-free"),
+        ("buggy_order_dependent", "2", "buffer-leak"),
+    ] {
+        let (code, err, min) = shrink(stem, seed);
+        assert_eq!(code, Some(0), "{stem} seed {seed}: {err}");
+        let (code, out) = run_file(&min);
+        assert_eq!(code, Some(1), "{stem} seed {seed}: {out}");
+        assert!(out.contains(rule), "{out}");
+    }
+    let (code, err, _) = shrink("buggy_constructor_crash", "0");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("crashes while it is being loaded"), "{err}");
+}

@@ -59,6 +59,7 @@ pub fn scenario_of(
         step_events: Vec::new(),
         notes: Vec::new(),
         clock: 0,
+        running: false,
     };
     b.walk(&hosted, proxy);
 
@@ -246,8 +247,12 @@ struct Builder<'a> {
     steps: Vec<Value>,
     step_events: Vec<usize>,
     notes: Vec<String>,
-    /// The recording's time the steps so far reach.
+    /// The service's time once the steps so far have run (a start, and a write or a
+    /// device arriving or leaving while the service runs, pass one scheduling point of
+    /// their own).
     clock: u64,
+    /// Whether the service runs after the steps so far.
+    running: bool,
 }
 
 impl Builder<'_> {
@@ -275,7 +280,17 @@ impl Builder<'_> {
                 .unwrap_or(i);
             self.step_events.push(from);
         }
-        self.clock = self.clock.max(time);
+        let ticks_itself = match op {
+            "start" => true,
+            "write" | "add-device" | "remove-device" => self.running,
+            _ => false,
+        };
+        match op {
+            "start" => self.running = true,
+            "stop" => self.running = false,
+            _ => {}
+        }
+        self.clock = self.clock.max(time) + u64::from(ticks_itself);
         let mut t = Table::new();
         t.insert("op".into(), Value::String(op.into()));
         for (k, v) in fields {
@@ -660,6 +675,11 @@ impl Builder<'_> {
                 writes_before.push(k);
             }
         }
+        let recipients = if opts.delivery == DeliveryPolicy::Deferred {
+            self.recipients()
+        } else {
+            HashMap::new()
+        };
         for (n, w) in self.a.writes.iter().enumerate() {
             let Some(&at) = index_of_seq.get(&w.seq) else {
                 continue;
@@ -697,6 +717,128 @@ impl Builder<'_> {
                     }
                 }
                 out.push(Value::Table(t));
+            }
+            // Under `deferred`, a registrant the recording never told of this write (the
+            // service stopped first) is never told in the scenario either.
+            if opts.delivery == DeliveryPolicy::Deferred {
+                for &(h, x) in recipients.get(&w.seq).map_or(&[][..], Vec::as_slice) {
+                    if w.delivered_at.contains_key(&h) || seen.contains(&x) {
+                        continue;
+                    }
+                    seen.push(x);
+                    let mut t = Table::new();
+                    t.insert("step".into(), int((step + 1) as u32));
+                    t.insert("write".into(), Value::Integer(nth as i64));
+                    t.insert(
+                        "ext".into(),
+                        Value::String(self.name(Some(x)).unwrap_or_default()),
+                    );
+                    t.insert("never".into(), Value::Boolean(true));
+                    out.push(Value::Table(t));
+                }
+            }
+        }
+        out
+    }
+
+    /// For each write (by the `seq` of its call), the registrations live for its key
+    /// when it was made, other than the writer's own: who the service had to tell.
+    fn recipients(&self) -> HashMap<u64, Vec<(HandleId, ExtId)>> {
+        use faxsim_sim::guid::parse_braced_guid;
+        let mut tapi: HashMap<u32, u32> = HashMap::new();
+        let key = |tapi: &HashMap<u32, u32>,
+                   device: u32,
+                   source: i32,
+                   guid: &Option<std::sync::Arc<str>>| {
+            let device = if source == faxsim_trace::SOURCE_TAPI {
+                *tapi.get(&device)?
+            } else {
+                device
+            };
+            Some((device, parse_braced_guid(guid.as_deref()?)?))
+        };
+        let mut live: HashMap<HandleId, (ExtId, (u32, u128))> = HashMap::new();
+        let mut registering: HashMap<u16, (ExtId, (u32, u128))> = HashMap::new();
+        let mut unregistering: HashMap<u16, HandleId> = HashMap::new();
+        let told = |live: &HashMap<HandleId, (ExtId, (u32, u128))>,
+                    k: (u32, u128),
+                    writer: Option<ExtId>| {
+            live.iter()
+                .filter(|(_, (x, rk))| *rk == k && Some(*x) != writer)
+                .map(|(h, (x, _))| (*h, *x))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        let mut out = HashMap::new();
+        for e in self.events {
+            match (&e.kind, e.ext) {
+                (
+                    EventKind::DeviceAdded {
+                        device,
+                        tapi: Some(line),
+                        ..
+                    },
+                    _,
+                ) => {
+                    tapi.insert(*line, *device);
+                }
+                (
+                    EventKind::RegisterCall {
+                        device,
+                        source,
+                        guid,
+                        ..
+                    },
+                    Some(x),
+                ) => {
+                    if let Some(k) = key(&tapi, *device, *source, guid) {
+                        registering.insert(e.thread, (x, k));
+                    }
+                }
+                (
+                    EventKind::RegisterReturn {
+                        handle: Some(h), ..
+                    },
+                    _,
+                ) => {
+                    if let Some(r) = registering.remove(&e.thread) {
+                        live.insert(*h, r);
+                    }
+                }
+                (
+                    EventKind::UnregisterCall {
+                        handle: faxsim_trace::HandleArg::Handle(h),
+                    },
+                    _,
+                ) => {
+                    unregistering.insert(e.thread, *h);
+                }
+                (EventKind::UnregisterReturn { code: 0, .. }, _) => {
+                    if let Some(h) = unregistering.remove(&e.thread) {
+                        live.remove(&h);
+                    }
+                }
+                (EventKind::ServiceStopped, _) => live.clear(),
+                (
+                    EventKind::SetDataCall {
+                        device,
+                        source,
+                        guid,
+                        ..
+                    },
+                    writer,
+                ) => {
+                    if let Some(k) = key(&tapi, *device, *source, guid) {
+                        out.insert(e.seq, told(&live, k, writer));
+                    }
+                }
+                (EventKind::ExternalWriteCall { device, guid, .. }, _) => {
+                    if let Some(k) = key(&tapi, *device, faxsim_trace::SOURCE_FAX, guid) {
+                        out.insert(e.seq, told(&live, k, None));
+                    }
+                }
+                _ => {}
             }
         }
         out

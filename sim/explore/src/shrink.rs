@@ -29,6 +29,8 @@ pub struct Runner {
 struct Ran {
     findings: Vec<Finding>,
     names: Vec<String>,
+    /// The libraries loaded (a worker that dies while loading one sends no header).
+    loaded: bool,
 }
 
 impl Ran {
@@ -59,6 +61,7 @@ impl Runner {
             return Some(Ran {
                 findings: r.findings,
                 names: r.names,
+                loaded: true,
             });
         };
         // The worker reads the candidate from a file of its own, where the file's relative
@@ -92,6 +95,7 @@ impl Runner {
             ran = Some(Ran {
                 findings: r.scenario_findings(),
                 names: r.scenario_names(),
+                loaded: r.header.is_some(),
             });
             ControlFlow::Break(())
         });
@@ -374,6 +378,11 @@ pub fn shrink_trace(
                 None if candidates.is_empty() => {
                     return Err(at(
                         &"the recording has no failing finding (name one with --rule)",
+                    ));
+                }
+                None if !run.loaded => {
+                    return Err(at(
+                        &"the library crashes while it is being loaded, before any input reaches it: there is nothing to shrink (`faxsim validate` shows it)",
                     ));
                 }
                 None => {
