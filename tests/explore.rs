@@ -998,7 +998,15 @@ fn validate_traces_of_every_policy_shrink() {
         assert_eq!(code, Some(1), "{stem} seed {seed}: {out}");
         assert!(out.contains(rule), "{out}");
     }
+    // A crash while loading. Windows' loader refuses such a DLL (validate exits 2 and
+    // writes no recording: tests/validate.rs); elsewhere the recording holds the crash
+    // and shrink says there is nothing to shrink.
     let (code, err, _) = shrink("buggy_constructor_crash", "0");
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("crashes while it is being loaded"), "{err}");
+    if cfg!(windows) {
+        assert!(!dir.join("buggy_constructor_crash-0.trace").exists());
+        assert_eq!(code, Some(2), "{err}");
+    } else {
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("crashes while it is being loaded"), "{err}");
+    }
 }
