@@ -688,6 +688,17 @@ impl Builder<'_> {
                 continue;
             };
             let nth = n as u64 + 1 - writes_before[step];
+            // The decision about this write's notification to `x`.
+            let decision = |x: ExtId| {
+                let mut t = Table::new();
+                t.insert("step".into(), int((step + 1) as u32));
+                t.insert("write".into(), Value::Integer(nth as i64));
+                t.insert(
+                    "ext".into(),
+                    Value::String(self.name(Some(x)).unwrap_or_default()),
+                );
+                t
+            };
             let mut seen = Vec::new();
             for (rank, h) in w.order.iter().enumerate() {
                 let Some(&x) = owner.get(h) else {
@@ -697,13 +708,7 @@ impl Builder<'_> {
                     continue;
                 }
                 seen.push(x);
-                let mut t = Table::new();
-                t.insert("step".into(), int((step + 1) as u32));
-                t.insert("write".into(), Value::Integer(nth as i64));
-                t.insert(
-                    "ext".into(),
-                    Value::String(self.name(Some(x)).unwrap_or_default()),
-                );
+                let mut t = decision(x);
                 match opts.delivery {
                     DeliveryPolicy::Deferred => {
                         let at = w.delivered_at.get(h).copied().unwrap_or(w.time);
@@ -726,13 +731,7 @@ impl Builder<'_> {
                         continue;
                     }
                     seen.push(x);
-                    let mut t = Table::new();
-                    t.insert("step".into(), int((step + 1) as u32));
-                    t.insert("write".into(), Value::Integer(nth as i64));
-                    t.insert(
-                        "ext".into(),
-                        Value::String(self.name(Some(x)).unwrap_or_default()),
-                    );
+                    let mut t = decision(x);
                     t.insert("never".into(), Value::Boolean(true));
                     out.push(Value::Table(t));
                 }
