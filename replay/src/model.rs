@@ -24,6 +24,32 @@ use faxsim_trace::{
     HandleArg, HandleId,
 };
 
+/// The index of the return in `events` that closes the call at `i` (its thread's, of the
+/// same extension and crossing, calls nested in it skipped).
+pub(crate) fn return_of(events: &[Event], i: usize) -> Option<usize> {
+    let call = &events[i];
+    let Some(Half::Call(c)) = call.kind.half() else {
+        return None;
+    };
+    let mut depth = 0usize;
+    for (j, e) in events.iter().enumerate().skip(i + 1) {
+        if e.thread != call.thread || e.ext != call.ext {
+            continue;
+        }
+        match e.kind.half() {
+            Some(Half::Call(x)) if x == c => depth += 1,
+            Some(Half::Return(x)) if x == c => {
+                if depth == 0 {
+                    return Some(j);
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Raw pointer values for foreign arguments a stand-in passes (see `standin.rs`).
 const FOREIGN_BASE: u64 = 0x7F5A_0000_0000;
 
@@ -779,27 +805,7 @@ impl ModelDriver<'_> {
 
     /// The index of the return that closes the call at `i`.
     fn return_of(&self, i: usize) -> Option<usize> {
-        let call = &self.events[i];
-        let Some(Half::Call(c)) = call.kind.half() else {
-            return None;
-        };
-        let mut depth = 0usize;
-        for (j, e) in self.events.iter().enumerate().skip(i + 1) {
-            if e.thread != call.thread {
-                continue;
-            }
-            match e.kind.half() {
-                Some(Half::Call(x)) if x == c && e.ext == call.ext => depth += 1,
-                Some(Half::Return(x)) if x == c && e.ext == call.ext => {
-                    if depth == 0 {
-                        return Some(j);
-                    }
-                    depth -= 1;
-                }
-                _ => {}
-            }
-        }
-        None
+        return_of(self.events, i)
     }
 }
 

@@ -15,7 +15,9 @@ use std::path::PathBuf;
 
 use faxsim_abi::Callback;
 use faxsim_sim::options::{DeliveryPolicy, ServiceOptions};
-use faxsim_trace::{Direction, Event, EventKind, ExtId, ExtensionKind, Half, HandleId, Header};
+use faxsim_trace::{
+    Direction, Event, EventKind, ExtId, ExtensionKind, Half, HandleId, Header, to_hex,
+};
 use toml::{Table, Value};
 
 use crate::model::Analysis;
@@ -25,8 +27,6 @@ use crate::model::Analysis;
 pub struct RecordedScenario {
     /// The scenario file, as a TOML table (`[[decision]]`s keyed to its steps).
     pub table: Table,
-    /// For each step, the index of the event it was made from.
-    pub step_events: Vec<usize>,
     /// What could not be written as a step (one line each).
     pub notes: Vec<String>,
 }
@@ -88,7 +88,7 @@ pub fn scenario_of(
         let mut t = Table::new();
         t.insert("device".into(), int(*device));
         t.insert("guid".into(), Value::String(guid.clone()));
-        t.insert("hex".into(), Value::String(hex(data)));
+        t.insert("hex".into(), Value::String(to_hex(data)));
         values.push(Value::Table(t));
     }
     if !values.is_empty() {
@@ -98,7 +98,7 @@ pub fn scenario_of(
     for (i, info) in header.extensions.iter().enumerate() {
         let mut t = Table::new();
         t.insert("name".into(), Value::String(info.name.clone()));
-        t.insert("kind".into(), Value::String(kind_name(info.kind).into()));
+        t.insert("kind".into(), Value::String(info.kind.name().into()));
         match libraries.get(&info.name) {
             Some(path) => {
                 t.insert("library".into(), Value::String(path.display().to_string()));
@@ -120,21 +120,12 @@ pub fn scenario_of(
     }
     doc.insert("extension".into(), Value::Array(exts));
     let decisions = b.decisions(&opts);
-    let Builder {
-        steps,
-        step_events,
-        notes,
-        ..
-    } = b;
+    let Builder { steps, notes, .. } = b;
     doc.insert("step".into(), Value::Array(steps));
     if !decisions.is_empty() {
         doc.insert("decision".into(), Value::Array(decisions));
     }
-    Ok(RecordedScenario {
-        table: doc,
-        step_events,
-        notes,
-    })
+    Ok(RecordedScenario { table: doc, notes })
 }
 
 /// Which recorded extension each library stands for: the one of its name (its file
@@ -172,18 +163,6 @@ fn match_recorded(
 
 fn int(v: impl Into<i64>) -> Value {
     Value::Integer(v.into())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn kind_name(k: ExtensionKind) -> &'static str {
-    match k {
-        ExtensionKind::Fsp => "fsp",
-        ExtensionKind::VirtualFsp => "virtual-fsp",
-        ExtensionKind::Routing => "routing",
-    }
 }
 
 /// `[service]`: the recorded run's seed and options (what differs from a scenario's
@@ -302,27 +281,7 @@ impl Builder<'_> {
 
     /// The index of the return that closes the call at `i`.
     fn return_of(&self, i: usize) -> Option<usize> {
-        let call = &self.events[i];
-        let Some(Half::Call(c)) = call.kind.half() else {
-            return None;
-        };
-        let mut depth = 0usize;
-        for (j, e) in self.events.iter().enumerate().skip(i + 1) {
-            if e.thread != call.thread || e.ext != call.ext {
-                continue;
-            }
-            match e.kind.half() {
-                Some(Half::Call(x)) if x == c => depth += 1,
-                Some(Half::Return(x)) if x == c => {
-                    if depth == 0 {
-                        return Some(j);
-                    }
-                    depth -= 1;
-                }
-                _ => {}
-            }
-        }
-        None
+        crate::model::return_of(self.events, i)
     }
 
     fn walk(&mut self, hosted: &dyn Fn(ExtId) -> bool, proxy: bool) {
@@ -395,7 +354,7 @@ impl Builder<'_> {
                         vec![
                             ("device", int(*device)),
                             ("guid", Value::String(g.to_string())),
-                            ("hex", Value::String(hex(d))),
+                            ("hex", Value::String(to_hex(d))),
                         ],
                     );
                     skip_until = self.return_of(i);
@@ -420,7 +379,7 @@ impl Builder<'_> {
                         vec![
                             ("device", int(device)),
                             ("guid", Value::String(guid.to_string())),
-                            ("hex", Value::String(hex(data))),
+                            ("hex", Value::String(to_hex(data))),
                         ],
                     );
                     skip_until = self.return_of(i);
@@ -479,7 +438,7 @@ impl Builder<'_> {
                             ("ext", Value::String(ext.unwrap_or_default())),
                             ("guid", Value::String(g.to_string())),
                             ("device", int(*device)),
-                            ("hex", Value::String(hex(d))),
+                            ("hex", Value::String(to_hex(d))),
                             ("thread", thread),
                         ],
                     );
@@ -564,7 +523,7 @@ impl Builder<'_> {
                 t.insert("device".into(), int(*device));
                 t.insert("source_value".into(), int(*source));
                 t.insert("guid".into(), Value::String(g.to_string()));
-                t.insert("hex".into(), Value::String(hex(d)));
+                t.insert("hex".into(), Value::String(to_hex(d)));
                 t
             }
             other => {
@@ -598,7 +557,7 @@ impl Builder<'_> {
 
     /// The recorded decisions, keyed to the steps: every injected failure, and the
     /// delivery of every write (its waits under `deferred`, its order under `shuffled`).
-    fn decisions(&mut self, opts: &ServiceOptions) -> Vec<Value> {
+    fn decisions(&self, opts: &ServiceOptions) -> Vec<Value> {
         let mut out = Vec::new();
         // Calls per (ext, callback) before each event, for the failures' counts.
         let mut counts: HashMap<(ExtId, Callback), u64> = HashMap::new();

@@ -376,10 +376,7 @@ fn shrink_failures(
         if f.scenario.as_deref() != Some(path) || f.shrunk.is_some() || skip {
             continue;
         }
-        let wanted = Wanted {
-            rule: f.rule.clone(),
-            extension: (f.extension != "-").then(|| f.extension.clone()),
-        };
+        let wanted = Wanted::of(f);
         let how = Shrinking {
             seed: Some(f.first_seed),
             explore: Some(strategy),
@@ -426,10 +423,7 @@ fn shrink_library_failures(
         let Some(trace) = f.trace.clone().filter(|_| !skip && f.shrunk.is_none()) else {
             continue;
         };
-        let wanted = Wanted {
-            rule: f.rule.clone(),
-            extension: (f.extension != "-").then(|| f.extension.clone()),
-        };
+        let wanted = Wanted::of(f);
         let trace = std::path::PathBuf::from(trace);
         let t = match shrink::shrink_trace(
             &trace,

@@ -1,5 +1,6 @@
 //! Shrinking a failing scenario file to its core: delta debugging (Zeller's ddmin) over
-//! its steps, then over each action list of its scripted extensions, keeping a change only
+//! its steps (each `[[decision]]` with its step; a job or a routed fax whole), then over
+//! each action list of its scripted extensions, its decisions, values and devices, keeping a change only
 //! when the same finding (same rule, same extension) still fires under the same seed and
 //! the same exploration decisions. The file is edited as a TOML document, so what comes
 //! out is a scenario file like any other, minus what the finding did not need; its
@@ -112,6 +113,16 @@ pub struct Wanted {
     pub rule: String,
     /// The extension it is about (`None`: any).
     pub extension: Option<String>,
+}
+
+impl Wanted {
+    /// The finding of an exploration's failure (its rule, and its extension unless `-`).
+    pub fn of(f: &crate::Failure) -> Wanted {
+        Wanted {
+            rule: f.rule.clone(),
+            extension: (f.extension != "-").then(|| f.extension.clone()),
+        }
+    }
 }
 
 /// How to run each candidate.
@@ -315,8 +326,9 @@ pub struct ShrunkTrace {
 /// Makes the recording at `trace` into a scenario that hosts `libraries` in place of the
 /// recorded extensions they match (by name, then by build), and shrinks it while the
 /// finding `wanted` still fires (default: the recording's first failing finding, an
-/// error, or a warning with `deny_warnings`, that the scenario shows too). A crash or a
-/// hang is not shrunk: each candidate runs in this process.
+/// error, or a warning with `deny_warnings`, that the scenario shows too). With an
+/// in-process runner, a recording that crashes or hangs is refused: a candidate would
+/// take faxsim with it.
 pub fn shrink_trace(
     trace: &Path,
     libraries: &[std::path::PathBuf],
@@ -346,6 +358,10 @@ pub fn shrink_trace(
         extension: f.ext.and_then(|x| names.get(x.index()).cloned()),
     };
     let crash = |rule: &str| matches!(rule, "extension-crashed" | "extension-hung");
+    let how = Shrinking {
+        seed: Some(header.seed),
+        explore: None,
+    };
     if runner.pool.is_none()
         && let Some(f) = recorded.iter().find(|f| crash(f.rule.id()))
     {
@@ -360,10 +376,6 @@ pub fn shrink_trace(
         None => {
             let text = toml::to_string(&made.table).map_err(|e| e.to_string())?;
             let scenario = Scenario::parse(trace, &text).map_err(|e| e.to_string())?;
-            let how = Shrinking {
-                seed: Some(header.seed),
-                explore: None,
-            };
             let run = runner
                 .run(&scenario, &text, how)
                 .ok_or_else(|| at(&"the scenario made from the recording does not run"))?;
@@ -403,16 +415,6 @@ pub fn shrink_trace(
             }
         }
     };
-    if runner.pool.is_none() && crash(&wanted.rule) {
-        return Err(at(&format!(
-            "{} is not shrunk in process (each candidate would take faxsim with it)",
-            wanted.rule
-        )));
-    }
-    let how = Shrinking {
-        seed: Some(header.seed),
-        explore: None,
-    };
     let shrunk = shrink_table(trace, made.table, &wanted, how, runner)?;
     Ok(ShrunkTrace {
         shrunk,
@@ -432,10 +434,10 @@ fn spans(steps: &[Value]) -> Vec<(usize, usize)> {
     let mut open_routing = None;
     for (i, s) in steps.iter().enumerate() {
         match (field(s, "op").as_deref(), field(s, "function").as_deref()) {
-            (Some("call"), Some("FaxDevStartJob")) => {
+            (Some("call"), Some(faxsim_abi::FAX_DEV_START_JOB_SYMBOL)) => {
                 open_job.push((field(s, "ext").unwrap_or_default(), i));
             }
-            (Some("call"), Some("FaxDevEndJob")) => {
+            (Some("call"), Some(faxsim_abi::FAX_DEV_END_JOB_SYMBOL)) => {
                 let ext = field(s, "ext").unwrap_or_default();
                 if let Some(p) = open_job.iter().position(|(e, _)| *e == ext) {
                     out.push((open_job.remove(p).1, i));
